@@ -1,0 +1,7 @@
+/**
+ * Residual networks: the spec's identity and convolutional blocks, ResNet-50, and the rest of the family
+ * (ResNet-18, -34, -101, -152), as standard TensorFlow.js Layers models; plus a Keras-style summary and a Graphviz
+ * drawing of any functional model.
+ */
+export * from './blocks.js';
+export * from './resnet.js';
