@@ -5,3 +5,6 @@
  */
 export * from './blocks.js';
 export * from './resnet.js';
+export * from './graph.js';
+export * from './summary.js';
+export * from './plot.js';
