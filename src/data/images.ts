@@ -1,0 +1,158 @@
+/**
+ * Image files (JPEG, PNG, WebP) decoded with sharp: one at a time for predictions, lazily per batch for image folders.
+ */
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type * as tf from '@tensorflow/tfjs';
+import { DataError, messageOf } from './errors.js';
+import type { ExampleSource, RawImages } from './dataset.js';
+import { toImageTensor } from './dataset.js';
+
+/** File names taken as images in a folder (case-insensitive). */
+export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp)$/i;
+
+/** Default delivered shape for image folders. */
+export const FOLDER_DEFAULT_SHAPE: [number, number, number] = [64, 64, 3];
+
+/** The image format that a file's first bytes announce, if any of JPEG, PNG and WebP. */
+export function sniffImageFormat(head: Uint8Array): 'jpeg' | 'png' | 'webp' | undefined {
+  const starts = (bytes: number[], at = 0) => bytes.every((b, k) => head[at + k] === b);
+  if (starts([0xff, 0xd8, 0xff])) return 'jpeg';
+  if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (starts([0x52, 0x49, 0x46, 0x46]) && starts([0x57, 0x45, 0x42, 0x50], 8)) return 'webp';
+  return undefined;
+}
+
+/** Throws `DataError` unless the file exists and starts like a JPEG, PNG or WebP image. */
+export async function checkImageFile(file: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DataError(file, code === 'ENOENT' ? 'no such file' : `cannot read: ${messageOf(err)}`);
+  }
+  try {
+    const head = new Uint8Array(12);
+    const { bytesRead } = await fh.read(head, 0, 12, 0);
+    if (bytesRead < 12 || !sniffImageFormat(head)) {
+      throw new DataError(file, 'not an image: its contents are not JPEG, PNG or WebP');
+    }
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw new DataError(file, `cannot read: ${messageOf(err)}`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Decodes an image file to 8-bit pixels of `[h, w, c]`: alpha dropped, stretched to h x w, converted to RGB
+ * (c = 3) or grayscale (c = 1).
+ */
+export async function decodeImage(file: string, shape: readonly [number, number, number]): Promise<Uint8Array> {
+  const [h, w, c] = shape;
+  try {
+    const img = sharp(file).removeAlpha();
+    if (c === 1) img.grayscale();
+    else img.toColourspace('srgb');
+    img.resize(w, h, { fit: 'fill' }).raw({ depth: 'uchar' });
+    const { data, info } = await img.toBuffer({ resolveWithObject: true });
+    if (info.width !== w || info.height !== h || info.channels !== c) {
+      throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}`);
+    }
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (err) {
+    throw new DataError(file, `cannot decode image: ${messageOf(err)}`);
+  }
+}
+
+/** Checks an `[h, w, c]` shape for images: positive whole sizes, 1 or 3 channels. */
+export function checkImageShape(path: string, shape: readonly number[]): [number, number, number] {
+  if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new DataError(path, `input shape [${shape.join(', ')}] must be three positive whole numbers [h, w, c]`);
+  }
+  if (shape[2] !== 1 && shape[2] !== 3) {
+    throw new DataError(path, `input shape ${shape.join('x')} has ${shape[2]} channels; only 1 (grayscale) or 3 (RGB) are supported`);
+  }
+  return [shape[0], shape[1], shape[2]];
+}
+
+/**
+ * Loads image files (JPEG, PNG, WebP) as one float32 batch `[n, h, w, c]` with values in [0, 1], each stretched to
+ * `shape` (for predictions). Throws `DataError` naming the first file that is missing or not an image.
+ */
+export async function loadImages(paths: string[], shape: [number, number, number]): Promise<tf.Tensor4D> {
+  const [h, w, c] = checkImageShape(paths[0] ?? 'images', shape);
+  for (const p of paths) await checkImageFile(p);
+  const decoded = await Promise.all(paths.map((p) => decodeImage(p, shape)));
+  const data = new Uint8Array(paths.length * h * w * c);
+  decoded.forEach((d, i) => data.set(d, i * h * w * c));
+  return toImageTensor({ data, shape: [paths.length, h, w, c] }, shape);
+}
+
+/** An image folder: one sub-folder per class, images decoded on demand. */
+export class ImageFolderSource implements ExampleSource {
+  private constructor(
+    readonly name: string,
+    readonly classes: string[],
+    readonly imageShape: [number, number, number],
+    readonly labels: Int32Array,
+    /** Image files, by position. */
+    readonly files: string[],
+  ) {}
+
+  /**
+   * Lists a folder's classes (sorted sub-folder names) and their images (sorted, by extension) and checks that each
+   * image file starts like one. Hidden entries and files of other extensions are left out.
+   */
+  static async open(dir: string, imageShape: [number, number, number] = FOLDER_DEFAULT_SHAPE): Promise<ImageFolderSource> {
+    const classes = await subfolders(dir);
+    if (classes.length < 2) {
+      throw new DataError(
+        dir,
+        `found ${classes.length} class folder${classes.length === 1 ? '' : 's'}${classes.length ? ` (${classes.join(', ')})` : ''}; need at least 2 (one sub-folder per class)`,
+      );
+    }
+    const files: string[] = [];
+    const labels: number[] = [];
+    for (const [label, cls] of classes.entries()) {
+      const classDir = join(dir, cls);
+      const entries = await readdir(classDir, { withFileTypes: true });
+      const images = entries
+        .filter((e) => !e.name.startsWith('.') && IMAGE_EXTENSIONS.test(e.name) && !e.isDirectory())
+        .map((e) => e.name)
+        .sort();
+      if (images.length === 0) throw new DataError(classDir, 'empty class folder: no JPEG, PNG or WebP images in it');
+      for (const f of images) {
+        files.push(join(classDir, f));
+        labels.push(label);
+      }
+    }
+    // Check every file's first bytes up front (a few at a time), so that a stray file fails now, not mid-training.
+    for (let i = 0; i < files.length; i += 64) await Promise.all(files.slice(i, i + 64).map(checkImageFile));
+    return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files);
+  }
+
+  async read(positions: ArrayLike<number>): Promise<RawImages> {
+    const [h, w, c] = this.imageShape;
+    const size = h * w * c;
+    const decoded = await Promise.all(Array.from(positions, (p) => decodeImage(this.files[p], this.imageShape)));
+    const data = new Uint8Array(positions.length * size);
+    decoded.forEach((d, i) => data.set(d, i * size));
+    return { data, shape: [positions.length, h, w, c] };
+  }
+}
+
+/** The sorted names of a folder's visible sub-folders. */
+export async function subfolders(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const names: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(join(dir, e.name)).catch(() => undefined))?.isDirectory());
+    if (isDir) names.push(e.name);
+  }
+  return names.sort();
+}

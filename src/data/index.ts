@@ -1,0 +1,105 @@
+/**
+ * Data loading: SIGNS-style HDF5 files, image folders (one sub-folder per class) and IDX files (MNIST,
+ * Fashion-MNIST), delivered as shuffled, optionally augmented batches of float32 images and one-hot labels.
+ *
+ * ```ts
+ * const { train, validation } = await openDataset('../shared/data/signs/train_signs.h5', { validationSplit: 0.1 });
+ * for await (const { xs, ys } of train.batches({ batchSize: 32, shuffle: true, epoch, augment: { flip: true } })) {
+ *   // ... then xs.dispose(); ys.dispose();
+ * }
+ * ```
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { DataError, messageOf } from './errors.js';
+import { SourceDataset, type ExampleSource } from './dataset.js';
+import { openH5 } from './h5.js';
+import { findIdxInFolder, findLabelsFor, IDX_DEFAULT_SHAPE, openIdx } from './idx.js';
+import { checkImageShape, FOLDER_DEFAULT_SHAPE, ImageFolderSource, subfolders } from './images.js';
+import { stratifiedPick, stratifiedSplit } from './random.js';
+import type { Dataset, OpenOptions } from './types.js';
+
+export type { AugmentOptions, Batch, BatchOptions, Dataset, OpenOptions } from './types.js';
+export { DataError } from './errors.js';
+export { MemorySource, SourceDataset, type ExampleSource, type RawImages } from './dataset.js';
+export { loadImages, decodeImage, IMAGE_EXTENSIONS } from './images.js';
+export { FASHION_MNIST_CLASSES } from './idx.js';
+export { augmentImages, CROP_PADDING } from './augment.js';
+export { mulberry32, mixSeed, permutation, stratifiedPick, stratifiedSplit } from './random.js';
+
+/** File extensions taken as HDF5. */
+const H5_EXTENSIONS = /\.(h5|hdf5|he5)$/i;
+
+/** Opens the example source a path names, picking the format from what is there. */
+async function openSource(path: string, opts: OpenOptions): Promise<ExampleSource> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DataError(path, code === 'ENOENT' ? 'no such file or folder' : `cannot read: ${messageOf(err)}`);
+  }
+  const shape = opts.inputShape && checkImageShape(path, opts.inputShape);
+  if (info.isFile()) {
+    if (H5_EXTENSIONS.test(path)) return openH5(path, { inputShape: shape, split: opts.split });
+    if (/idx3/i.test(basename(path))) return openIdx(path, await findLabelsFor(path), shape ?? IDX_DEFAULT_SHAPE);
+    throw new DataError(
+      path,
+      `unknown data file type "${extname(path)}": expected an HDF5 file (.h5), an IDX images file (*-images-idx3-ubyte[.gz]) or a folder`,
+    );
+  }
+  if (!info.isDirectory()) throw new DataError(path, 'neither a file nor a folder');
+
+  const idx = await findIdxInFolder(path, opts.split);
+  if (idx) return openIdx(idx.images, idx.labels, shape ?? IDX_DEFAULT_SHAPE);
+
+  const folders = await subfolders(path);
+  const h5Files = (await readdir(path)).filter((f) => H5_EXTENSIONS.test(f)).sort();
+  if (h5Files.length > 0 && folders.length === 0) {
+    const split = opts.split ?? 'train';
+    const file = h5Files.length === 1 ? h5Files[0] : h5Files.find((f) => f.toLowerCase().includes(split));
+    if (!file) throw new DataError(path, `no ${split} HDF5 file among ${h5Files.join(', ')}`);
+    return openH5(join(path, file), { inputShape: shape, split: opts.split });
+  }
+  // An image folder, or one with train/ and test/ image folders inside.
+  const root = folders.includes('train') && folders.includes('test') ? join(path, opts.split ?? 'train') : path;
+  return ImageFolderSource.open(root, shape ?? FOLDER_DEFAULT_SHAPE);
+}
+
+/**
+ * Opens a data source by path: a SIGNS-style .h5 file (or a folder of them: `split` picks the `*train*` or
+ * `*test*` one), an image folder (one sub-folder per class; or `train/` and `test/` folders of those), or IDX files
+ * (an images file whose labels file lies beside it, or a folder holding `train-*` / `t10k-*` files).
+ * `limit` keeps a seeded, class-proportional pick of the examples; `validationSplit` then holds out that fraction
+ * of every class as `validation`. Throws `DataError` (one line naming the file and the problem) for bad input.
+ */
+export async function openDataset(
+  path: string,
+  opts: OpenOptions = {},
+): Promise<{ train: Dataset; validation?: Dataset }> {
+  const { validationSplit = 0, seed = 0, limit } = opts;
+  if (!(validationSplit >= 0 && validationSplit < 1)) {
+    throw new DataError(path, `validation split must be in [0, 1), got ${validationSplit}`);
+  }
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+    throw new DataError(path, `limit must be a positive whole number, got ${limit}`);
+  }
+  const source = await openSource(path, opts);
+  const all = source.labels;
+  let positions: Int32Array = Int32Array.from({ length: all.length }, (_, i) => i);
+  if (limit !== undefined && limit < positions.length) positions = stratifiedPick(all, limit, seed);
+  if (validationSplit === 0) return { train: new SourceDataset(source, positions) };
+
+  const picked = Int32Array.from(positions, (p) => all[p]);
+  const split = stratifiedSplit(picked, validationSplit, seed);
+  if (split.validation.length === 0 || split.train.length === 0) {
+    throw new DataError(
+      path,
+      `validation split ${validationSplit} of ${positions.length} examples leaves ${split.train.length} for training and ${split.validation.length} for validation`,
+    );
+  }
+  return {
+    train: new SourceDataset(source, Int32Array.from(split.train, (i) => positions[i])),
+    validation: new SourceDataset(source, Int32Array.from(split.validation, (i) => positions[i]), `${source.name} (validation)`),
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The public types of the data layer: data sets, batches and the options that shape them.
+ */
+import type * as tf from '@tensorflow/tfjs';
+
+/** One batch of examples. The caller owns both tensors and must dispose them. */
+export interface Batch {
+  /** Images, float32 `[b, h, w, c]` with values in [0, 1]. */
+  xs: tf.Tensor4D;
+  /** One-hot labels, float32 `[b, numClasses]`. */
+  ys: tf.Tensor2D;
+}
+
+/** Augmentation applied to training batches; each image draws its own random flip and offsets. */
+export interface AugmentOptions {
+  /** Mirror left-right with probability 1/2. */
+  flip?: boolean;
+  /**
+   * Translate by a random whole number of pixels, up to this fraction of the width (horizontally) and height
+   * (vertically) either way, filling with zeros. E.g. 0.1 on 64x64 images: up to 6 pixels.
+   */
+  shift?: number;
+  /** Pad 4 pixels of zeros on each side, then crop a random window of the original size (CIFAR-style). */
+  crop?: boolean;
+}
+
+/** How to cut a data set into batches. */
+export interface BatchOptions {
+  /** Examples per batch (the last batch may be smaller unless `dropRemainder`). */
+  batchSize: number;
+  /** Visit examples in a random order, a different one each epoch (default false: data set order). */
+  shuffle?: boolean;
+  /** Seed of the shuffle and of augmentation (default 0). */
+  seed?: number;
+  /** Epoch number, mixed into the seed so that each epoch has its own order (default 0). */
+  epoch?: number;
+  /** Random augmentation (for training only). */
+  augment?: AugmentOptions;
+  /** Leave out a last batch smaller than `batchSize` (default false). */
+  dropRemainder?: boolean;
+}
+
+/** A labelled image data set, decoded batch by batch. */
+export interface Dataset {
+  /** Where it comes from, e.g. the file or folder path. */
+  readonly name: string;
+  /** Class names; a label is an index into this list. */
+  readonly classes: string[];
+  /** Number of examples. */
+  readonly size: number;
+  /** Shape `[h, w, c]` of one example's image as batched, after resizing: the model's input shape. */
+  readonly imageShape: [number, number, number];
+  /**
+   * Batches decoded on demand (a data set larger than memory still works); shuffled per epoch with seed and epoch.
+   * The caller disposes the tensors. Stopping early (`break`) is fine: nothing is left allocated.
+   */
+  batches(opts: BatchOptions): AsyncGenerator<Batch>;
+  /** Integer labels of all examples in data set order (for metrics and confusion matrices). */
+  labels(): Promise<Int32Array>;
+}
+
+/** How to open a data source. */
+export interface OpenOptions {
+  /**
+   * Image shape `[h, w, c]` to deliver (images are resized, and converted to grayscale or RGB, to fit).
+   * Defaults: the stored size for HDF5, 64x64x3 for image folders, 32x32x3 for IDX.
+   */
+  inputShape?: [number, number, number];
+  /** Fraction in [0, 1) of the examples held out as `validation`, stratified per class and seeded. */
+  validationSplit?: number;
+  /** Seed of the validation split and of `limit`'s pick (default 0). */
+  seed?: number;
+  /**
+   * Which part to open where the source has several: `train_set_*` or `test_set_*` in an HDF5 file (or the
+   * `*train*` / `*test*` .h5 file in a folder), `train-*` or `t10k-*` IDX files, a `train/` or `test/` sub-folder.
+   * Default 'train'. A source with a single part ignores it.
+   */
+  split?: 'train' | 'test';
+  /**
+   * Keep only this many examples, picked at random (seeded) in proportion to the classes, in data set order; for
+   * quick demos. Applied before the validation split.
+   */
+  limit?: number;
+}
