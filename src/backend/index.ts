@@ -1,15 +1,77 @@
 /**
- * Backend selection. PLACEHOLDER until the oneDNN backend lands: always uses tfjs's 'cpu' backend.
+ * Backend selection: the native `onednn` backend when its addon is built, else tfjs's pure-JS `cpu` backend.
+ * Everything in this project sets the backend through `initBackend`.
  */
 import * as tf from '@tensorflow/tfjs';
+
+import { BackendOnednn, ONEDNN_BACKEND_NAME } from './backend_onednn.js';
+import { loadNative, nativeLoadError } from './native.js';
+import type { NativeInfo } from './native.js';
+import { registerAllKernels } from './register_all_kernels.js';
+
+export { BackendOnednn, ONEDNN_BACKEND_NAME } from './backend_onednn.js';
+export type { NativeInfo } from './native.js';
 
 /** Which backend to use: 'auto' picks the fastest one available. */
 export type BackendChoice = 'auto' | 'onednn' | 'cpu';
 
-/** Sets the tfjs backend and returns the name of the one in use. */
+/** How to get the native backend, for messages. */
+export const ONEDNN_INSTALL_HINT = 'apt-get install libdnnl-dev && npm run build:native';
+
+let registered = false;
+let warnedSlow = false;
+
+/** Whether the native addon is built and loads on this machine. */
+export function nativeBackendAvailable(): boolean {
+  return loadNative() !== null;
+}
+
+/** Why the native backend is unavailable ('' when it is available). */
+export function nativeBackendUnavailableReason(): string {
+  return loadNative() === null ? nativeLoadError() : '';
+}
+
+/** oneDNN's version, ISA and thread count, or null when the addon is not available. */
+export function onednnInfo(): NativeInfo | null {
+  return loadNative()?.info() ?? null;
+}
+
+/**
+ * Registers the `onednn` backend with tfjs (once) if the addon loads. Returns whether it is registered.
+ * Does not make it the active backend: use `initBackend`.
+ */
+export function registerOnednnBackend(): boolean {
+  if (registered) return true;
+  const native = loadNative();
+  if (native === null) return false;
+  tf.registerBackend(ONEDNN_BACKEND_NAME, () => new BackendOnednn(native), 3);
+  registerAllKernels();
+  registered = true;
+  return true;
+}
+
+/**
+ * Sets the tfjs backend and returns the name of the one in use.
+ * - 'onednn': the native backend; throws if its addon is not built or does not load.
+ * - 'cpu': tfjs's pure-JS CPU backend.
+ * - 'auto': 'onednn' when available, else 'cpu' (saying once on stderr how to get the fast one).
+ */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<string> {
-  if (choice === 'onednn') throw new Error('the onednn backend is not available');
-  await tf.setBackend('cpu');
+  let name = 'cpu';
+  if (choice === 'onednn' || choice === 'auto') {
+    if (registerOnednnBackend()) {
+      name = ONEDNN_BACKEND_NAME;
+    } else if (choice === 'onednn') {
+      throw new Error(`the onednn backend is not available (${nativeLoadError()}); run \`${ONEDNN_INSTALL_HINT}\``);
+    } else if (!warnedSlow) {
+      warnedSlow = true;
+      process.stderr.write(
+        `resnet: the native onednn backend is not available (${nativeLoadError()}); using the slow cpu backend. ` +
+          `For the fast one run \`${ONEDNN_INSTALL_HINT}\`\n`,
+      );
+    }
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`cannot initialise the ${name} backend`);
   await tf.ready();
   return tf.getBackend();
 }

@@ -1,0 +1,42 @@
+/**
+ * The `onednn` TensorFlow.js backend: the pure-JS CPU backend with its hot kernels (convolutions, matrix
+ * products, ...) replaced by native oneDNN primitives. Tensor data stays in JS typed arrays exactly as on the CPU
+ * backend, so every CPU kernel runs unchanged on it and serves as the fallback of each native kernel.
+ */
+import type { DataId } from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+import type { OnednnAddon } from './native.js';
+
+/** The backend's registered name (tfjs backend names must not contain '_'). */
+export const ONEDNN_BACKEND_NAME = 'onednn';
+
+/** A MathBackendCPU whose registered kernels call into the oneDNN addon where they can. */
+export class BackendOnednn extends MathBackendCPU {
+  /** The loaded native addon. */
+  readonly native: OnednnAddon;
+  private readonly tokens = new WeakMap<DataId, number>();
+  private nextToken = 1;
+
+  /** @param native the loaded addon (see `loadNative`). */
+  constructor(native: OnednnAddon) {
+    super();
+    this.native = native;
+    // MathBackendCPU prints an "install tfjs-node" banner on its first write; this backend is the fast one.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  /**
+   * A number that identifies the content of the data behind `dataId`: tfjs never changes the values of a data
+   * id once written (variables get new data ids when assigned), so the native side may reuse work derived from
+   * data with a token it has seen (e.g. a filter reordered into oneDNN's blocked layout).
+   */
+  dataToken(dataId: DataId): number {
+    let token = this.tokens.get(dataId);
+    if (token === undefined) {
+      token = this.nextToken++;
+      this.tokens.set(dataId, token);
+    }
+    return token;
+  }
+}

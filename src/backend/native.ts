@@ -1,0 +1,113 @@
+/**
+ * Loading the native oneDNN addon (`build/Release/onednn_backend.node`, built by `npm run build:native`).
+ *
+ * The addon's functions take Float32Arrays zero-copy and write results into output arrays allocated by the caller.
+ * Native code keeps no reference to a JS buffer after a call returns.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Facts about the loaded oneDNN library. */
+export interface NativeInfo {
+  /** oneDNN version, e.g. "2.6.3". */
+  version: string;
+  /** Threading runtime oneDNN was built with ("omp" for OpenMP). */
+  cpuRuntime: string;
+  /** Instruction set oneDNN dispatches to on this CPU, e.g. "avx512_core". */
+  isa: string;
+  /** Threads oneDNN uses (OpenMP's maximum; set OMP_NUM_THREADS to change it). */
+  maxThreads: number;
+}
+
+/**
+ * The addon's functions. Conv `geometry` is 17 integers, built by `convGeometry` in `conv_util.ts`:
+ * [batch, inH, inW, inC, outH, outW, outC, filterH, filterW, strideH, strideW, dilationH, dilationW,
+ *  padTop, padBottom, padLeft, padRight]. Activations are NHWC, filters HWIO. `activation` is one of
+ * ACTIVATION_CODES (kernel_utils.ts), `alpha` the leaky-relu slope. A `filterToken` identifies the filter's content
+ * (equal tokens promise equal values; 0 = unknown) so its reordered copy can be reused.
+ */
+export interface OnednnAddon {
+  /** Describes the loaded oneDNN. */
+  info(): NativeInfo;
+  /** Drops every cached primitive and scratch buffer. */
+  clearCaches(): void;
+  /** y = activation(conv(x, filter) + bias). */
+  conv2dForward(
+    x: Float32Array,
+    filter: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    geometry: Int32Array,
+    activation: number,
+    alpha: number,
+    filterToken: number,
+  ): void;
+  /** dx = the gradient of conv(x, filter) with respect to x, given dy. */
+  conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array, filterToken: number): void;
+  /** dFilter (HWIO) and optionally dBias = the gradients of conv(x, filter) + bias, given dy. */
+  conv2dBackwardWeights(
+    x: Float32Array,
+    dy: Float32Array,
+    dFilter: Float32Array,
+    dBias: Float32Array | null,
+    geometry: Int32Array,
+  ): void;
+  /**
+   * c = activation(op(a) op(b) + bias) per batch, `dims` = [batchA, batchB, m, k, n, transposeA, transposeB]
+   * (batchA and batchB equal, or one of them 1).
+   */
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    dims: Int32Array,
+    bias: Float32Array | null,
+    activation: number,
+    alpha: number,
+  ): void;
+}
+
+const ADDON_FILE = join('build', 'Release', 'onednn_backend.node');
+
+let loaded: OnednnAddon | null | undefined;
+let loadError = '';
+
+/** Finds the addon: $RESNET_ONEDNN_ADDON, else `build/Release/` in the nearest ancestor directory that has it. */
+function findAddon(): string | null {
+  const override = process.env.RESNET_ONEDNN_ADDON;
+  if (override) return override;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, ADDON_FILE);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/** The addon, or null if it is not built or cannot be loaded (see `nativeLoadError`). Loads once. */
+export function loadNative(): OnednnAddon | null {
+  if (loaded !== undefined) return loaded;
+  const path = findAddon();
+  if (path === null) {
+    loadError = `${ADDON_FILE} not found (not built)`;
+    loaded = null;
+    return loaded;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    loaded = require(path) as OnednnAddon;
+  } catch (e) {
+    loadError = `cannot load ${path}: ${(e as Error).message.split('\n')[0]}`;
+    loaded = null;
+  }
+  return loaded;
+}
+
+/** Why `loadNative()` returned null ('' if it loaded or was not tried yet). */
+export function nativeLoadError(): string {
+  return loadError;
+}

@@ -1,0 +1,227 @@
+// 2-D convolution: forward (with fused bias and activation), backward-data and backward-weights.
+//
+// Activations are taken and returned in NHWC directly; filters come in tfjs's HWIO layout and are reordered into
+// the layout the primitive prefers (`format_tag::any`), which is what makes oneDNN pick its fastest kernels.
+//
+// JS API (all buffers Float32Array; outputs are written in place and must not alias inputs):
+//   conv2dForward(x, filter, bias|null, y, geometry, activation, alpha, filterToken)
+//   conv2dBackwardData(dy, filter, dx, geometry, filterToken)
+//   conv2dBackwardWeights(x, dy, dFilter, dBias|null, geometry)
+// `geometry` is 17 integers:
+//   [batch, inH, inW, inC, outH, outW, outC, filterH, filterW, strideH, strideW, dilationH, dilationW,
+//    padTop, padBottom, padLeft, padRight]
+// with dilations counted tfjs's way (1 = dense) and pads that satisfy
+//   outH == (inH + padTop + padBottom - ((filterH - 1) * dilationH + 1)) / strideH + 1   (integer division),
+// and the same for the width. `filterToken` identifies the filter's content (0 = unknown), see CachedReorder.
+#include "common.h"
+
+namespace onednn_backend {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+struct ConvGeometry {
+  int64_t n, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr;
+
+  static ConvGeometry parse(const Napi::CallbackInfo& info, size_t index) {
+    std::vector<int64_t> v = intsArg(info, index, "geometry", 17);
+    ConvGeometry g{v[0], v[1], v[2],  v[3],  v[4],  v[5],  v[6],  v[7], v[8],
+                   v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16]};
+    Napi::Env env = info.Env();
+    check(env, g.n > 0 && g.ih > 0 && g.iw > 0 && g.ic > 0 && g.oh > 0 && g.ow > 0 && g.oc > 0,
+          "conv geometry: sizes must be positive");
+    check(env, g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0 && g.dh > 0 && g.dw > 0,
+          "conv geometry: filter sizes, strides and dilations must be positive");
+    check(env, g.pt >= 0 && g.pb >= 0 && g.pl >= 0 && g.pr >= 0, "conv geometry: pads must not be negative");
+    const int64_t ekh = (g.kh - 1) * g.dh + 1, ekw = (g.kw - 1) * g.dw + 1;
+    check(env, g.ih + g.pt + g.pb >= ekh && g.iw + g.pl + g.pr >= ekw,
+          "conv geometry: the filter is larger than the padded input");
+    check(env, (g.ih + g.pt + g.pb - ekh) / g.sh + 1 == g.oh && (g.iw + g.pl + g.pr - ekw) / g.sw + 1 == g.ow,
+          "conv geometry: output size does not match input size, filter, strides and pads");
+    return g;
+  }
+
+  size_t srcSize() const { return static_cast<size_t>(n * ih * iw * ic); }
+  size_t dstSize() const { return static_cast<size_t>(n * oh * ow * oc); }
+  size_t weightsSize() const { return static_cast<size_t>(kh * kw * ic * oc); }
+
+  memory::desc src() const { return {{n, ic, ih, iw}, dt::f32, tag::nhwc}; }
+  memory::desc dst() const { return {{n, oc, oh, ow}, dt::f32, tag::nhwc}; }
+  memory::desc weightsAny() const { return {{oc, ic, kh, kw}, dt::f32, tag::any}; }
+  memory::desc weightsHwio() const { return {{oc, ic, kh, kw}, dt::f32, tag::hwio}; }
+  memory::desc bias() const { return {{oc}, dt::f32, tag::x}; }
+  memory::dims strides() const { return {sh, sw}; }
+  memory::dims dilates() const { return {dh - 1, dw - 1}; }  // oneDNN counts dilation from 0
+  memory::dims padL() const { return {pt, pl}; }
+  memory::dims padR() const { return {pb, pr}; }
+
+  CacheKey key() const {
+    CacheKey k;
+    k.add({n, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr});
+    return k;
+  }
+
+  /** The forward descriptor; also the hint that backward primitives need. */
+  dnnl::convolution_forward::desc forwardDesc(prop_kind prop, bool withBias) const {
+    if (withBias) {
+      return {prop, algorithm::convolution_direct, src(), weightsAny(), bias(), dst(), strides(), dilates(), padL(),
+              padR()};
+    }
+    return {prop, algorithm::convolution_direct, src(), weightsAny(), dst(), strides(), dilates(), padL(), padR()};
+  }
+};
+
+// ---- forward ----
+
+struct ForwardEntry {
+  dnnl::convolution_forward prim;
+  memory::desc src, dst, bias;
+  std::unique_ptr<CachedReorder> weights;
+};
+
+PrimitiveCache<ForwardEntry> forwardCache;
+
+Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
+  const ConvGeometry g = ConvGeometry::parse(info, 4);
+  const F32Arg x = f32Arg(info, 0, "x", g.srcSize());
+  const F32Arg w = f32Arg(info, 1, "filter", g.weightsSize());
+  const F32Arg b = optionalF32Arg(info, 2, "bias", static_cast<size_t>(g.oc));
+  const F32Arg y = f32Arg(info, 3, "y", g.dstSize());
+  const Activation act = activationArg(info, 5, "activation");
+  const float alpha = static_cast<float>(numberArg(info, 6, "alpha"));
+  const double token = numberArg(info, 7, "filterToken");
+  const bool withBias = b.data != nullptr;
+
+  CacheKey key = g.key();
+  key.add(withBias).add(static_cast<int64_t>(act)).addFloat(act == Activation::LeakyRelu ? alpha : 0.f);
+  ForwardEntry& e = forwardCache.get(key, [&] {
+    auto entry = std::make_unique<ForwardEntry>();
+    dnnl::convolution_forward::primitive_desc pd(g.forwardDesc(prop_kind::forward_inference, withBias),
+                                                 activationAttr(act, alpha), cpuEngine());
+    entry->prim = dnnl::convolution_forward(pd);
+    entry->src = pd.src_desc();
+    entry->dst = pd.dst_desc();
+    entry->bias = g.bias();
+    entry->weights = std::make_unique<CachedReorder>(g.weightsHwio(), pd.weights_desc());
+    return entry;
+  });
+
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.src, x.data)},
+                                       {DNNL_ARG_WEIGHTS, e.weights->get(w.data, token)},
+                                       {DNNL_ARG_DST, wrap(e.dst, y.data)}};
+  if (withBias) args.emplace(DNNL_ARG_BIAS, wrap(e.bias, b.data));
+  execute(e.prim, args);
+  return info.Env().Undefined();
+}
+
+// ---- backward data ----
+
+struct BackwardDataEntry {
+  dnnl::convolution_backward_data prim;
+  memory::desc diffDst, diffSrc;
+  std::unique_ptr<CachedReorder> weights;
+};
+
+PrimitiveCache<BackwardDataEntry> backwardDataCache;
+
+Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
+  const ConvGeometry g = ConvGeometry::parse(info, 3);
+  const F32Arg dy = f32Arg(info, 0, "dy", g.dstSize());
+  const F32Arg w = f32Arg(info, 1, "filter", g.weightsSize());
+  const F32Arg dx = f32Arg(info, 2, "dx", g.srcSize());
+  const double token = numberArg(info, 4, "filterToken");
+
+  BackwardDataEntry& e = backwardDataCache.get(g.key(), [&] {
+    auto entry = std::make_unique<BackwardDataEntry>();
+    dnnl::convolution_forward::primitive_desc hint(g.forwardDesc(prop_kind::forward_training, false), cpuEngine());
+    dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.weightsAny(), g.dst(),
+                                            g.strides(), g.dilates(), g.padL(), g.padR());
+    dnnl::convolution_backward_data::primitive_desc pd(d, cpuEngine(), hint);
+    entry->prim = dnnl::convolution_backward_data(pd);
+    entry->diffDst = pd.diff_dst_desc();
+    entry->diffSrc = pd.diff_src_desc();
+    entry->weights = std::make_unique<CachedReorder>(g.weightsHwio(), pd.weights_desc());
+    return entry;
+  });
+
+  execute(e.prim, {{DNNL_ARG_DIFF_DST, wrap(e.diffDst, dy.data)},
+                   {DNNL_ARG_WEIGHTS, e.weights->get(w.data, token)},
+                   {DNNL_ARG_DIFF_SRC, wrap(e.diffSrc, dx.data)}});
+  return info.Env().Undefined();
+}
+
+// ---- backward weights ----
+
+struct BackwardWeightsEntry {
+  dnnl::convolution_backward_weights prim;
+  memory::desc src, diffDst, diffBias, diffWeightsHwio;
+  // When the primitive's preferred diff-weights layout is not HWIO: scratch memory in that layout and the
+  // reorder from it into the caller's HWIO buffer.
+  bool direct = true;
+  memory diffWeightsScratch;
+  dnnl::reorder toHwio;
+};
+
+PrimitiveCache<BackwardWeightsEntry> backwardWeightsCache;
+
+Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
+  const ConvGeometry g = ConvGeometry::parse(info, 4);
+  const F32Arg x = f32Arg(info, 0, "x", g.srcSize());
+  const F32Arg dy = f32Arg(info, 1, "dy", g.dstSize());
+  const F32Arg dw = f32Arg(info, 2, "dFilter", g.weightsSize());
+  const F32Arg db = optionalF32Arg(info, 3, "dBias", static_cast<size_t>(g.oc));
+  const bool withBias = db.data != nullptr;
+
+  CacheKey key = g.key();
+  key.add(withBias);
+  BackwardWeightsEntry& e = backwardWeightsCache.get(key, [&] {
+    auto entry = std::make_unique<BackwardWeightsEntry>();
+    dnnl::convolution_forward::primitive_desc hint(g.forwardDesc(prop_kind::forward_training, withBias),
+                                                   cpuEngine());
+    auto desc = withBias ? dnnl::convolution_backward_weights::desc(
+                               algorithm::convolution_direct, g.src(), g.weightsAny(), g.bias(), g.dst(),
+                               g.strides(), g.dilates(), g.padL(), g.padR())
+                         : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, g.src(),
+                                                                    g.weightsAny(), g.dst(), g.strides(),
+                                                                    g.dilates(), g.padL(), g.padR());
+    dnnl::convolution_backward_weights::primitive_desc pd(desc, cpuEngine(), hint);
+    entry->prim = dnnl::convolution_backward_weights(pd);
+    entry->src = pd.src_desc();
+    entry->diffDst = pd.diff_dst_desc();
+    entry->diffBias = g.bias();
+    entry->diffWeightsHwio = g.weightsHwio();
+    entry->direct = pd.diff_weights_desc() == entry->diffWeightsHwio;
+    if (!entry->direct) {
+      entry->diffWeightsScratch = memory(pd.diff_weights_desc(), cpuEngine());
+      entry->toHwio = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), pd.diff_weights_desc(), cpuEngine(),
+                                                                  entry->diffWeightsHwio));
+    }
+    return entry;
+  });
+
+  memory userDw = wrap(e.diffWeightsHwio, dw.data);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.src, x.data)},
+                                       {DNNL_ARG_DIFF_DST, wrap(e.diffDst, dy.data)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, e.direct ? userDw : e.diffWeightsScratch}};
+  if (withBias) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(e.diffBias, db.data));
+  e.prim.execute(cpuStream(), args);
+  if (!e.direct) e.toHwio.execute(cpuStream(), {{DNNL_ARG_FROM, e.diffWeightsScratch}, {DNNL_ARG_TO, userDw}});
+  cpuStream().wait();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterConv(Napi::Env env, Napi::Object exports) {
+  exportFunction(env, exports, "conv2dForward", Conv2dForward);
+  exportFunction(env, exports, "conv2dBackwardData", Conv2dBackwardData);
+  exportFunction(env, exports, "conv2dBackwardWeights", Conv2dBackwardWeights);
+  registerCacheClearer([] {
+    forwardCache.clear();
+    backwardDataCache.clear();
+    backwardWeightsCache.clear();
+  });
+}
+
+}  // namespace onednn_backend
