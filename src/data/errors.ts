@@ -26,7 +26,7 @@ export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
-/** The message of anything thrown, as one line. */
+/** The message of anything thrown, as one line (without a dangling colon). */
 export function messageOf(err: unknown): string {
-  return oneLine(err instanceof Error ? err.message : String(err));
+  return oneLine(err instanceof Error ? err.message : String(err)).replace(/:$/, '');
 }

@@ -74,6 +74,15 @@ function isUint8(d: H5Dataset): boolean {
   return m.type === 0 && m.size === 1 && !m.signed;
 }
 
+/** A readable name of a dataset's element type, e.g. uint8, int64, float32. */
+function typeName(d: H5Dataset): string {
+  const m = d.metadata;
+  if (m.type === 0) return `${m.signed ? 'int' : 'uint'}${8 * m.size}`;
+  if (m.type === 1) return `float${8 * m.size}`;
+  if (m.type === 3) return 'string';
+  return `HDF5 type ${String(d.dtype)}`;
+}
+
 /** A dataset's values as plain numbers (BigInt64 labels included). */
 function numbers(value: unknown): number[] | undefined {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
@@ -154,7 +163,7 @@ function readSource(path: string, file: H5File, opts: H5Options): MemorySource {
   if (!(xShape.length === 4 && (xShape[3] === 1 || xShape[3] === 3)) && xShape.length !== 3) {
     throw new DataError(path, `${xName} has shape [${xShape.join(', ')}]; expected [n, h, w, 3], [n, h, w, 1] or [n, h, w]`);
   }
-  if (!isUint8(x)) throw new DataError(path, `${xName} holds ${String(x.dtype)} values; expected uint8 pixels`);
+  if (!isUint8(x)) throw new DataError(path, `${xName} holds ${typeName(x)} values; expected uint8 pixels`);
   const count = xShape[0];
   const stored: [number, number, number] = [xShape[1], xShape[2], xShape.length === 4 ? xShape[3] : 1];
 
@@ -167,7 +176,7 @@ function readSource(path: string, file: H5File, opts: H5Options): MemorySource {
     throw new DataError(path, `${xName} has ${count} images but ${yName} has ${yCount} labels`);
   }
   const rawLabels = numbers(y.value);
-  if (!rawLabels) throw new DataError(path, `${yName} holds ${String(y.dtype)} values; expected integer labels`);
+  if (!rawLabels) throw new DataError(path, `${yName} holds ${typeName(y)} values; expected integer labels`);
 
   let classes: string[];
   const listed = keys.includes('list_classes') ? file.get('list_classes') : null;

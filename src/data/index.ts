@@ -25,7 +25,6 @@ export { MemorySource, SourceDataset, type ExampleSource, type RawImages } from 
 export { loadImages, decodeImage, IMAGE_EXTENSIONS } from './images.js';
 export { FASHION_MNIST_CLASSES } from './idx.js';
 export { augmentImages, CROP_PADDING } from './augment.js';
-export { mulberry32, mixSeed, permutation, stratifiedPick, stratifiedSplit } from './random.js';
 
 /** File extensions taken as HDF5. */
 const H5_EXTENSIONS = /\.(h5|hdf5|he5)$/i;
