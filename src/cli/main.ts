@@ -8,6 +8,10 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './common.js';
 import { register as registerSummary } from './commands/summary.js';
 import { register as registerPlot } from './commands/plot.js';
+import { register as registerTrain } from './commands/train.js';
+import { register as registerEvaluate } from './commands/evaluate.js';
+import { register as registerPredict } from './commands/predict.js';
+import { register as registerDemo } from './commands/demo.js';
 
 /** Builds the `resnet` program with all of its commands. Exported for tests. */
 export function buildProgram(): Command {
@@ -19,6 +23,10 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSummary(program);
   registerPlot(program);
+  registerTrain(program);
+  registerEvaluate(program);
+  registerPredict(program);
+  registerDemo(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,36 @@
+/**
+ * `resnet predict`: the most probable classes of image files under a trained model, with their probabilities.
+ */
+import { Command } from 'commander';
+import type { BackendChoice } from '../../backend/index.js';
+import { predict } from '../../train/index.js';
+import { parsePositiveInt } from '../common.js';
+import { addBackendOption } from './train.js';
+
+interface PredictCliOptions {
+  model: string;
+  top: number;
+  json?: boolean;
+  backend: BackendChoice;
+}
+
+/** Registers `resnet predict` on the program. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('predict')
+    .description('Predict the top classes of image files (JPEG, PNG, WebP) with a trained model.')
+    .argument('<image...>', 'image files')
+    .requiredOption('--model <dir>', 'a saved model folder (model.json) or a training run folder (its latest checkpoint)')
+    .option('--top <k>', 'how many classes to show per image', parsePositiveInt, 3)
+    .option('--json', 'print the result as JSON');
+  addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions) => {
+    const results = await predict({ model: opts.model, images, topK: opts.top, backend: opts.backend });
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      return;
+    }
+    for (const r of results) {
+      process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} (${t.probability.toFixed(3)})`).join(', ')}\n`);
+    }
+  });
+}

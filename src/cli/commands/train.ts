@@ -1,0 +1,197 @@
+/**
+ * `resnet train`: trains a ResNet on a data set with per-epoch validation, atomic checkpoints, logs and a final
+ * report. `--resume` continues a run from its latest checkpoint; options not given on the command line are then taken
+ * from the run's saved arguments.
+ *
+ * Also exports the options shared with `evaluate`, `predict` and `demo` ({@link addBackendOption}, parsers).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { BackendChoice } from '../../backend/index.js';
+import type { AugmentOptions } from '../../data/index.js';
+import { ARCH_NAMES, type ArchName } from '../../model/index.js';
+import {
+  OPTIMIZER_NAMES,
+  type OptimizerName,
+  type TrainOptions,
+  latestCheckpoint,
+  readState,
+  train,
+} from '../../train/index.js';
+import { CliError, parseNonNegativeNumber, parsePositiveInt, parseShape } from '../common.js';
+
+/** The backends a command can ask for. */
+export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'onednn', 'cpu'];
+
+/** Adds `--backend auto|onednn|cpu` (default auto). */
+export function addBackendOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--backend <name>', 'tfjs backend: auto picks the fastest available').choices(BACKEND_CHOICES).default('auto'));
+}
+
+/** Parses a positive finite number (learning rates), for commander. */
+export function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+/** Parses a fraction in [0, 1) (validation split), for commander. */
+export function parseFraction(value: string): number {
+  const n = parseNonNegativeNumber(value);
+  if (n >= 1) throw new InvalidArgumentError(`expected a fraction in [0, 1), got '${value}'`);
+  return n;
+}
+
+/** Parses `--augment flip,shift,crop` (`shift=0.15` sets the shift fraction; plain `shift` is 0.1), for commander. */
+export function parseAugment(value: string): AugmentOptions {
+  const out: AugmentOptions = {};
+  for (const raw of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const [name, arg] = raw.split('=');
+    if (name === 'flip' && arg === undefined) out.flip = true;
+    else if (name === 'crop' && arg === undefined) out.crop = true;
+    else if (name === 'shift') {
+      const f = arg === undefined ? 0.1 : Number(arg);
+      if (!(f > 0 && f < 1)) throw new InvalidArgumentError(`shift fraction must be in (0, 1), got '${arg}'`);
+      out.shift = f;
+    } else {
+      throw new InvalidArgumentError(`unknown augmentation '${raw}' (known: flip, shift[=fraction], crop)`);
+    }
+  }
+  return out;
+}
+
+/** `train`'s options as commander parses them. */
+interface TrainCliOptions {
+  data?: string;
+  valData?: string;
+  valSplit: number;
+  arch: ArchName;
+  widthDivisor: number;
+  input?: [number, number, number];
+  limit?: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerName;
+  lr: number;
+  out?: string;
+  resume?: boolean;
+  earlyStop?: number;
+  augment?: AugmentOptions;
+  seed: number;
+  backend: BackendChoice;
+  keep: number;
+}
+
+/** Options that `--resume` takes from the saved run when they are not on the command line (CLI name → state key). */
+const RESUMABLE: [keyof TrainCliOptions, string][] = [
+  ['data', 'data'],
+  ['valData', 'valData'],
+  ['valSplit', 'valSplit'],
+  ['arch', 'arch'],
+  ['widthDivisor', 'widthDivisor'],
+  ['input', 'inputShape'],
+  ['limit', 'limit'],
+  ['epochs', 'epochs'],
+  ['batchSize', 'batchSize'],
+  ['optimizer', 'optimizer'],
+  ['lr', 'lr'],
+  ['earlyStop', 'earlyStop'],
+  ['augment', 'augment'],
+  ['seed', 'seed'],
+];
+
+/** With `--resume`, fills the options the user did not give from the run's saved arguments. */
+async function fillFromRun(opts: TrainCliOptions, cmd: Command, out: string): Promise<void> {
+  const latest = await latestCheckpoint(out);
+  if (latest === undefined) return;
+  const saved = (await readState(latest)).args;
+  const record = opts as unknown as Record<string, unknown>;
+  for (const [key, savedKey] of RESUMABLE) {
+    const source = cmd.getOptionValueSource(key);
+    const value = saved[savedKey];
+    if ((source === undefined || source === 'default') && value !== undefined && value !== null) {
+      if (typeof value === 'string' && value.startsWith('dataset:')) continue;
+      record[key] = value;
+    }
+  }
+}
+
+/** Default run folder: `runs/<arch>-<date>-<time>`. */
+function defaultOut(arch: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `runs/${arch}-${stamp}`;
+}
+
+/** Registers `resnet train` on the program. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('Train a ResNet: per-epoch validation, atomic checkpoints (--resume continues them), log.csv/log.json and a report.')
+    .option('--data <path>', 'training data: SIGNS .h5 file, image folder (one sub-folder per class) or IDX files')
+    .option('--val-data <path>', 'validation data (default: hold out --val-split of --data)')
+    .option('--val-split <fraction>', 'fraction of --data held out for validation (0: none)', parseFraction, 0.1)
+    .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
+    .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, 1)
+    .option('--input <h,w,c>', 'train at this image shape (images are resized; default: the data\'s own)', parseShape)
+    .option('--limit <n>', 'use only n training images (class-balanced pick)', parsePositiveInt)
+    .option('--epochs <n>', 'total number of epochs', parsePositiveInt, 2)
+    .option('--batch-size <n>', 'images per training step', parsePositiveInt, 32)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZER_NAMES).default('adam'))
+    .option('--lr <rate>', 'learning rate', parsePositiveNumber, 0.001)
+    .option('--out <dir>', 'run folder (default: runs/<arch>-<date>-<time>)')
+    .option('--resume', 'continue the run in --out from its latest checkpoint')
+    .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', parsePositiveInt)
+    .option('--augment <list>', 'augment training images: flip, shift[=fraction], crop (comma-separated)', parseAugment)
+    .option('--seed <n>', 'seed of shuffling, augmentation, --limit and the validation split', (v) => parseNonNegativeInt(v), 0)
+    .option('--keep <n>', 'checkpoints to keep besides the best', parsePositiveInt, 2);
+  addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
+    if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
+    const out = opts.out ?? defaultOut(opts.arch);
+    if (opts.resume) await fillFromRun(opts, command, out);
+    if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified", 2);
+    const options: TrainOptions = {
+      data: opts.data,
+      valData: opts.valData,
+      valSplit: opts.valSplit,
+      arch: opts.arch,
+      widthDivisor: opts.widthDivisor,
+      inputShape: opts.input,
+      limit: opts.limit,
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      optimizer: opts.optimizer,
+      lr: opts.lr,
+      out,
+      resume: opts.resume,
+      earlyStop: opts.earlyStop,
+      augment: opts.augment,
+      seed: opts.seed,
+      backend: opts.backend,
+      keepCheckpoints: opts.keep,
+    };
+    // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1.
+    const result = await train(options);
+    try {
+      const last = result.state.history[result.state.history.length - 1];
+      const lines = [
+        `run: ${result.out}`,
+        `epochs: ${result.state.epoch}${result.stoppedEarly ? ' (stopped early)' : ''}`,
+      ];
+      if (last !== undefined) {
+        lines.push(`final: loss ${last.loss.toFixed(4)}  acc ${last.acc.toFixed(4)}` +
+          (last.val_loss !== undefined ? `  val_loss ${last.val_loss.toFixed(4)}  val_acc ${(last.val_acc ?? NaN).toFixed(4)}` : ''));
+      }
+      lines.push(`checkpoint: ${result.checkpoint ?? 'none'}`);
+      if (result.reportFiles !== undefined) lines.push(`report: ${result.out}/report/report.md`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    } finally {
+      result.optimizer.dispose();
+      result.model.dispose();
+    }
+  });
+}
+
+/** Parses a non-negative integer (seeds), for commander. */
+export function parseNonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a non-negative whole number, got '${value}'`);
+  return Number(value);
+}

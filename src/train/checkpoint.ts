@@ -1,0 +1,219 @@
+/**
+ * Training checkpoints: one folder per epoch, written so that a crash at any instant never breaks the latest one.
+ *
+ * Layout of a run folder:
+ *
+ * ```
+ * <run>/checkpoints/epoch-0001/   model.json, weights.bin   the model (standard TensorFlow.js layout)
+ *                                 optimizer.json, optimizer.bin   optimizer state (iterations, slot variables)
+ *                                 state.json                 epoch, best metric, history, seed, arguments
+ * <run>/checkpoints/latest        the name of the newest complete checkpoint, e.g. `epoch-0002`
+ * <run>/checkpoints/best          the name of the checkpoint with the best monitored metric
+ * ```
+ *
+ * A checkpoint folder is filled under a temporary name, flushed, and renamed into place; only then is `latest`
+ * replaced (write to a temporary file, flush, rename). A reader that follows `latest` therefore always finds a
+ * complete checkpoint. Older checkpoints are pruned after the pointer moves, keeping the newest few and the best.
+ */
+import { promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { messageOf } from '../data/errors.js';
+import { exists, removeStaleTemps, writeDirAtomic, writeFileAtomic, writeFileSynced } from './fsutil.js';
+import { MODEL_JSON, type ModelMetadata, loadModel, writeModelFiles } from './io.js';
+import { writeOptimizerFiles } from './optimizer.js';
+
+/** Sub-folder of a run folder that holds the checkpoints. */
+export const CHECKPOINTS_DIR = 'checkpoints';
+/** Pointer file naming the newest complete checkpoint. */
+export const LATEST_FILE = 'latest';
+/** Pointer file naming the best checkpoint. */
+export const BEST_FILE = 'best';
+/** Training state file inside a checkpoint. */
+export const STATE_JSON = 'state.json';
+
+/** One row of the training log: the metrics of one epoch. */
+export interface EpochRecord {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Mean training loss over the epoch's batches (weighted by batch size). */
+  loss: number;
+  /** Mean training accuracy over the epoch. */
+  acc: number;
+  /** Validation loss after the epoch (inference mode), when there is validation data. */
+  val_loss?: number;
+  /** Validation accuracy after the epoch, when there is validation data. */
+  val_acc?: number;
+  /** Wall-clock seconds of the epoch's training steps (validation excluded). */
+  time: number;
+  /** Training throughput in images per second. */
+  images_per_s: number;
+  /** Learning rate used during the epoch. */
+  lr: number;
+}
+
+/** Which metric is watched for early stopping and for the best checkpoint, and its best value. */
+export interface BestRecord {
+  monitor: 'val_loss' | 'loss';
+  epoch: number;
+  value: number;
+}
+
+/** Everything besides model and optimizer that a resumed run needs. Stored as `state.json`. */
+export interface TrainState {
+  /** Number of completed epochs. */
+  epoch: number;
+  /** Optimizer steps taken so far. */
+  iterations: number;
+  /** Random seed of the run (shuffling, augmentation, validation split). */
+  seed: number;
+  /** Best monitored value so far. */
+  best?: BestRecord;
+  /** One record per completed epoch, oldest first. */
+  history: EpochRecord[];
+  /** Class names, index `i` naming output unit `i`. */
+  classes: string[];
+  /** The run's arguments, as given (JSON values only). */
+  args: Record<string, unknown>;
+  /** ISO time the checkpoint was written. */
+  savedAt: string;
+}
+
+/** Folder name of the checkpoint after `epoch` epochs: `epoch-0003`. */
+export function checkpointName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+/** What {@link saveCheckpoint} writes. */
+export interface CheckpointContent {
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  state: TrainState;
+  /** Stored in `model.json` so the checkpoint is a self-describing model folder. */
+  metadata?: ModelMetadata;
+}
+
+/**
+ * Writes the checkpoint for `content.state.epoch` under `<runDir>/checkpoints/`, atomically, then moves the `latest`
+ * (and, when this epoch is the best, `best`) pointer to it and prunes older checkpoints beyond the newest `keep`
+ * (the best one is always kept). Returns the checkpoint folder. If anything fails before the pointer moves, the
+ * previous checkpoint stays the latest, intact.
+ */
+export async function saveCheckpoint(runDir: string, content: CheckpointContent, keep = 2): Promise<string> {
+  const root = join(runDir, CHECKPOINTS_DIR);
+  const name = checkpointName(content.state.epoch);
+  const dir = join(root, name);
+  await writeDirAtomic(dir, async (tmp) => {
+    await writeModelFiles(content.model, tmp, content.metadata);
+    await writeOptimizerFiles(content.optimizer, tmp);
+    await writeFileSynced(join(tmp, STATE_JSON), JSON.stringify(content.state, null, 2));
+  });
+  await writeFileAtomic(join(root, LATEST_FILE), `${name}\n`);
+  if (content.state.best?.epoch === content.state.epoch) await writeFileAtomic(join(root, BEST_FILE), `${name}\n`);
+  await pruneCheckpoints(runDir, keep);
+  return dir;
+}
+
+/** The folder of the newest complete checkpoint of a run, or undefined when there is none yet. */
+export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
+  return readPointer(runDir, LATEST_FILE);
+}
+
+/** The folder of the best checkpoint of a run, or undefined. */
+export async function bestCheckpoint(runDir: string): Promise<string | undefined> {
+  return readPointer(runDir, BEST_FILE);
+}
+
+async function readPointer(runDir: string, file: string): Promise<string | undefined> {
+  const root = join(runDir, CHECKPOINTS_DIR);
+  let name: string;
+  try {
+    name = (await fsp.readFile(join(root, file), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+  if (!/^epoch-\d+$/.test(name)) throw new Error(`${join(root, file)}: not a checkpoint pointer: '${name.slice(0, 40)}'`);
+  const dir = join(root, name);
+  if (!(await exists(join(dir, STATE_JSON)))) throw new Error(`${join(root, file)}: names ${name}, which is missing or incomplete`);
+  return dir;
+}
+
+/** Reads a checkpoint's `state.json`. */
+export async function readState(checkpointDir: string): Promise<TrainState> {
+  const file = join(checkpointDir, STATE_JSON);
+  try {
+    return JSON.parse(await fsp.readFile(file, 'utf8')) as TrainState;
+  } catch (err) {
+    throw new Error(`${file}: cannot read the training state: ${messageOf(err)}`);
+  }
+}
+
+/** Loads a checkpoint's model and state (the optimizer is restored by the trainer, once it is compiled in). */
+export async function loadCheckpoint(checkpointDir: string): Promise<{ model: tf.LayersModel; state: TrainState }> {
+  const state = await readState(checkpointDir);
+  const model = await loadModel(checkpointDir);
+  return { model, state };
+}
+
+/**
+ * Removes what an interrupted run left behind: temporary files and folders, and checkpoint folders newer than the
+ * `latest` pointer (written completely, but the pointer never moved to them). Returns the names removed.
+ */
+export async function cleanRunDir(runDir: string): Promise<string[]> {
+  const root = join(runDir, CHECKPOINTS_DIR);
+  const removed = [...(await removeStaleTemps(runDir)), ...(await removeStaleTemps(root))];
+  const latest = await latestCheckpoint(runDir);
+  const latestEpoch = latest === undefined ? 0 : epochOf(latest);
+  for (const name of await checkpointNames(root)) {
+    if (epochOf(name) > latestEpoch) {
+      await fsp.rm(join(root, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+/** Deletes checkpoints older than the newest `keep`, never the one `latest` or `best` names. */
+export async function pruneCheckpoints(runDir: string, keep: number): Promise<void> {
+  const root = join(runDir, CHECKPOINTS_DIR);
+  const names = await checkpointNames(root);
+  const protectedDirs = new Set([await latestCheckpoint(runDir), await bestCheckpoint(runDir)].filter((d) => d !== undefined));
+  for (const name of names.slice(0, Math.max(0, names.length - keep))) {
+    const dir = join(root, name);
+    if (!protectedDirs.has(dir)) await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Names of the checkpoint folders under `root`, oldest first. */
+async function checkpointNames(root: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(root);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^epoch-\d+$/.test(n)).sort((a, b) => epochOf(a) - epochOf(b));
+}
+
+function epochOf(nameOrDir: string): number {
+  const m = /epoch-(\d+)$/.exec(nameOrDir);
+  return m === null ? 0 : Number(m[1]);
+}
+
+/**
+ * Resolves `--model`: a saved model folder (with `model.json`) is used as is; a run folder written by `train` resolves
+ * to its latest checkpoint. Anything else is a one-line error naming the path.
+ */
+export async function resolveModelDir(path: string): Promise<string> {
+  const abs = resolve(path);
+  if (!(await exists(abs))) throw new Error(`${path}: no such model folder`);
+  if (await exists(join(abs, MODEL_JSON))) return abs;
+  if (await exists(join(abs, CHECKPOINTS_DIR))) {
+    const latest = await latestCheckpoint(abs);
+    if (latest === undefined) throw new Error(`${path}: this training run has no complete checkpoint yet`);
+    return latest;
+  }
+  const stat = await fsp.stat(abs);
+  if (stat.isFile()) return abs; // model.json given directly
+  throw new Error(`${path}: no ${MODEL_JSON} in this folder (neither a saved model nor a training run)`);
+}

@@ -1,0 +1,114 @@
+/**
+ * Evaluation of a trained model on a labelled data set: loss, accuracy, per-class precision and recall, confusion
+ * matrix. The model runs in inference mode (`model.predict`): BatchNorm normalizes with its moving mean and variance,
+ * not with the statistics of the batch.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendChoice } from '../backend/index.js';
+import { openDataset, type Dataset } from '../data/index.js';
+import { resolveModelDir } from './checkpoint.js';
+import { formatShape, loadModel, modelClassCount, modelInputShape, modelMetadata } from './io.js';
+import { type ClassMetrics, accuracyOf, classMetrics, confusionMatrix, addConfusion } from './metrics.js';
+
+/** The result of an evaluation. */
+export interface EvaluationResult {
+  /** Mean categorical cross-entropy over all images. */
+  loss: number;
+  /** Fraction of images whose highest-scoring class is the true one. */
+  accuracy: number;
+  /** Number of images evaluated. */
+  count: number;
+  /** Class names, in the model's output order. */
+  classes: string[];
+  /** `confusion[t][p]`: images of true class `t` predicted as `p`. */
+  confusion: number[][];
+  /** Per-class precision, recall and support. */
+  perClass: ClassMetrics[];
+}
+
+/**
+ * Checks that a data set fits a model: same image shape and same number of classes. Throws a one-line error naming
+ * `source` otherwise.
+ */
+export function checkCompatible(model: tf.LayersModel, data: Dataset, source = data.name): void {
+  const expected = modelInputShape(model);
+  if (!tf.util.arraysEqual(expected, data.imageShape)) {
+    throw new Error(`input shape mismatch: the model takes ${formatShape(expected)} images, ${source} gives ${formatShape(data.imageShape)}`);
+  }
+  const classes = modelClassCount(model);
+  if (classes !== data.classes.length) {
+    throw new Error(`class count mismatch: the model has ${classes} classes, ${source} has ${data.classes.length}`);
+  }
+}
+
+/**
+ * Runs `model` in inference mode over every image of `data` (in data set order, no augmentation) and measures loss,
+ * accuracy and the confusion matrix. `classes` names the classes in reports (default: the data set's names).
+ */
+export async function evaluateModel(
+  model: tf.LayersModel,
+  data: Dataset,
+  batchSize = 32,
+  classes: string[] = data.classes,
+): Promise<EvaluationResult> {
+  checkCompatible(model, data);
+  const n = data.classes.length;
+  const confusion = confusionMatrix([], [], n);
+  let lossSum = 0;
+  let count = 0;
+  for await (const { xs, ys } of data.batches({ batchSize })) {
+    try {
+      const [loss, predicted, truth] = tf.tidy(() => {
+        const probs = model.predict(xs) as tf.Tensor2D;
+        return [tf.metrics.categoricalCrossentropy(ys, probs).sum(), probs.argMax(-1), ys.argMax(-1)];
+      });
+      try {
+        lossSum += (await loss.data())[0];
+        const [p, t] = await Promise.all([predicted.data(), truth.data()]);
+        addConfusion(confusion, confusionMatrix(t, p, n));
+        count += t.length;
+      } finally {
+        tf.dispose([loss, predicted, truth]);
+      }
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+  }
+  return { loss: count === 0 ? NaN : lossSum / count, accuracy: accuracyOf(confusion), count, classes, confusion, perClass: classMetrics(confusion, classes) };
+}
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /** A saved model folder (`model.json`), a training run folder (its latest checkpoint), or a loaded model. */
+  model: string | tf.LayersModel;
+  /** A data source path (opened at the model's input shape) or an open data set. */
+  data: string | Dataset;
+  /** Which part of a source with several to use (default 'test'). */
+  split?: 'train' | 'test';
+  /** Evaluate only this many images (a seeded, class-proportional pick). */
+  limit?: number;
+  /** Images per forward pass (default 32). */
+  batchSize?: number;
+  /** Backend to initialize first (default: leave the current one). */
+  backend?: BackendChoice;
+}
+
+/**
+ * Evaluates a model on a labelled data set. Class names come from the model's metadata when it has them, else from
+ * the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
+ */
+export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
+  if (options.backend !== undefined) await initBackend(options.backend);
+  const model = typeof options.model === 'string' ? await loadModel(await resolveModelDir(options.model)) : options.model;
+  try {
+    const data =
+      typeof options.data === 'string'
+        ? (await openDataset(options.data, { inputShape: modelInputShape(model), split: options.split ?? 'test', limit: options.limit })).train
+        : options.data;
+    const names = modelMetadata(model).classes;
+    const classes = names !== undefined && names.length === data.classes.length ? names : data.classes;
+    return await evaluateModel(model, data, options.batchSize ?? 32, classes);
+  } finally {
+    if (typeof options.model === 'string') model.dispose();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Saving and loading models on disk in the standard TensorFlow.js layout: a folder with `model.json` (topology,
+ * weights manifest, metadata) and `weights.bin` (the weights, float32 little-endian, in manifest order).
+ *
+ * That is the layout `tf.loadLayersModel('file://…/model.json')` (tfjs-node) and `tf.loadLayersModel(url)` (browser)
+ * read, so a model saved here loads wherever TensorFlow.js runs. The `file://` handler itself needs tfjs-node, which
+ * this project does not use; these functions do the same job with plain `node:fs`.
+ *
+ * Class names, input shape and architecture travel with the model in `model.json`'s `userDefinedMetadata`.
+ */
+import { promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { messageOf } from '../data/errors.js';
+import { exists, writeDirAtomic, writeFileSynced } from './fsutil.js';
+
+/** File name of the topology and manifest. */
+export const MODEL_JSON = 'model.json';
+/** File name of the weights written by {@link saveModel}. */
+export const WEIGHTS_BIN = 'weights.bin';
+
+/** What this project stores in `model.json`'s `userDefinedMetadata`. */
+export interface ModelMetadata {
+  /** Class names, index `i` naming output unit `i`. */
+  classes?: string[];
+  /** Input image shape `[height, width, channels]`. */
+  inputShape?: [number, number, number];
+  /** Architecture name, e.g. `resnet50`. */
+  arch?: string;
+  /** Name of the data set the model was trained on. */
+  dataset?: string;
+}
+
+/** The `model.json` document, as this module writes and reads it. */
+interface ModelJson {
+  modelTopology: tf.io.ModelJSON['modelTopology'];
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  weightsManifest: tf.io.WeightsManifestConfig;
+  userDefinedMetadata?: Record<string, unknown>;
+  trainingConfig?: tf.io.TrainingConfig;
+}
+
+/**
+ * Writes `model` into the (existing, empty) folder `dir` as `model.json` + `weights.bin`, each flushed to disk.
+ * Not atomic by itself: {@link saveModel} and checkpoints wrap it in a temporary folder that is renamed at the end.
+ */
+export async function writeModelFiles(model: tf.LayersModel, dir: string, metadata?: ModelMetadata): Promise<void> {
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const userDefinedMetadata = { ...(artifacts.userDefinedMetadata ?? {}), ...(metadata ?? {}) };
+      const json: ModelJson = {
+        modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
+      };
+      if (Object.keys(userDefinedMetadata).length > 0) json.userDefinedMetadata = userDefinedMetadata;
+      await writeFileSynced(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+      await writeFileSynced(join(dir, MODEL_JSON), JSON.stringify(json));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON({ ...artifacts, weightData }) };
+    }),
+  );
+}
+
+/**
+ * Saves `model` to the folder `dir` (created or replaced atomically) as `model.json` + `weights.bin`, with
+ * `metadata` (class names, input shape, …) merged into `userDefinedMetadata`.
+ */
+export async function saveModel(model: tf.LayersModel, dir: string, metadata?: ModelMetadata): Promise<void> {
+  await writeDirAtomic(resolve(dir), (tmp) => writeModelFiles(model, tmp, metadata));
+}
+
+const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, float16: 2, uint8: 1, int16: 2, complex64: 8 };
+
+/**
+ * Loads a model saved in the standard layout: `path` is the folder holding `model.json`, or `model.json` itself.
+ * Weights may be split over several files (as the tfjs converter writes them). Every problem is reported as one line
+ * that names the file: a missing folder, a folder without `model.json`, bad JSON, a missing or truncated weights file.
+ */
+export async function loadModel(path: string): Promise<tf.LayersModel> {
+  const { dir, file } = await locateModelJson(path);
+  let json: ModelJson;
+  try {
+    json = JSON.parse(await fsp.readFile(file, 'utf8')) as ModelJson;
+  } catch (err) {
+    throw new Error(`${file}: not a valid model.json: ${messageOf(err)}`);
+  }
+  if (json === null || typeof json !== 'object' || json.modelTopology == null) {
+    throw new Error(`${file}: not a TensorFlow.js layers model (no modelTopology)`);
+  }
+  const artifacts = await tf.io.getModelArtifactsForJSON(json as tf.io.ModelJSON, async (manifest) => {
+    const specs: tf.io.WeightsManifestEntry[] = [];
+    const buffers: ArrayBuffer[] = [];
+    let bytes = 0;
+    for (const group of manifest ?? []) {
+      for (const rel of group.paths) {
+        const weightsPath = join(dir, rel);
+        let buf: Buffer;
+        try {
+          buf = await fsp.readFile(weightsPath);
+        } catch {
+          throw new Error(`${weightsPath}: weights file named in model.json is missing`);
+        }
+        buffers.push(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+        bytes += buf.byteLength;
+      }
+      specs.push(...group.weights);
+    }
+    const expected = expectedWeightBytes(specs);
+    if (expected !== undefined && expected !== bytes) {
+      throw new Error(`${join(dir, manifest?.[0]?.paths[0] ?? WEIGHTS_BIN)}: weights hold ${bytes} bytes, model.json expects ${expected}`);
+    }
+    return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
+  });
+  try {
+    return await tf.loadLayersModel({ load: async () => artifacts });
+  } catch (err) {
+    throw new Error(`${file}: cannot build the model: ${messageOf(err)}`);
+  }
+}
+
+/** Sum of the byte sizes of `specs`, or undefined when a spec is quantized or of unknown type. */
+function expectedWeightBytes(specs: tf.io.WeightsManifestEntry[]): number | undefined {
+  let total = 0;
+  for (const s of specs) {
+    const per = BYTES_PER_DTYPE[s.dtype];
+    if (s.quantization !== undefined || per === undefined) return undefined;
+    total += s.shape.reduce((a, b) => a * b, 1) * per;
+  }
+  return total;
+}
+
+/** Resolves `path` (a model folder or its `model.json`) to both, with one-line errors when it is not a model. */
+export async function locateModelJson(path: string): Promise<{ dir: string; file: string }> {
+  const abs = resolve(path);
+  let stat;
+  try {
+    stat = await fsp.stat(abs);
+  } catch {
+    throw new Error(`${path}: no such model folder`);
+  }
+  if (stat.isFile()) return { dir: resolve(abs, '..'), file: abs };
+  const file = join(abs, MODEL_JSON);
+  if (!(await exists(file))) throw new Error(`${path}: no ${MODEL_JSON} in this folder (not a saved model)`);
+  return { dir: abs, file };
+}
+
+/** The metadata this project stores with a model (class names, input shape, architecture), or `{}`. */
+export function modelMetadata(model: tf.LayersModel): ModelMetadata {
+  const meta = model.getUserDefinedMetadata() as ModelMetadata | undefined;
+  return meta ?? {};
+}
+
+/** The model's input image shape `[height, width, channels]`. Throws if the model does not take one image tensor. */
+export function modelInputShape(model: tf.LayersModel): [number, number, number] {
+  const shape = model.inputs[0]?.shape;
+  if (model.inputs.length !== 1 || shape === undefined || shape.length !== 4 || shape.slice(1).some((d) => d == null)) {
+    throw new Error(`model ${model.name} does not take one [batch, height, width, channels] image input`);
+  }
+  return shape.slice(1) as [number, number, number];
+}
+
+/** The number of classes: the size of the model's output. */
+export function modelClassCount(model: tf.LayersModel): number {
+  const shape = model.outputs[0]?.shape;
+  const n = shape?.[shape.length - 1];
+  if (model.outputs.length !== 1 || n == null) throw new Error(`model ${model.name} does not have one class-score output`);
+  return n;
+}
+
+/** Formats a shape as `64x64x3`. */
+export function formatShape(shape: readonly number[]): string {
+  return shape.join('x');
+}

@@ -1,0 +1,26 @@
+/**
+ * The training log of a run: `<run>/log.csv` and `<run>/log.json`, one row per completed epoch.
+ *
+ * Both files are rewritten whole (atomically) from the checkpoint's history after each epoch, so a resumed run
+ * continues the log where its checkpoint left it: no epoch is missing or listed twice, even after a crash between
+ * writing a checkpoint and writing the log.
+ */
+import { join } from 'node:path';
+import type { EpochRecord } from './checkpoint.js';
+import { writeFileAtomic } from './fsutil.js';
+
+/** Columns of `log.csv`, in order. */
+export const LOG_COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'time', 'images_per_s', 'lr'] as const;
+
+/** The CSV text of a history: a header line, then one line per epoch; absent values are empty cells. */
+export function historyCsv(history: EpochRecord[]): string {
+  const lines = [LOG_COLUMNS.join(',')];
+  for (const r of history) lines.push(LOG_COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes `log.csv` and `log.json` of a run folder from its history. */
+export async function writeLogs(runDir: string, history: EpochRecord[]): Promise<void> {
+  await writeFileAtomic(join(runDir, 'log.csv'), historyCsv(history));
+  await writeFileAtomic(join(runDir, 'log.json'), `${JSON.stringify(history, null, 2)}\n`);
+}

@@ -1,0 +1,183 @@
+/**
+ * The end-of-training report: loss and accuracy curves and a confusion-matrix heatmap, drawn with Vega-Lite and
+ * rendered headless by Vega to SVG (no canvas needed), converted to PNG with sharp; plus `metrics.json` and a
+ * `report.md` that shows the pictures and lists the final metrics and per-class precision and recall.
+ */
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import sharp from 'sharp';
+import type { EpochRecord } from './checkpoint.js';
+import { writeDirAtomic, writeFileSynced } from './fsutil.js';
+import { type ClassMetrics, classMetrics, formatConfusion } from './metrics.js';
+
+/** The evaluation shown in a report: its confusion matrix and summary metrics on one labelled set. */
+export interface ReportEvaluation {
+  /** What was evaluated, e.g. `validation` or `test`. */
+  split: string;
+  loss: number;
+  accuracy: number;
+  /** Number of images evaluated. */
+  count: number;
+  /** `confusion[t][p]`: images of true class `t` predicted as `p`. */
+  confusion: number[][];
+}
+
+/** What goes into a report. */
+export interface ReportInput {
+  /** Heading of `report.md`. */
+  title: string;
+  /** Class names, in output order. */
+  classes: string[];
+  /** Per-epoch training log. */
+  history: EpochRecord[];
+  /** Final evaluation, if any (draws the confusion matrix and the per-class table). */
+  evaluation?: ReportEvaluation;
+  /** Extra facts listed at the top of `report.md` and stored in `metrics.json` (backend, architecture, …). */
+  facts?: Record<string, string | number>;
+}
+
+/** Files a report consists of, relative to its folder. */
+export const REPORT_FILES = ['report.md', 'metrics.json', 'curves.svg', 'curves.png', 'confusion.svg', 'confusion.png'] as const;
+
+/** Renders a Vega-Lite spec to an SVG string, headless. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Converts an SVG string to PNG bytes (at twice the SVG's pixel size, for crisp text). */
+export async function svgToPng(svg: string): Promise<Buffer> {
+  return sharp(Buffer.from(svg), { density: 144 }).png().toBuffer();
+}
+
+/** Vega-Lite spec of the loss and accuracy curves, train and validation, side by side. */
+export function curvesSpec(history: EpochRecord[]): TopLevelSpec {
+  const rows: { epoch: number; metric: string; split: string; value: number }[] = [];
+  for (const h of history) {
+    rows.push({ epoch: h.epoch, metric: 'loss', split: 'train', value: h.loss });
+    rows.push({ epoch: h.epoch, metric: 'accuracy', split: 'train', value: h.acc });
+    if (h.val_loss !== undefined) rows.push({ epoch: h.epoch, metric: 'loss', split: 'validation', value: h.val_loss });
+    if (h.val_acc !== undefined) rows.push({ epoch: h.epoch, metric: 'accuracy', split: 'validation', value: h.val_acc });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Training curves',
+    data: { values: rows.filter((r) => Number.isFinite(r.value)) },
+    facet: { column: { field: 'metric', type: 'nominal', title: null, sort: ['loss', 'accuracy'] } },
+    spec: {
+      width: 300,
+      height: 220,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } },
+        y: { field: 'value', type: 'quantitative', title: null },
+        color: { field: 'split', type: 'nominal', title: null, sort: ['train', 'validation'] },
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+    config: { background: 'white' },
+  };
+}
+
+/**
+ * Vega-Lite spec of the confusion matrix heatmap: true class down, predicted class across, each cell coloured by the
+ * fraction of its row (recall on the diagonal) and labelled with its count.
+ */
+export function confusionSpec(confusion: number[][], classes: string[], split: string): TopLevelSpec {
+  const cells: { truth: string; predicted: string; count: number; fraction: number }[] = [];
+  confusion.forEach((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, p) => cells.push({ truth: classes[t], predicted: classes[p], count, fraction: total === 0 ? 0 : count / total }));
+  });
+  const size = Math.max(160, Math.min(600, 40 * classes.length));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Confusion matrix (${split})`,
+    data: { values: cells },
+    width: size,
+    height: size,
+    encoding: {
+      x: { field: 'predicted', type: 'nominal', sort: classes, title: 'predicted class', axis: { labelAngle: -45 } },
+      y: { field: 'truth', type: 'nominal', sort: classes, title: 'true class' },
+    },
+    layer: [
+      {
+        mark: 'rect',
+        encoding: {
+          color: { field: 'fraction', type: 'quantitative', title: 'row fraction', scale: { scheme: 'blues', domain: [0, 1] } },
+        },
+      },
+      {
+        mark: { type: 'text', fontSize: classes.length > 12 ? 8 : 12 },
+        encoding: {
+          text: { field: 'count', type: 'quantitative' },
+          color: { condition: { test: 'datum.fraction > 0.5', value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+    config: { background: 'white' },
+  };
+}
+
+/**
+ * Writes the report folder `dir` (replaced atomically): `curves.svg/.png`, `confusion.svg/.png` (when there is an
+ * evaluation), `metrics.json` and `report.md`. Returns the paths written.
+ */
+export async function writeReport(dir: string, input: ReportInput): Promise<string[]> {
+  const written: string[] = [];
+  const perClass = input.evaluation === undefined ? undefined : classMetrics(input.evaluation.confusion, input.classes);
+  await writeDirAtomic(dir, async (tmp) => {
+    const put = async (name: string, data: string | Uint8Array): Promise<void> => {
+      await writeFileSynced(join(tmp, name), data);
+      written.push(join(dir, name));
+    };
+    if (input.history.length > 0) {
+      const svg = await renderSvg(curvesSpec(input.history));
+      await put('curves.svg', svg);
+      await put('curves.png', await svgToPng(svg));
+    }
+    if (input.evaluation !== undefined) {
+      const svg = await renderSvg(confusionSpec(input.evaluation.confusion, input.classes, input.evaluation.split));
+      await put('confusion.svg', svg);
+      await put('confusion.png', await svgToPng(svg));
+    }
+    const final = input.history[input.history.length - 1];
+    const metrics = { title: input.title, facts: input.facts ?? {}, classes: input.classes, final, history: input.history, evaluation: input.evaluation === undefined ? undefined : { ...input.evaluation, perClass } };
+    await put('metrics.json', JSON.stringify(metrics, null, 2));
+    await put('report.md', reportMarkdown(input, perClass));
+  });
+  return written;
+}
+
+function fmt(x: number | undefined, digits = 4): string {
+  return x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
+}
+
+/** The text of `report.md`. */
+function reportMarkdown(input: ReportInput, perClass: ClassMetrics[] | undefined): string {
+  const out: string[] = [`# ${input.title}`, ''];
+  for (const [k, v] of Object.entries(input.facts ?? {})) out.push(`- ${k}: ${v}`);
+  if (input.facts !== undefined) out.push('');
+  const final = input.history[input.history.length - 1];
+  if (final !== undefined) {
+    out.push('## Training', '', `Final epoch ${final.epoch} of ${input.history.length} logged.`, '');
+    out.push('| epoch | loss | accuracy | val loss | val accuracy | images/s |', '| ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const h of input.history) {
+      out.push(`| ${h.epoch} | ${fmt(h.loss)} | ${fmt(h.acc)} | ${fmt(h.val_loss)} | ${fmt(h.val_acc)} | ${h.images_per_s.toFixed(1)} |`);
+    }
+    out.push('', '![Loss and accuracy curves](curves.png)', '');
+  }
+  const ev = input.evaluation;
+  if (ev !== undefined && perClass !== undefined) {
+    out.push(`## Evaluation (${ev.split}, ${ev.count} images)`, '', `- loss: ${fmt(ev.loss)}`, `- accuracy: ${fmt(ev.accuracy)}`, '');
+    out.push('| class | precision | recall | support |', '| --- | ---: | ---: | ---: |');
+    for (const m of perClass) out.push(`| ${m.name} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${m.support} |`);
+    out.push('', '![Confusion matrix](confusion.png)', '', '```', formatConfusion(ev.confusion, input.classes), '```', '');
+  }
+  return out.join('\n');
+}

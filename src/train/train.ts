@@ -1,0 +1,354 @@
+/**
+ * Training with a custom loop: batches stream from a `Dataset`, each one goes through `model.trainOnBatch` (BatchNorm
+ * in training mode: batch statistics, moving averages updated), the model is validated after each epoch in inference
+ * mode, and a checkpoint is written atomically after each epoch so that `resume` continues exactly where a run
+ * stopped, even after a crash or `kill -9`.
+ *
+ * A run folder holds `checkpoints/` (see `checkpoint.ts`), `log.csv`, `log.json` and, at the end, `report/`.
+ */
+import { promises as fsp } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendChoice } from '../backend/index.js';
+import { openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
+import { buildResNet, type ArchName } from '../model/index.js';
+import {
+  type BestRecord,
+  type EpochRecord,
+  type TrainState,
+  cleanRunDir,
+  latestCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from './checkpoint.js';
+import { type EvaluationResult, checkCompatible, evaluateModel } from './evaluate.js';
+import { formatShape, modelInputShape, type ModelMetadata } from './io.js';
+import { writeLogs } from './log.js';
+import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
+import { type ProgressReporter, streamReporter } from './progress.js';
+import { writeReport } from './report.js';
+
+/** Options of {@link train}. Only `data` and `out` are required. */
+export interface TrainOptions {
+  /** Training data: a path (SIGNS .h5, image folder, IDX; opened at `inputShape`) or an open data set. */
+  data: string | Dataset;
+  /** Validation data (a path opened with split 'test', or a data set). Default: hold out `valSplit` of `data`. */
+  valData?: string | Dataset;
+  /** Fraction of `data` held out for validation when `data` is a path and `valData` is absent. Default 0.1; 0: none. */
+  valSplit?: number;
+  /** Architecture of a new model. Default `resnet50`. */
+  arch?: ArchName;
+  /** Divides every filter count of a new model (1: as specified; 16 or 32: small, fast variants). Default 1. */
+  widthDivisor?: number;
+  /** Builds a new model instead of `arch` (for experiments and tests). It must output softmax class scores. */
+  buildModel?: (inputShape: [number, number, number], classes: number) => tf.LayersModel;
+  /** Image shape `[h, w, c]` to train at (images are resized to it). Default: the data's own shape. */
+  inputShape?: [number, number, number];
+  /** Use only this many training images (a seeded, class-proportional pick; before the validation split). */
+  limit?: number;
+  /** Total number of epochs (a resumed run trains until it has done this many). Default 2. */
+  epochs?: number;
+  /** Images per training step. Default 32. */
+  batchSize?: number;
+  /** Optimizer. Default `adam`. */
+  optimizer?: OptimizerName;
+  /** Learning rate. Default 0.001. */
+  lr?: number;
+  /** The run folder. */
+  out: string;
+  /** Continue from the run folder's latest checkpoint (model, optimizer state, epoch count, logs). */
+  resume?: boolean;
+  /** Stop when the monitored loss (validation loss, else training loss) has not improved for this many epochs. */
+  earlyStop?: number;
+  /** Random augmentation of training batches. */
+  augment?: AugmentOptions;
+  /** Seed of shuffling, augmentation, `limit` and the validation split. Default 0. */
+  seed?: number;
+  /** Backend to use. Default `auto`. */
+  backend?: BackendChoice;
+  /** Checkpoints to keep besides the best one (older ones are deleted). Default 2. */
+  keepCheckpoints?: number;
+  /** Write `report/` at the end (curves, confusion matrix on the validation data, metrics). Default true. */
+  report?: boolean;
+  /** Where progress goes. Default: a bar per epoch on a terminal stderr, one line per epoch otherwise. */
+  reporter?: ProgressReporter;
+}
+
+/** What {@link train} returns. The caller owns `model` and `optimizer` and disposes both. */
+export interface TrainResult {
+  /** The run folder (absolute). */
+  out: string;
+  /** Name of the tfjs backend used. */
+  backend: string;
+  /** The trained model (as after the last epoch). */
+  model: tf.LayersModel;
+  /** Its optimizer, with its state. */
+  optimizer: tf.Optimizer;
+  /** The training state of the last checkpoint. */
+  state: TrainState;
+  /** The latest checkpoint folder. */
+  checkpoint: string | undefined;
+  /** Number of training images. */
+  trainSize: number;
+  /** Number of validation images (0 without validation). */
+  validationSize: number;
+  /** Whether early stopping ended the run before `epochs`. */
+  stoppedEarly: boolean;
+  /** The final evaluation shown in the report (validation data, else training data). */
+  evaluation?: EvaluationResult;
+  /** Files of the report, when written. */
+  reportFiles?: string[];
+}
+
+/** Thrown when the training loss becomes NaN or infinite. The last good checkpoint is left as it was. */
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+    readonly loss: number,
+    /** The latest complete checkpoint, from before the divergence (undefined if none was written yet). */
+    readonly checkpoint: string | undefined,
+  ) {
+    super(`training diverged: loss is ${loss} at epoch ${epoch} batch ${batch}; last good checkpoint: ${checkpoint ?? 'none'}`);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/** The data a run trains and validates on. */
+interface RunData {
+  train: Dataset;
+  validation?: Dataset;
+}
+
+/** Opens the training and validation data. */
+async function openRunData(o: TrainOptions, inputShape: [number, number, number] | undefined): Promise<RunData> {
+  const seed = o.seed ?? 0;
+  let train: Dataset;
+  let validation: Dataset | undefined;
+  if (typeof o.data === 'string') {
+    const split = o.valData === undefined ? (o.valSplit ?? 0.1) : 0;
+    const opened = await openDataset(o.data, { inputShape, validationSplit: split, seed, limit: o.limit, split: 'train' });
+    train = opened.train;
+    validation = opened.validation;
+  } else {
+    train = o.data;
+  }
+  if (typeof o.valData === 'string') {
+    validation = (await openDataset(o.valData, { inputShape: inputShape ?? train.imageShape, seed, split: 'test' })).train;
+  } else if (o.valData !== undefined) {
+    validation = o.valData;
+  }
+  return { train, validation };
+}
+
+/** The run's arguments as JSON values, for `state.json`. */
+function describeArgs(o: TrainOptions): Record<string, unknown> {
+  const name = (d: string | Dataset | undefined): string | undefined => (d === undefined || typeof d === 'string' ? d : `dataset:${d.name}`);
+  return {
+    data: name(o.data),
+    valData: name(o.valData),
+    valSplit: o.valSplit,
+    arch: o.buildModel !== undefined ? 'custom' : (o.arch ?? 'resnet50'),
+    widthDivisor: o.widthDivisor,
+    inputShape: o.inputShape,
+    limit: o.limit,
+    epochs: o.epochs ?? 2,
+    batchSize: o.batchSize ?? 32,
+    optimizer: o.optimizer ?? 'adam',
+    lr: o.lr ?? 0.001,
+    earlyStop: o.earlyStop,
+    augment: o.augment,
+    seed: o.seed ?? 0,
+  };
+}
+
+/**
+ * Compiles `model` for training with a fresh optimizer (categorical cross-entropy, accuracy) and returns the optimizer.
+ * The caller owns the optimizer (the model does not dispose it).
+ */
+export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerName = 'adam', lr = 0.001): tf.Optimizer {
+  const opt = createOptimizer(optimizer, lr);
+  model.compile({ optimizer: opt, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  return opt;
+}
+
+/**
+ * Trains a model: a new one (`arch` or `buildModel`), or the run's latest checkpoint with `resume`.
+ *
+ * Each epoch: shuffled (seed, epoch) batches through `trainOnBatch`; validation in inference mode; a checkpoint
+ * (model, optimizer state, `state.json`) written atomically; `log.csv` / `log.json` rewritten. A NaN or infinite loss
+ * stops training with {@link TrainingDivergedError}, leaving the last good checkpoint intact. At the end the report
+ * is written to `<out>/report/`.
+ *
+ * Refuses to start over a run folder that already has checkpoints unless `resume` is set.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const out = resolve(options.out);
+  const reporter = options.reporter ?? streamReporter();
+  const epochs = options.epochs ?? 2;
+  const batchSize = options.batchSize ?? 32;
+  const lr = options.lr ?? 0.001;
+  const seed = options.seed ?? 0;
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive whole number, got ${epochs}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be a positive whole number, got ${batchSize}`);
+  if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
+
+  const backend = await initBackend(options.backend ?? 'auto');
+  reporter.message(`backend: ${backend}`);
+
+  await fsp.mkdir(out, { recursive: true });
+  await cleanRunDir(out);
+  const latest = await latestCheckpoint(out);
+  if (latest !== undefined && !options.resume) {
+    throw new Error(`${out} already holds a training run (latest checkpoint ${basename(latest)}): pass --resume to continue it, or choose another --out`);
+  }
+
+  let model: tf.LayersModel | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  let state: TrainState | undefined;
+  try {
+    if (options.resume && latest !== undefined) {
+      ({ model, state } = await loadCheckpoint(latest));
+      const shape = modelInputShape(model);
+      if (options.inputShape !== undefined && !tf.util.arraysEqual(shape, options.inputShape)) {
+        throw new Error(`input shape mismatch: the checkpoint ${latest} takes ${formatShape(shape)} images, the options ask for ${formatShape(options.inputShape)}`);
+      }
+      for (const key of ['arch', 'widthDivisor'] as const) {
+        const had = state.args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
+        const asked = describeArgs(options)[key] ?? (key === 'widthDivisor' ? 1 : undefined);
+        if (had !== asked) throw new Error(`${key} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)}`);
+      }
+      reporter.message(`resuming from ${latest} (epoch ${state.epoch} of ${epochs})`);
+    } else if (options.resume) {
+      reporter.message(`no checkpoint in ${out} yet: starting from scratch`);
+    }
+
+    const data = await openRunData(options, model === undefined ? options.inputShape : modelInputShape(model));
+    const source = typeof options.data === 'string' ? options.data : data.train.name;
+    if (model === undefined) {
+      const shape = options.inputShape ?? data.train.imageShape;
+      const classes = data.train.classes.length;
+      model = options.buildModel !== undefined
+        ? options.buildModel(shape, classes)
+        : buildResNet(options.arch ?? 'resnet50', { inputShape: shape, classes, widthDivisor: options.widthDivisor });
+    }
+    checkCompatible(model, data.train, source);
+    if (data.validation !== undefined) checkCompatible(model, data.validation, typeof options.valData === 'string' ? options.valData : data.validation.name);
+    if (state !== undefined && state.classes.join('\u0000') !== data.train.classes.join('\u0000')) {
+      throw new Error(`class mismatch: the checkpoint was trained on classes [${state.classes.join(', ')}], ${source} has [${data.train.classes.join(', ')}]`);
+    }
+
+    optimizer = compileForTraining(model, options.optimizer ?? 'adam', lr);
+    if (options.resume && latest !== undefined) await restoreOptimizer(optimizer, model, latest);
+
+    state ??= { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, args: describeArgs(options), savedAt: '' };
+    state.args = describeArgs(options);
+    await writeLogs(out, state.history);
+    const metadata: ModelMetadata = {
+      classes: data.train.classes,
+      inputShape: modelInputShape(model),
+      arch: options.buildModel !== undefined ? model.name : (options.arch ?? 'resnet50'),
+      dataset: data.train.name,
+    };
+
+    let checkpoint = latest;
+    let stoppedEarly = false;
+    const steps = Math.ceil(data.train.size / batchSize);
+    for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
+      const record = await trainEpoch(model, data, { epoch, epochs, steps, batchSize, lr, seed, augment: options.augment, reporter, checkpoint });
+      const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
+      const value = record[monitor] as number;
+      let best: BestRecord | undefined = state.best;
+      if (best === undefined || best.monitor !== monitor || value < best.value) best = { monitor, epoch, value };
+      state = { ...state, epoch, iterations: optimizer.iterations, best, history: [...state.history, record], savedAt: new Date().toISOString() };
+      checkpoint = await saveCheckpoint(out, { model, optimizer, state, metadata }, options.keepCheckpoints ?? 2);
+      await writeLogs(out, state.history);
+      reporter.end(record);
+      if (options.earlyStop !== undefined && epoch - best.epoch >= options.earlyStop && epoch < epochs) {
+        reporter.message(`early stop: ${monitor} has not improved for ${options.earlyStop} epochs (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
+        stoppedEarly = true;
+        break;
+      }
+    }
+    reporter.stop();
+
+    let evaluation: EvaluationResult | undefined;
+    let reportFiles: string[] | undefined;
+    if (options.report !== false) {
+      const evalSet = data.validation ?? data.train;
+      evaluation = await evaluateModel(model, evalSet, batchSize, state.classes);
+      reportFiles = await writeReport(join(out, 'report'), {
+        title: `Training report: ${metadata.arch} on ${data.train.name}`,
+        classes: state.classes,
+        history: state.history,
+        evaluation: { split: data.validation !== undefined ? 'validation' : 'training', ...evaluation },
+        facts: {
+          architecture: String(metadata.arch),
+          'input shape': formatShape(metadata.inputShape ?? []),
+          'training images': data.train.size,
+          'validation images': data.validation?.size ?? 0,
+          optimizer: `${options.optimizer ?? 'adam'} (lr ${lr})`,
+          'batch size': batchSize,
+          backend,
+          checkpoint: checkpoint ?? 'none',
+        },
+      });
+      reporter.message(`report: ${join(out, 'report', 'report.md')}`);
+    }
+    return { out, backend, model, optimizer, state, checkpoint, trainSize: data.train.size, validationSize: data.validation?.size ?? 0, stoppedEarly, evaluation, reportFiles };
+  } catch (err) {
+    reporter.stop();
+    optimizer?.dispose();
+    model?.dispose();
+    throw err;
+  }
+}
+
+/** Per-epoch settings of {@link trainEpoch}. */
+interface EpochSettings {
+  epoch: number;
+  epochs: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  augment?: AugmentOptions;
+  reporter: ProgressReporter;
+  /** The latest good checkpoint, named if training diverges. */
+  checkpoint: string | undefined;
+}
+
+/** One epoch: training steps over shuffled batches, then validation. Returns the epoch's log record. */
+async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings): Promise<EpochRecord> {
+  s.reporter.start(s.epoch, s.epochs, s.steps);
+  const start = performance.now();
+  let seen = 0;
+  let lossSum = 0;
+  let accSum = 0;
+  let batch = 0;
+  for await (const { xs, ys } of data.train.batches({ batchSize: s.batchSize, shuffle: true, seed: s.seed, epoch: s.epoch, augment: s.augment })) {
+    batch++;
+    const n = xs.shape[0];
+    let loss: number;
+    let acc: number;
+    try {
+      [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+    if (!Number.isFinite(loss)) throw new TrainingDivergedError(s.epoch, batch, loss, s.checkpoint);
+    seen += n;
+    lossSum += loss * n;
+    accSum += acc * n;
+    s.reporter.step(lossSum / seen, accSum / seen, seen / ((performance.now() - start) / 1000));
+  }
+  const time = (performance.now() - start) / 1000;
+  const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: s.lr };
+  if (data.validation !== undefined) {
+    const val = await evaluateModel(model, data.validation, s.batchSize);
+    record.val_loss = val.loss;
+    record.val_acc = val.accuracy;
+  }
+  return record;
+}
