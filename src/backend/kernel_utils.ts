@@ -17,13 +17,14 @@ export const ACTIVATION_CODES: Readonly<Record<string, number>> = {
   sigmoid: 5,
 };
 
-/** The native code of a tfjs fused activation (undefined = none = linear), or null if not done natively. */
-export function activationCode(activation: string | undefined): number | null {
+/**
+ * The native code of a tfjs fused activation (undefined = none = linear), or null if not done natively: prelu,
+ * and leakyrelu without a slope (the CPU kernels then compute NaN for negative values; the fallback keeps that).
+ */
+export function activationCode(activation: string | undefined, leakyreluAlpha: number | undefined): number | null {
+  if (activation === 'leakyrelu' && leakyreluAlpha === undefined) return null;
   return ACTIVATION_CODES[activation ?? 'linear'] ?? null;
 }
-
-/** tfjs's default leaky-relu slope, used when a fused op leaves `leakyreluAlpha` unset. */
-export const DEFAULT_LEAKYRELU_ALPHA = 0.2;
 
 /** The values of a float32 tensor as a Float32Array (zero-copy), or null if it is not one. */
 export function float32Data(backend: BackendOnednn, t: TensorInfo): Float32Array | null {

@@ -4,7 +4,7 @@ import type { BatchMatMulAttrs, BatchMatMulInputs, KernelConfig, TensorInfo } fr
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
 import type { BackendOnednn } from '../backend_onednn.js';
-import { activationCode, DEFAULT_LEAKYRELU_ALPHA, float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
+import { activationCode, float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
 /**
@@ -24,8 +24,8 @@ export function matMulNative(
   const aData = float32Data(backend, a);
   const bData = float32Data(backend, b);
   if (aData === null || bData === null) return 'a or b is not float32';
-  const act = activationCode(activation);
-  if (act === null) return `activation '${activation}'`;
+  const act = activationCode(activation, leakyreluAlpha);
+  if (act === null) return `activation '${activation}'${leakyreluAlpha === undefined ? ' without alpha' : ''}`;
   const aRank = a.shape.length;
   const bRank = b.shape.length;
   if (aRank < 2 || bRank < 2) return 'rank below 2';
@@ -58,7 +58,7 @@ export function matMulNative(
   }
   const c = outputArray(batch * m * n);
   const dims = Int32Array.from([batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0]);
-  backend.native.matmul(aData, bData, c, dims, biasData, act, leakyreluAlpha ?? DEFAULT_LEAKYRELU_ALPHA);
+  backend.native.matmul(aData, bData, c, dims, biasData, act, leakyreluAlpha ?? 0);
   return backend.makeTensorInfo([...outerOut, m, n], 'float32', c);
 }
 

@@ -5,7 +5,7 @@ import type { Conv2DAttrs, Conv2DInputs, KernelConfig, TensorInfo } from '@tenso
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
 import type { BackendOnednn } from '../backend_onednn.js';
 import { planConv2D } from '../conv_util.js';
-import { activationCode, DEFAULT_LEAKYRELU_ALPHA, float32Data, outputArray, withCpuFallback } from '../kernel_utils.js';
+import { activationCode, float32Data, outputArray, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
 /** Convolution attributes shared by Conv2D and FusedConv2D. */
@@ -27,8 +27,8 @@ export function convForward(
   const xData = float32Data(backend, x);
   const filterData = float32Data(backend, filter);
   if (xData === null || filterData === null) return 'input or filter is not float32';
-  const act = activationCode(activation);
-  if (act === null) return `activation '${activation}'`;
+  const act = activationCode(activation, leakyreluAlpha);
+  if (act === null) return `activation '${activation}'${leakyreluAlpha === undefined ? ' without alpha' : ''}`;
   const plan = planConv2D(x.shape, filter.shape, attrs.strides, attrs.pad, attrs.dataFormat, attrs.dilations,
     attrs.dimRoundingMode);
   if (typeof plan === 'string') return plan;
@@ -45,7 +45,7 @@ export function convForward(
   const [n, oh, ow, oc] = convInfo.outShape;
   const y = outputArray(n * oh * ow * oc);
   backend.native.conv2dForward(xData, filterData, biasData, y, geometry, act,
-    leakyreluAlpha ?? DEFAULT_LEAKYRELU_ALPHA, backend.dataToken(filter.dataId));
+    leakyreluAlpha ?? 0, backend.dataToken(filter.dataId));
   return backend.makeTensorInfo(convInfo.outShape, 'float32', y);
 }
 

@@ -1,0 +1,147 @@
+/**
+ * The onednn backend's convolution kernels (Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter)
+ * against tfjs's CPU kernels on seeded random data: forward results and gradients, relative error <= 1e-4
+ * (see relErr in backend-helpers.ts). Each case also checks that the native code really ran.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
+import type { Outputs } from './backend-helpers.js';
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+  dilations?: number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  /** Gradients are defined by tfjs for this case (no dilation, no rounding mode). */
+  grads: boolean;
+}
+
+const CASES: ConvCase[] = [
+  { name: 'batch 1, 3x3, stride 1, same, odd sizes', x: [1, 7, 5, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same', grads: true },
+  { name: '3x3, stride 2, valid', x: [2, 9, 9, 5], filter: [3, 3, 5, 6], strides: 2, pad: 'valid', grads: true },
+  { name: '7x7, stride 2, same, non-square input', x: [2, 11, 8, 3], filter: [7, 7, 3, 8], strides: 2, pad: 'same', grads: true },
+  { name: '1x1, stride 2, same', x: [3, 6, 6, 12], filter: [1, 1, 12, 20], strides: 2, pad: 'same', grads: true },
+  { name: '1x1, stride 1, valid, odd channels', x: [2, 5, 7, 9], filter: [1, 1, 9, 13], strides: 1, pad: 'valid', grads: true },
+  {
+    name: 'non-square 3x2 filter, strides [1, 2], explicit pads',
+    x: [1, 6, 9, 4],
+    filter: [3, 2, 4, 5],
+    strides: [1, 2],
+    pad: [[0, 0], [1, 2], [2, 0], [0, 0]],
+    grads: true,
+  },
+  { name: '3x3, 16 -> 24 channels, same', x: [2, 8, 8, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same', grads: true },
+  { name: 'even 2x2 filter, stride 2, valid, odd input', x: [2, 11, 10, 7], filter: [2, 2, 7, 3], strides: 2, pad: 'valid', grads: true },
+  { name: 'numeric pad with ceil rounding', x: [1, 8, 8, 3], filter: [3, 3, 3, 4], strides: 2, pad: 1, dimRoundingMode: 'ceil', grads: false },
+  { name: 'dilation 2, same', x: [1, 10, 9, 4], filter: [3, 3, 4, 5], strides: 1, pad: 'same', dilations: 2, grads: false },
+];
+
+function assertClose(native: Outputs, cpu: Outputs, what: string): void {
+  assert.deepEqual(native.shapes, cpu.shapes, `${what}: shapes`);
+  native.values.forEach((v, i) => {
+    const err = relErr(v, cpu.values[i]);
+    assert.ok(err <= TOLERANCE, `${what}: output ${i} relative error ${err}`);
+  });
+}
+
+/** Input tensors of a case: x, filter, bias, and a random weighting of the output used as the gradient. */
+function makeInputs(c: ConvCase, seed: number) {
+  const x = tf.tensor4d(randomValues(tf.util.sizeFromShape(c.x), seed), c.x);
+  const filter = tf.tensor4d(randomValues(tf.util.sizeFromShape(c.filter), seed + 1, 0.5), c.filter);
+  const bias = tf.tensor1d(randomValues(c.filter[3], seed + 2, 0.5));
+  return { x, filter, bias };
+}
+
+function conv(c: ConvCase, x: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor4D {
+  return tf.conv2d(x, filter, c.strides, c.pad, 'NHWC', c.dilations ?? 1, c.dimRoundingMode);
+}
+
+function fused(c: ConvCase, x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D | undefined, activation: tf.fused.Activation, leakyreluAlpha?: number): tf.Tensor4D {
+  return tf.fused.conv2d({
+    x, filter, bias, strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations ?? 1,
+    dimRoundingMode: c.dimRoundingMode, activation, leakyreluAlpha,
+  });
+}
+
+/** A random weighting r of the conv output, so that d(sum(y * r))/dy = r. */
+function weighting(shape: number[], seed: number): tf.Tensor {
+  return tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed), shape);
+}
+
+describe('onednn conv kernels match the tfjs cpu kernels', { skip: SKIP_NATIVE }, () => {
+  CASES.forEach((c, idx) => {
+    const seed = 1000 * (idx + 1);
+    test(`${c.name}: Conv2D and FusedConv2D (bias + relu) forward`, async () => {
+      let result!: Awaited<ReturnType<typeof onBoth>>;
+      const calls = await countNativeCalls(async () => {
+        result = await onBoth(() => {
+          const { x, filter, bias } = makeInputs(c, seed);
+          return [conv(c, x, filter), fused(c, x, filter, bias, 'relu'), fused(c, x, filter, undefined, 'linear')];
+        });
+      });
+      assertClose(result.native, result.cpu, 'forward');
+      assert.equal(calls.conv2dForward, 3, 'every forward conv ran natively');
+    });
+
+    if (c.grads) {
+      test(`${c.name}: gradients of conv2d and of fused conv2d with bias and relu`, async () => {
+        let result!: Awaited<ReturnType<typeof onBoth>>;
+        const calls = await countNativeCalls(async () => {
+          result = await onBoth(() => {
+            const { x, filter, bias } = makeInputs(c, seed);
+            const outShape = conv(c, x, filter).shape;
+            const r = weighting(outShape, seed + 3);
+            const plain = tf.grads((a: tf.Tensor, w: tf.Tensor) =>
+              tf.sum(tf.mul(conv(c, a as tf.Tensor4D, w as tf.Tensor4D), r)))([x, filter]);
+            const withBias = tf.grads((a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.mul(fused(c, a as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D, 'relu'), r)))([x, filter, bias]);
+            return [...plain, ...withBias];
+          });
+        });
+        assertClose(result.native, result.cpu, 'gradients');
+        assert.equal(calls.conv2dBackwardData, 2, 'dx ran natively');
+        assert.equal(calls.conv2dBackwardWeights, 2, 'dFilter ran natively');
+      });
+    }
+  });
+
+  test('FusedConv2D with relu6, leakyrelu (alpha 0.1), elu and sigmoid', async () => {
+    const c = CASES[2];
+    let result!: Awaited<ReturnType<typeof onBoth>>;
+    const calls = await countNativeCalls(async () => {
+      result = await onBoth(() => {
+        const { x, filter, bias } = makeInputs(c, 77);
+        return [
+          fused(c, x, filter, bias, 'relu6'),
+          fused(c, x, filter, bias, 'leakyrelu', 0.1),
+          fused(c, x, filter, bias, 'elu'),
+          fused(c, x, filter, bias, 'sigmoid'),
+        ];
+      });
+    });
+    assertClose(result.native, result.cpu, 'activations');
+    assert.equal(calls.conv2dForward, 4);
+  });
+
+  test('the same filter values give the same result when the reordered filter is reused', async () => {
+    // The second conv with the same filter tensor reuses the reordered copy (same data token); a new filter
+    // tensor with other values must not.
+    const c = CASES[6];
+    const { native, cpu } = await onBoth(() => {
+      const { x, filter } = makeInputs(c, 5);
+      const other = tf.neg(filter) as tf.Tensor4D;
+      return [conv(c, x, filter), conv(c, x, filter), conv(c, x, other), conv(c, x, filter)];
+    });
+    assertClose(native, cpu, 'repeated filters');
+    assert.ok(relErr(native.values[2], native.values[0].map((v) => -v)) <= TOLERANCE, 'negated filter negates y');
+  });
+});
