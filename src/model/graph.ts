@@ -57,10 +57,7 @@ function firstShape(layer: tf.layers.Layer): (number | null)[] {
  * (`avg_pool`, Flatten, `fc…`), the input and the zero padding belong to no group.
  */
 export function describeLayers(model: tf.LayersModel): LayerInfo[] {
-  const modelNodes = new Set<unknown>();
-  for (const depth of Object.keys(model.nodesByDepth)) {
-    for (const node of model.nodesByDepth[depth as unknown as number]) modelNodes.add(node);
-  }
+  const modelNodes = new Set(Object.values(model.nodesByDepth).flat());
   const infos: LayerInfo[] = [];
   const byName = new Map<string, LayerInfo>();
   const groups = new Map<string, BlockGroup>();

@@ -1,0 +1,152 @@
+/**
+ * `resnet summary` and `resnet plot`, through `run(argv)`: their output, their files, and their errors (one line,
+ * exit code 2, no file left behind).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { run } from '../src/cli/main.js';
+
+tf.env().set('IS_TEST', true);
+
+/**
+ * Runs the CLI, capturing what it (its code or commander) writes to stdout and stderr. Other writes, such as the
+ * test runner's reports of earlier tests, pass through.
+ */
+async function runCaptured(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const stdoutWrite = process.stdout.write.bind(process.stdout);
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  const capture = (original: typeof process.stdout.write, append: (s: string) => void) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      // Only what the CLI's code or commander writes is captured.
+      if (!/[/\\](?:dist[/\\]src|node_modules[/\\]commander)[/\\]/.test(new Error().stack ?? '')) {
+        return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture(stdoutWrite, (s) => (out += s));
+  process.stderr.write = capture(stderrWrite, (s) => (err += s));
+  try {
+    const code = await run(argv);
+    return { code, out, err };
+  } finally {
+    process.stdout.write = stdoutWrite;
+    process.stderr.write = stderrWrite;
+  }
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'resnet-cli-model-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+test('summary prints the Keras-style table and the spec totals', async () => {
+  const { code, out } = await runCaptured(['summary']);
+  assert.equal(code, 0);
+  assert.match(out, /^Model: "ResNet50"/);
+  assert.match(out, /Layer \(type\) +Output Shape +Param # +Connected to/);
+  assert.match(out, /\n conv1 \(Conv2D\) +\(None, 32, 32, 64\) +9,472 +\S+\[0\]\[0\]\n/);
+  // The first Add receives the main path and the shortcut, one per line.
+  assert.match(out, / \(Add\) +\(None, 15, 15, 256\) +0 +bn2a_branch2c\[0\]\[0\]\n +bn2a_branch1\[0\]\[0\]\n/);
+  assert.match(out, /\n fc6 \(Dense\) +\(None, 6\) +12,294 +\S+/);
+  assert.ok(out.includes('Total params: 23,600,006\n'));
+  assert.ok(out.includes('Trainable params: 23,546,886\n'));
+  assert.ok(out.includes('Non-trainable params: 53,120\n'));
+});
+
+test('summary options: architecture, input, classes, no top', async () => {
+  const r = await runCaptured(['summary', '--arch', 'resnet18', '--input', '48,40,1', '--classes', '10']);
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^Model: "ResNet18"/);
+  assert.match(r.out, / input_1 \(InputLayer\) +\(None, 48, 40, 1\)/);
+  assert.match(r.out, / fc10 \(Dense\) +\(None, 10\)/);
+  // Without the top, ResNet-50 loses fc6's 2048 * 6 + 6 = 12,294 parameters.
+  const noTop = await runCaptured(['summary', '--no-top']);
+  assert.equal(noTop.code, 0);
+  assert.ok(noTop.out.includes('Total params: 23,587,712\n'));
+  assert.doesNotMatch(noTop.out, /avg_pool|fc6/);
+  const pooled = await runCaptured(['summary', '--no-top', '--pooling', 'avg', '--width-divisor', '16']);
+  assert.equal(pooled.code, 0);
+  assert.match(pooled.out, / avg_pool \(GlobalAveragePooling2D\) +\(None, 128\)/);
+});
+
+test('summary usage errors exit 2 with one line', async () => {
+  const cases: [string[], RegExp][] = [
+    [['summary', '--bogus'], /unknown option '--bogus'/],
+    [['summary', '--arch', 'nope'], /Allowed choices are resnet18, resnet34, resnet50, resnet101, resnet152/],
+    [['summary', '--input', '64,64'], /expected height,width,channels/],
+    [['summary', '--classes', '0'], /expected a positive integer/],
+    [['summary', '--input', '20,20,3'], /^resnet: ResNet50: input 20x20 is too small; the smallest input that works is 37x37/],
+    [['summary', '--pooling', 'avg'], /pooling applies only with includeTop: false/],
+  ];
+  for (const [argv, message] of cases) {
+    const { code, out, err } = await runCaptured(argv);
+    assert.equal(code, 2, argv.join(' '));
+    assert.equal(out, '', argv.join(' '));
+    assert.match(err.split('\n')[0], message, argv.join(' '));
+  }
+});
+
+test('help for the program and each command exits 0', async () => {
+  for (const argv of [['--help'], ['summary', '--help'], ['plot', '--help']]) {
+    const { code, out } = await runCaptured(argv);
+    assert.equal(code, 0, argv.join(' '));
+    assert.match(out, /Usage: resnet/);
+  }
+  const plotHelp = await runCaptured(['plot', '--help']);
+  for (const option of ['--out', '--format', '--rankdir', '--arch', '--input', '--classes', '--no-top']) {
+    assert.ok(plotHelp.out.includes(option), option);
+  }
+});
+
+test('plot writes a valid SVG with every layer and each block in a labelled cluster', async () => {
+  const file = path.join(dir, 'model.svg');
+  const { code } = await runCaptured(['plot', '--out', file]);
+  assert.equal(code, 0);
+  const svg = readFileSync(file, 'utf8');
+  assert.match(svg, /^<\?xml[^]*<svg [^]*<\/svg>\s*$/);
+  for (const name of ['conv1', 'bn_conv1', 'res2a_branch2a', 'res2a_branch1', 'bn5c_branch2c', 'avg_pool', 'fc6']) {
+    assert.match(svg, new RegExp(`>${name}<`), name);
+  }
+  assert.ok(svg.includes('stage 2 block a (convolutional)'));
+  assert.ok(svg.includes('stage 4 block f (identity)'));
+  assert.ok(svg.includes('(None, 15, 15, 256)'));
+  // 16 blocks and stage 1, each a cluster.
+  assert.equal(svg.match(/<g id="clust\d+" class="cluster">/g)?.length, 17);
+  assert.deepEqual(readdirSync(dir), ['model.svg'], 'no temporary file left');
+  rmSync(file);
+});
+
+test('plot writes PNG by extension or --format, left to right on request', async () => {
+  const file = path.join(dir, 'small.png');
+  const r = await runCaptured(['plot', '--out', file, '--arch', 'resnet18', '--width-divisor', '16', '--rankdir', 'LR']);
+  assert.equal(r.code, 0);
+  assert.deepEqual([...readFileSync(file).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const svgFile = path.join(dir, 'drawing.img');
+  assert.equal((await runCaptured(['plot', '--out', svgFile, '--format', 'svg', '--arch', 'resnet18'])).code, 0);
+  assert.match(readFileSync(svgFile, 'utf8'), /<svg /);
+  rmSync(file);
+  rmSync(svgFile);
+});
+
+test('plot errors exit 2 and write nothing', async () => {
+  const cases: [string[], RegExp][] = [
+    [['plot'], /required option '--out <file>' not specified/],
+    [['plot', '--out', path.join(dir, 'x.jpg')], /x\.jpg: cannot tell the format from the extension '\.jpg'/],
+    [['plot', '--out', path.join(dir, 'missing', 'x.svg')], /x\.svg: directory .*missing does not exist/],
+    [['plot', '--out', path.join(dir, 'x.svg'), '--format', 'pdf'], /Allowed choices are svg, png/],
+    [['plot', '--out', path.join(dir, 'x.svg'), '--rankdir', 'BT'], /Allowed choices are TB, LR/],
+    [['plot', '--out', path.join(dir, 'x.svg'), '--input', '8,8,3'], /too small; the smallest input that works is 37x37/],
+  ];
+  for (const [argv, message] of cases) {
+    const { code, err } = await runCaptured(argv);
+    assert.equal(code, 2, argv.join(' '));
+    assert.match(err.split('\n')[0], message, argv.join(' '));
+  }
+  assert.deepEqual(readdirSync(dir), []);
+  assert.equal(existsSync(path.join(dir, 'missing')), false);
+});
