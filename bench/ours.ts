@@ -1,0 +1,84 @@
+/**
+ * Measuring child for this project's side of the ResNet-50 benchmark (started by `bench/resnet50.ts`, one process
+ * per mode so that its peak RSS is that mode's alone).
+ *
+ * `--mode train`: median ms per `model.trainOnBatch` (Adam, categorical cross-entropy) on one fixed random batch.
+ * `--mode infer`: median ms per `model.predict` of that batch. Both on the fastest backend, `initBackend('auto')`.
+ * Refuses (exit {@link EXIT_REFUSED}) to run on tfjs's plain 'cpu' backend unless `--allow-cpu`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend/index.js';
+import { ResNet50 } from '../src/model/index.js';
+import { EXIT_REFUSED, emitResult, measure, parseChildArgs, peakRssMiB, warmUp } from './common.js';
+
+function log(message: string): void {
+  process.stderr.write(`[ours] ${message}\n`);
+}
+
+async function main(): Promise<number> {
+  const o = parseChildArgs(process.argv.slice(2));
+  const backend = await initBackend('auto');
+  log(`backend '${backend}', tfjs ${tf.version.tfjs}`);
+  if (backend === 'cpu' && !o.allowCpu) {
+    log(
+      "refusing to run ResNet-50 on tfjs's plain 'cpu' backend: it is pure JavaScript, single-threaded, and takes " +
+        'minutes per batch (about 14 min per training step at batch 32). The native backend is not available here ' +
+        '(is it built? npm run build:native). Pass --allow-cpu to measure it anyway.',
+    );
+    return EXIT_REFUSED;
+  }
+
+  const model = ResNet50({ inputShape: [o.size, o.size, 3], classes: o.classes });
+  const params = model.countParams();
+  log(`ResNet50 ${o.size}x${o.size}x3, ${o.classes} classes, ${params.toLocaleString('en-US')} params, batch ${o.batch}`);
+
+  // One fixed random batch: standard normal images and uniformly drawn one-hot labels.
+  const x = tf.randomNormal([o.batch, o.size, o.size, 3], 0, 1, 'float32', 0);
+  const labels = Array.from({ length: o.batch }, (_, i) => (i * 7919) % o.classes);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), o.classes).toFloat());
+
+  let step: () => Promise<void>;
+  if (o.mode === 'train') {
+    model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+    step = async () => {
+      await model.trainOnBatch(x, y); // resolves once the loss has been read back: the step is done
+    };
+  } else {
+    step = async () => {
+      const p = model.predict(x, { batchSize: o.batch }) as tf.Tensor;
+      await p.data();
+      p.dispose();
+    };
+  }
+
+  // Warm up first (Adam's slots are created on the first step), then count tensors over the measured steps.
+  const label = o.mode === 'train' ? 'train step' : 'inference';
+  await warmUp(label, step, o.warmup, log);
+  const tensorsBefore = tf.memory().numTensors;
+  const { medianMs, timesMs } = await measure(label, step, o.steps, log);
+  const tensorsAfter = tf.memory().numTensors;
+  if (tensorsAfter !== tensorsBefore) log(`warning: tensor count went from ${tensorsBefore} to ${tensorsAfter}`);
+
+  emitResult({
+    side: 'ours',
+    mode: o.mode,
+    backend,
+    tfjs: tf.version.tfjs,
+    params,
+    batch: o.batch,
+    medianMs,
+    timesMs,
+    tensorsBefore,
+    tensorsAfter,
+    peakRssMiB: peakRssMiB(),
+  });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
