@@ -53,8 +53,9 @@ after(async () => {
 async function firstBatch(ds: Dataset, batchSize: number): Promise<{ xs: Float32Array; shape: number[]; labels: number[] }> {
   const gen = ds.batches({ batchSize });
   const b = (await gen.next()).value as Batch;
-  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(b.ys.argMax(1).dataSync()) };
-  tf.dispose([b.xs, b.ys]);
+  const argmax = b.ys.argMax(1);
+  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(argmax.dataSync()) };
+  tf.dispose([b.xs, b.ys, argmax]);
   await gen.return(undefined);
   return out;
 }

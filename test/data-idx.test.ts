@@ -14,7 +14,7 @@ import { initBackend } from '../src/backend/index.js';
 import { openDataset, type Batch, type Dataset } from '../src/data/index.js';
 
 /** Builds an IDX file of unsigned bytes: 0, 0, 0x08, ndims, big-endian dims, data. */
-export function idxBytes(dims: number[], data: ArrayLike<number>): Buffer {
+function idxBytes(dims: number[], data: ArrayLike<number>): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header[2] = 0x08;
   header[3] = dims.length;
@@ -53,8 +53,9 @@ after(async () => {
 async function all(ds: Dataset): Promise<{ xs: Float32Array; shape: number[]; labels: number[] }> {
   const gen = ds.batches({ batchSize: ds.size });
   const b = (await gen.next()).value as Batch;
-  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(b.ys.argMax(1).dataSync()) };
-  tf.dispose([b.xs, b.ys]);
+  const argmax = b.ys.argMax(1);
+  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(argmax.dataSync()) };
+  tf.dispose([b.xs, b.ys, argmax]);
   await gen.return(undefined);
   return out;
 }

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset } from 'h5wasm/node';
 import { initBackend } from '../src/backend/index.js';
 import { MemorySource, openDataset, SourceDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { stratifiedPick, stratifiedSplit } from '../src/data/random.js';
 
 const SIGNS = fileURLToPath(new URL('../../../shared/data/signs/', import.meta.url));
 const TRAIN = `${SIGNS}train_signs.h5`;
@@ -87,6 +88,11 @@ describe('SIGNS HDF5', () => {
     const test = (await openDataset(TEST)).train;
     assert.equal(test.size, 120);
     assert.deepEqual(counts(await test.labels(), 6), [20, 20, 20, 20, 20, 20]);
+  });
+
+  test('the SIGNS folder opens its train or test file by split', async () => {
+    assert.equal((await openDataset(SIGNS)).train.size, 1080);
+    assert.equal((await openDataset(SIGNS, { split: 'test' })).train.size, 120);
   });
 
   test('labels() are the file\'s labels in order', async () => {
@@ -293,6 +299,21 @@ describe('batching and shuffling', () => {
     assert.notDeepEqual(e0, identity);
     assert.notDeepEqual(e1, e0);
     assert.notDeepEqual(s4, e0);
+  });
+
+  test('stratified picks and splits keep unequal class shares', () => {
+    // Classes of 10, 30 and 60 examples, interleaved.
+    const labels = Int32Array.from({ length: 100 }, (_, i) => (i % 10 === 0 ? 0 : i % 10 <= 3 ? 1 : 2));
+    const share = (pos: Int32Array) => counts(Array.from(pos, (p) => labels[p]), 3);
+    assert.deepEqual(share(stratifiedPick(labels, 20, 1)), [2, 6, 12]);
+    assert.deepEqual(share(stratifiedPick(labels, 50, 1)), [5, 15, 30]);
+    const pick = stratifiedPick(labels, 20, 1);
+    assert.equal(new Set(pick).size, 20);
+    assert.notDeepEqual(stratifiedPick(labels, 20, 2), pick);
+    const { train, validation } = stratifiedSplit(labels, 0.25, 1);
+    assert.deepEqual(share(validation), [3, 8, 15]); // round(2.5) = 3, round(7.5) = 8, 15
+    assert.deepEqual(share(train), [7, 22, 45]);
+    assert.deepEqual([...train, ...validation].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
   });
 
   test('batch size must be a positive integer', async () => {

@@ -99,10 +99,8 @@ export function toImageTensor(
   const [H, W, C] = shape;
   let pixels = toFloatPixels(raw, C);
   if (h !== H || w !== W) {
-    if (!augment) {
-      return tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(pixels, [n, h, w, C]), [H, W], false, true));
-    }
     const resized = tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(pixels, [n, h, w, C]), [H, W], false, true));
+    if (!augment) return resized;
     pixels = resized.dataSync() as Float32Array;
     resized.dispose();
   }
