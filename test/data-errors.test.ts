@@ -254,6 +254,9 @@ describe('other bad input', () => {
     const p = join(dir, 'data.csv');
     await writeFile(p, 'a,b\n1,2\n');
     await rejectsWith(() => openDataset(p), p, /unknown data file type "\.csv"/);
+    const labels = join(dir, 'train-labels-idx1-ubyte');
+    await writeFile(labels, idxBytes([1], [0]));
+    await rejectsWith(() => openDataset(labels), labels, /an IDX labels file: give its images file/);
   });
 
   test('options out of range name the data source', async () => {

@@ -42,6 +42,9 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
   if (info.isFile()) {
     if (H5_EXTENSIONS.test(path)) return openH5(path, { inputShape: shape, split: opts.split });
     if (/idx3/i.test(basename(path))) return openIdx(path, await findLabelsFor(path), shape ?? IDX_DEFAULT_SHAPE);
+    if (/idx1/i.test(basename(path))) {
+      throw new DataError(path, 'an IDX labels file: give its images file (*-images-idx3-ubyte[.gz]) or their folder');
+    }
     throw new DataError(
       path,
       `unknown data file type "${extname(path)}": expected an HDF5 file (.h5), an IDX images file (*-images-idx3-ubyte[.gz]) or a folder`,
@@ -83,7 +86,15 @@ export async function openDataset(
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
     throw new DataError(path, `limit must be a positive whole number, got ${limit}`);
   }
-  const source = await openSource(path, opts);
+  let source: ExampleSource;
+  try {
+    source = await openSource(path, opts);
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    // File system errors (a folder that cannot be listed, ...) name the path they failed on.
+    const failedOn = (err as NodeJS.ErrnoException).path ?? path;
+    throw new DataError(failedOn, `cannot read: ${messageOf(err)}`);
+  }
   const all = source.labels;
   let positions: Int32Array = Int32Array.from({ length: all.length }, (_, i) => i);
   if (limit !== undefined && limit < positions.length) positions = stratifiedPick(all, limit, seed);
