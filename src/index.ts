@@ -8,3 +8,5 @@
  */
 export * from './model/index.js';
 export * from './backend/index.js';
+export * from './data/index.js';
+export * from './train/index.js';
