@@ -26,10 +26,24 @@ export class BackendOnednn extends MathBackendCPU {
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }
 
+  /** Disposes data as the CPU backend does, and lets the native side free what it derived from that data. */
+  override disposeData(dataId: DataId, force = false): boolean {
+    const disposed = super.disposeData(dataId, force);
+    if (disposed) {
+      const token = this.tokens.get(dataId);
+      if (token !== undefined) {
+        this.tokens.delete(dataId);
+        this.native.releaseToken(token);
+      }
+    }
+    return disposed;
+  }
+
   /**
    * A number that identifies the content of the data behind `dataId`: tfjs never changes the values of a data
    * id once written (variables get new data ids when assigned), so the native side may reuse work derived from
-   * data with a token it has seen (e.g. a filter reordered into oneDNN's blocked layout).
+   * data with a token it has seen (e.g. a filter reordered into oneDNN's blocked layout) until the data is
+   * disposed.
    */
   dataToken(dataId: DataId): number {
     let token = this.tokens.get(dataId);

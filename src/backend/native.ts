@@ -33,6 +33,8 @@ export interface OnednnAddon {
   info(): NativeInfo;
   /** Drops every cached primitive and scratch buffer. */
   clearCaches(): void;
+  /** The data with this token was disposed: frees the reordered copies made from it. */
+  releaseToken(token: number): void;
   /** y = activation(conv(x, filter) + bias). */
   conv2dForward(
     x: Float32Array,

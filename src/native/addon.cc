@@ -37,9 +37,16 @@ static Napi::Value ClearCaches(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+/** releaseToken(token): data with this token was disposed; frees the reordered copies made from it. */
+static Napi::Value ReleaseToken(const Napi::CallbackInfo& info) {
+  CachedReorder::releaseToken(numberArg(info, 0, "token"));
+  return info.Env().Undefined();
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "info", Info);
   exportFunction(env, exports, "clearCaches", ClearCaches);
+  exportFunction(env, exports, "releaseToken", ReleaseToken);
   RegisterConv(env, exports);
   RegisterMatmul(env, exports);
   return exports;

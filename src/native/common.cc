@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 
 namespace onednn_backend {
 
@@ -137,15 +138,29 @@ void clearAllCaches() {
 
 // ---- reordered constant data ----
 
+static std::unordered_set<CachedReorder*>& liveReorders() {
+  static auto* live = new std::unordered_set<CachedReorder*>();
+  return *live;
+}
+
 CachedReorder::CachedReorder(const memory::desc& from, const memory::desc& to)
     : from_(from), to_(to), identity_(from == to) {
   if (!identity_) reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from_, cpuEngine(), to_));
+  liveReorders().insert(this);
+}
+
+CachedReorder::~CachedReorder() { liveReorders().erase(this); }
+
+void CachedReorder::releaseToken(double token) {
+  if (token == 0) return;
+  for (CachedReorder* r : liveReorders())
+    for (auto& s : r->slots_)
+      if (s.token == token) s.token = 0;
 }
 
 memory CachedReorder::get(const float* user, double token) {
   if (identity_) return wrap(to_, user);
   ++clock_;
-  Slot* target = nullptr;
   if (token != 0) {
     for (auto& s : slots_) {
       if (s.token == token) {
@@ -154,10 +169,15 @@ memory CachedReorder::get(const float* user, double token) {
       }
     }
   }
-  if (slots_.size() < static_cast<size_t>(kSlots)) {
+  // A free slot, else a new one, else the least recently used.
+  Slot* target = nullptr;
+  for (auto& s : slots_)
+    if (s.token == 0 && (target == nullptr || s.lastUse < target->lastUse)) target = &s;
+  if (target == nullptr && slots_.size() < static_cast<size_t>(kSlots)) {
     slots_.push_back(Slot{0, 0, memory(to_, cpuEngine())});
     target = &slots_.back();
-  } else {
+  }
+  if (target == nullptr) {
     target = &slots_[0];
     for (auto& s : slots_)
       if (s.lastUse < target->lastUse) target = &s;

@@ -11,7 +11,6 @@
 //        - run with `execute(primitive, args)` (uses the shared engine/stream and waits for completion).
 //      Never keep a pointer to a JS buffer after the call returns; scratch memory belongs to cache entries.
 //      C++ exceptions (dnnl::error included) become JS exceptions automatically.
-//   3. Write `void RegisterPooling(Napi::Env env, Napi::Object exports)` that calls `exportFunction` per function,
 //      declare it in the "Family registration" list at the bottom of this file, and call it from `addon.cc`.
 //   4. Declare the functions' TypeScript signatures in `src/backend/native.ts` (`OnednnAddon`), and add a kernel
 //      file under `src/backend/kernels/` (see `src/backend/register_all_kernels.ts`).
@@ -137,22 +136,28 @@ void clearAllCaches();
 /**
  * Reorders user data (layout `from`) into the layout `to` chosen by a primitive, into memory owned here.
  * Keeps up to `kSlots` reordered copies, each tagged by a caller-supplied `token` that identifies the content of
- * the user data (tfjs tensor data never changes once written, so the backend gives each tensor's data its own
- * token). A call with a token already held reuses that copy without reordering; token 0 means "unknown" and
- * always reorders. Buffers are allocated once per slot and then reused, so training (new weights every step)
- * reorders without allocating. If `from == to` the user pointer is used directly.
+ * the user data (tfjs tensor data never changes once written, so the backend gives each filter's data its own
+ * token, and calls `releaseToken` when that data is disposed). A call with a token already held reuses that copy
+ * without reordering; token 0 means "unknown" and always reorders. A released slot is reused before a new one is
+ * allocated, so in training (new filters every step, old ones disposed) there is one slot per layer of this shape,
+ * rewritten each step without allocating. If `from == to` the user pointer is used directly.
  */
 class CachedReorder {
  public:
   static constexpr int kSlots = 8;
   CachedReorder(const memory::desc& from, const memory::desc& to);
+  ~CachedReorder();
+  CachedReorder(const CachedReorder&) = delete;
+  CachedReorder& operator=(const CachedReorder&) = delete;
   /** Memory in layout `to` holding the content of `user` (which has layout `from`). */
   memory get(const float* user, double token);
   const memory::desc& to() const { return to_; }
+  /** Frees every slot (of every CachedReorder) that holds data with this token. */
+  static void releaseToken(double token);
 
  private:
   struct Slot {
-    double token = 0;
+    double token = 0;  // 0: free
     uint64_t lastUse = 0;
     memory mem;
   };
