@@ -133,6 +133,18 @@ test('plot writes PNG by extension or --format, left to right on request', async
   rmSync(svgFile);
 });
 
+test('plot scales a PNG down to fit the rasteriser: ResNet-152 top to bottom is over 32,767 points tall', async () => {
+  const file = path.join(dir, 'tall.png');
+  const r = await runCaptured(['plot', '--out', file, '--arch', 'resnet152', '--width-divisor', '32']);
+  assert.equal(r.code, 0, r.err);
+  const { default: sharp } = await import('sharp');
+  const { width, height, format } = await sharp(file, { limitInputPixels: false }).metadata();
+  assert.equal(format, 'png');
+  assert.equal(height, 32_000);
+  assert.ok(width! > 100 && width! < height!, `${width}x${height}`);
+  rmSync(file);
+});
+
 test('plot errors exit 2 and write nothing', async () => {
   const cases: [string[], RegExp][] = [
     [['plot'], /required option '--out <file>' not specified/],

@@ -19,6 +19,8 @@ import {
   buildResNet,
   ARCH_NAMES,
   countParams,
+  describeLayers,
+  modelToDot,
 } from '../src/model/index.js';
 
 await tf.setBackend('cpu');
@@ -316,4 +318,38 @@ test('widthDivisor divides every filter count', () => {
   assert.equal(m.getLayer('res5a_branch1').getConfig().filters, 128);
   assert.equal(m.getLayer('res5c_branch2b').getConfig().filters, 32);
   m.dispose();
+});
+
+test('layers are grouped by stage and block for the summary and the plot', () => {
+  const model = ResNet50({ widthDivisor: 32 });
+  const layers = describeLayers(model);
+  const byGroup = new Map<string, string[]>();
+  for (const l of layers) {
+    const key = l.group?.label ?? '(none)';
+    byGroup.set(key, [...(byGroup.get(key) ?? []), l.className]);
+  }
+  // Outside the blocks: the input, the zero padding, avg_pool, flatten and fc6.
+  assert.deepEqual(byGroup.get('(none)'), ['InputLayer', 'ZeroPadding2D', 'AveragePooling2D', 'Flatten', 'Dense']);
+  assert.deepEqual(byGroup.get('stage 1')!.sort(), ['Activation', 'BatchNormalization', 'Conv2D', 'MaxPooling2D']);
+  const count = (classes: string[], cls: string) => classes.filter((c) => c === cls).length;
+  const blocks = [...byGroup.keys()].filter((k) => k.includes('block'));
+  assert.equal(blocks.length, 16);
+  for (const label of blocks) {
+    const classes = byGroup.get(label)!;
+    // Each block: 3 (or 4) convolutions and BatchNorms, 3 ReLUs, 1 Add.
+    const conv = label.endsWith('(convolutional)') ? 4 : 3;
+    assert.equal(label.endsWith('block a (convolutional)') || label.endsWith('(identity)'), true, label);
+    assert.deepEqual(
+      [count(classes, 'Conv2D'), count(classes, 'BatchNormalization'), count(classes, 'Activation'), count(classes, 'Add')],
+      [conv, conv, 3, 1],
+      label,
+    );
+  }
+  const dot = modelToDot(model, { rankdir: 'LR' });
+  assert.match(dot, /rankdir=LR/);
+  assert.equal(dot.match(/subgraph "cluster_/g)?.length, 17);
+  assert.match(dot, /subgraph "cluster_stage4_f" \{\n\s+graph \[label="stage 4 block f \(identity\)"/);
+  // One edge per connection: every layer but the input has one input, the 16 Adds have two.
+  assert.equal(dot.match(/ -> /g)?.length, model.layers.length - 1 + 16);
+  model.dispose();
 });

@@ -110,7 +110,7 @@ export function describeLayers(model: tf.LayersModel): LayerInfo[] {
 }
 
 /** Formats a shape the way Keras prints it: `(None, 64, 64, 3)`. */
-export function formatShape(shape: (number | null)[]): string {
+export function formatOutputShape(shape: (number | null)[]): string {
   const dims = shape.map((d) => (d === null ? 'None' : String(d)));
   return `(${dims.join(', ')}${dims.length === 1 ? ',' : ''})`;
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
-import { describeLayers, formatShape, type BlockGroup, type LayerInfo } from './graph.js';
+import { describeLayers, formatOutputShape, type BlockGroup, type LayerInfo } from './graph.js';
 
 /** Options of {@link modelToDot}. */
 export interface DotOptions {
@@ -46,7 +46,7 @@ function quoteId(s: string): string {
 function nodeStatement(l: LayerInfo, showShapes: boolean, indent: string): string {
   const fill = FILL[l.className] ?? '#ffffff';
   const title = `<b>${escapeHtml(l.name)}</b>: ${escapeHtml(l.className)}`;
-  const shape = showShapes ? `<tr><td>${escapeHtml(formatShape(l.outputShape))}</td></tr>` : '';
+  const shape = showShapes ? `<tr><td>${escapeHtml(formatOutputShape(l.outputShape))}</td></tr>` : '';
   const label = `<<table border="0" cellborder="1" cellspacing="0" cellpadding="4"><tr><td bgcolor="${fill}">${title}</td></tr>${shape}</table>>`;
   return `${indent}${quoteId(l.name)} [label=${label}];`;
 }
@@ -117,11 +117,15 @@ export async function dotToSvg(dot: string): Promise<string> {
   return graphviz.dot(dot, 'svg');
 }
 
+/** The longest side of a PNG drawing, in pixels: a little under librsvg's limit of 32,767. */
+const MAX_PNG_SIDE = 32_000;
+
 /** The image formats {@link renderModel} produces. */
 export type PlotFormat = 'svg' | 'png';
 
 /**
- * Draws a model: {@link modelToDot}, laid out by Graphviz into SVG, or converted to PNG with `sharp`.
+ * Draws a model: {@link modelToDot}, laid out by Graphviz into SVG, or converted to PNG with `sharp` (one pixel per
+ * point, scaled down so that no side passes 32,000 pixels).
  *
  * @returns the image file's bytes
  */
@@ -134,7 +138,14 @@ export async function renderModel(
   if (format === 'svg') return Buffer.from(svg, 'utf8');
   if (format === 'png') {
     const { default: sharp } = await import('sharp');
-    return sharp(Buffer.from(svg, 'utf8'), { limitInputPixels: false }).png().toBuffer();
+    // The SVG's size is in points, which sharp rasterises one pixel each. Where a side would pass librsvg's limit of
+    // 32,767 pixels (a top-to-bottom ResNet-152 is about 40,000 points tall), scale the declared size down: the
+    // viewBox maps the drawing onto it.
+    const fitted = svg.replace(/<svg width="([\d.]+)pt" height="([\d.]+)pt"/, (whole, w: string, h: string) => {
+      const scale = Math.min(1, MAX_PNG_SIDE / Math.max(Number(w), Number(h)));
+      return scale === 1 ? whole : `<svg width="${(Number(w) * scale).toFixed(2)}pt" height="${(Number(h) * scale).toFixed(2)}pt"`;
+    });
+    return sharp(Buffer.from(fitted, 'utf8'), { limitInputPixels: false }).png().toBuffer();
   }
   throw new Error(`unknown plot format '${String(format)}' (expected svg or png)`);
 }

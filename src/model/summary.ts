@@ -6,7 +6,7 @@
  * column widths (`res2a_branch2a (Conv2D` loses its parenthesis); this formatter sizes its columns to fit.
  */
 import * as tf from '@tensorflow/tfjs';
-import { describeLayers, formatShape } from './graph.js';
+import { describeLayers, formatOutputShape } from './graph.js';
 
 /** A model's parameter counts. */
 export interface ParamCounts {
@@ -46,7 +46,7 @@ export function formatCount(n: number): string {
 export function formatSummary(model: tf.LayersModel): string {
   const headers = ['Layer (type)', 'Output Shape', 'Param #', 'Connected to'];
   const rows = describeLayers(model).map((l) => ({
-    cells: [`${l.name} (${l.className})`, formatShape(l.outputShape), formatCount(l.params)],
+    cells: [`${l.name} (${l.className})`, formatOutputShape(l.outputShape), formatCount(l.params)],
     connectedTo: l.connectedTo,
   }));
   const gap = 2;

@@ -59,6 +59,8 @@ export function register(program: Command): void {
     let image: Buffer;
     try {
       image = await renderModel(model, format, { rankdir: opts.rankdir });
+    } catch (err) {
+      throw new CliError(`${opts.out}: cannot draw the model: ${err instanceof Error ? err.message : String(err)}`, 1);
     } finally {
       model.dispose();
     }
