@@ -1,0 +1,79 @@
+/**
+ * Shared fixtures of the training tests: where the real SIGNS data is, tiny models, in-memory data sets, temporary
+ * run folders and a reporter that records instead of printing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from '../src/backend/index.js';
+import { MemorySource, SourceDataset, type Dataset } from '../src/data/index.js';
+import { buildResNet } from '../src/model/index.js';
+import type { EpochRecord, ProgressReporter } from '../src/train/index.js';
+
+/** The repository root (tests run from `dist/test/`). */
+export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+
+/** The real SIGNS files, beside the repository. */
+export const SIGNS_TRAIN = resolve(REPO_ROOT, '..', 'shared', 'data', 'signs', 'train_signs.h5');
+export const SIGNS_TEST = resolve(REPO_ROOT, '..', 'shared', 'data', 'signs', 'test_signs.h5');
+
+/** The CLI entry point, compiled. */
+export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** Backend of the tests: whatever `initBackend('auto')` gives, unless RESNET_TEST_BACKEND says otherwise. */
+export const TEST_BACKEND = (process.env.RESNET_TEST_BACKEND ?? 'auto') as BackendChoice;
+
+/** Smallest input the ResNets accept is 37x37; 40x40 keeps tests quick. */
+export const TINY_INPUT: [number, number, number] = [40, 40, 3];
+
+/** A ResNet-18 with every filter count divided by 32 (about 12k parameters). */
+export function tinyResNet(inputShape: [number, number, number] = TINY_INPUT, classes = 6): tf.LayersModel {
+  return buildResNet('resnet18', { inputShape, classes, widthDivisor: 32 });
+}
+
+/** A fresh temporary folder; removed by the returned function. */
+export function tempDir(prefix = 'resnet-train-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * An in-memory data set of `n` images of `shape`, labels cycling through `classes` classes, pixel values a fixed
+ * function of (image, position) so that it is the same on every run.
+ */
+export function memoryDataset(n: number, shape: [number, number, number], classes: number, name = 'memory'): Dataset {
+  const [h, w, c] = shape;
+  const size = h * w * c;
+  const pixels = new Uint8Array(n * size);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % classes;
+    for (let j = 0; j < size; j++) pixels[i * size + j] = (i * 37 + j * 11 + labels[i] * 53) % 256;
+  }
+  const names = Array.from({ length: classes }, (_, k) => `class${k}`);
+  const source = new MemorySource(name, names, shape, labels, pixels, shape);
+  return new SourceDataset(source, Int32Array.from({ length: n }, (_, i) => i));
+}
+
+/** A reporter that keeps messages and epoch records. */
+export function recordingReporter(): ProgressReporter & { messages: string[]; records: EpochRecord[]; steps: number } {
+  const r = {
+    messages: [] as string[],
+    records: [] as EpochRecord[],
+    steps: 0,
+    message(line: string) {
+      r.messages.push(line);
+    },
+    start() {},
+    step() {
+      r.steps++;
+    },
+    end(record: EpochRecord) {
+      r.records.push(record);
+    },
+    stop() {},
+  };
+  return r;
+}

@@ -1,0 +1,139 @@
+/**
+ * Training end to end on real SIGNS images: checkpoints, logs and report files; the loss going down when a small
+ * ResNet overfits one fixed batch; memory staying flat over training steps.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { initBackend } from '../src/backend/index.js';
+import { openDataset } from '../src/data/index.js';
+import { compileForTraining, loadModel, readState, train } from '../src/train/index.js';
+import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable report', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const reporter = recordingReporter();
+    const result = await train({
+      data: SIGNS_TRAIN,
+      limit: 36,
+      valSplit: 1 / 6,
+      inputShape: TINY_INPUT,
+      arch: 'resnet18',
+      widthDivisor: 32,
+      epochs: 2,
+      batchSize: 10,
+      out: dir,
+      backend: TEST_BACKEND,
+      reporter,
+    });
+    try {
+      assert.match(reporter.messages[0], /^backend: \w+/, 'the backend in use is printed first');
+      assert.equal(result.trainSize, 30);
+      assert.equal(result.validationSize, 6);
+      // 30 images in batches of 10: 3 steps an epoch.
+      assert.equal(reporter.steps, 6);
+      assert.equal(result.optimizer.iterations, 6);
+
+      const ckpts = join(dir, 'checkpoints');
+      assert.deepEqual(readdirSync(ckpts).sort(), ['best', 'epoch-0001', 'epoch-0002', 'latest']);
+      assert.equal(readFileSync(join(ckpts, 'latest'), 'utf8').trim(), 'epoch-0002');
+      for (const f of ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin', 'state.json']) {
+        assert.ok(existsSync(join(ckpts, 'epoch-0002', f)), f);
+      }
+      const state = await readState(join(ckpts, 'epoch-0002'));
+      assert.equal(state.epoch, 2);
+      assert.equal(state.iterations, 6);
+      assert.deepEqual(state.classes, ['0', '1', '2', '3', '4', '5']);
+
+      // log.csv: header + one line per epoch, with the columns the brief lists; log.json the same rows.
+      const csv = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+      assert.equal(csv[0], 'epoch,loss,acc,val_loss,val_acc,time,images_per_s,lr');
+      assert.deepEqual(csv.slice(1).map((l) => l.split(',')[0]), ['1', '2']);
+      for (const line of csv.slice(1)) {
+        const cells = line.split(',').map(Number);
+        assert.ok(cells.every(Number.isFinite), line);
+        assert.ok(cells[2] >= 0 && cells[2] <= 1 && cells[4] >= 0 && cells[4] <= 1, 'accuracies are fractions');
+      }
+      const json = JSON.parse(readFileSync(join(dir, 'log.json'), 'utf8'));
+      assert.deepEqual(json.map((r: { epoch: number }) => r.epoch), [1, 2]);
+      assert.equal(json[1].loss, Number(csv[2].split(',')[1]));
+
+      // Report: SVGs that an SVG renderer (librsvg, through sharp) accepts, PNGs with the PNG signature.
+      const report = join(dir, 'report');
+      for (const name of ['curves', 'confusion']) {
+        const svg = readFileSync(join(report, `${name}.svg`));
+        assert.match(svg.toString('utf8', 0, 200), /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+        const meta = await sharp(svg).metadata();
+        assert.equal(meta.format, 'svg');
+        assert.ok((meta.width ?? 0) > 100 && (meta.height ?? 0) > 100);
+        const png = readFileSync(join(report, `${name}.png`));
+        assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
+        assert.equal((await sharp(png).metadata()).format, 'png');
+      }
+      const md = readFileSync(join(report, 'report.md'), 'utf8');
+      assert.match(md, /!\[[^\]]*\]\(curves\.png\)/);
+      assert.match(md, /!\[[^\]]*\]\(confusion\.png\)/);
+      assert.match(md, /\| class \| precision \| recall \| support \|/);
+      const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8'));
+      assert.equal(metrics.evaluation.count, 6);
+      assert.equal(metrics.evaluation.perClass.length, 6);
+      // The confusion matrix holds every validation image once.
+      const total = metrics.evaluation.confusion.flat().reduce((a: number, b: number) => a + b, 0);
+      assert.equal(total, 6);
+
+      // The checkpoint is a self-describing model folder: it loads and predicts like the trained model.
+      const loaded = await loadModel(join(ckpts, 'epoch-0002'));
+      const x = tf.randomUniform([2, ...TINY_INPUT]);
+      const a = result.model.predict(x) as tf.Tensor;
+      const b = loaded.predict(x) as tf.Tensor;
+      assert.deepEqual(Array.from(await a.data()), Array.from(await b.data()));
+      assert.deepEqual(loaded.getUserDefinedMetadata(), {
+        classes: ['0', '1', '2', '3', '4', '5'],
+        inputShape: TINY_INPUT,
+        arch: 'resnet18',
+        dataset: SIGNS_TRAIN,
+      });
+      tf.dispose([x, a, b]);
+      loaded.dispose();
+    } finally {
+      result.optimizer.dispose();
+      result.model.dispose();
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('train: a small ResNet overfits one fixed batch of SIGNS images, and memory stays flat', async () => {
+  await initBackend(TEST_BACKEND);
+  const { train: data } = await openDataset(SIGNS_TRAIN, { inputShape: TINY_INPUT, limit: 12 });
+  const batches = data.batches({ batchSize: 12 });
+  const { value: batch } = await batches.next();
+  await batches.return(undefined);
+  assert.ok(batch);
+  const model = tinyResNet();
+  const optimizer = compileForTraining(model, 'adam', 0.01);
+  try {
+    const losses: number[] = [];
+    const tensors: number[] = [];
+    for (let step = 0; step < 12; step++) {
+      const [loss] = (await model.trainOnBatch(batch.xs, batch.ys)) as number[];
+      losses.push(loss);
+      tensors.push(tf.memory().numTensors);
+    }
+    assert.ok(losses.every(Number.isFinite), `finite losses: ${losses}`);
+    assert.ok(losses[11] < 0.5 * losses[0], `loss falls on a fixed batch: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+    // The first step creates the optimizer's slot variables; after that the tensor count must not grow.
+    assert.deepEqual(new Set(tensors.slice(1)).size, 1, `tensor counts after each step: ${tensors}`);
+  } finally {
+    tf.dispose([batch.xs, batch.ys]);
+    optimizer.dispose();
+    model.dispose();
+  }
+});
