@@ -25,7 +25,9 @@ export interface ModelCliOptions {
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
-    .option('--input <h,w,c>', 'input shape: height,width,channels', parseShape, [64, 64, 3] as [number, number, number])
+    .addOption(
+      new Option('--input <h,w,c>', 'input shape: height,width,channels').argParser(parseShape).default([64, 64, 3], '64,64,3'),
+    )
     .option('--classes <n>', 'number of classes of the softmax output', parsePositiveInt, 6)
     .option('--no-top', 'leave out the top (avg_pool, flatten and the fc layer): a backbone')
     .addOption(new Option('--pooling <kind>', 'with --no-top: global pooling at the end').choices(['avg', 'max']))
