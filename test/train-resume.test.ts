@@ -1,0 +1,147 @@
+/**
+ * Resuming: a run interrupted after epoch 1 and resumed for epoch 2 ends exactly where an uninterrupted 2-epoch run
+ * ends (model, optimizer state and epoch count restored; logs continued without duplicates). Also early stopping,
+ * checkpoint pruning, and the refusals: an existing run without `resume`, a resumed run at another input shape.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { readState, train, type TrainOptions } from '../src/train/index.js';
+import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+
+const TRAIN = memoryDataset(24, TINY_INPUT, 3, 'train');
+const VAL = memoryDataset(6, TINY_INPUT, 3, 'val');
+
+function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    data: TRAIN,
+    valData: VAL,
+    buildModel: (shape, classes) => tinyResNet(shape, classes),
+    batchSize: 8,
+    lr: 0.01,
+    out,
+    backend: TEST_BACKEND,
+    report: false,
+    reporter: recordingReporter(),
+    ...extra,
+  };
+}
+
+async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
+  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+}
+
+test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters and logs continue', async () => {
+  const straight = tempDir();
+  const split = tempDir();
+  try {
+    const a = await train(options(straight.dir, { epochs: 2 }));
+    const expected = await weightsOf(a.model);
+    a.optimizer.dispose();
+    a.model.dispose();
+
+    const first = await train(options(split.dir, { epochs: 1 }));
+    assert.equal(first.state.epoch, 1);
+    assert.equal(first.optimizer.iterations, 3);
+    first.optimizer.dispose();
+    first.model.dispose();
+
+    const reporter = recordingReporter();
+    const second = await train(options(split.dir, { epochs: 2, resume: true, reporter }));
+    try {
+      assert.ok(reporter.messages.some((m) => /resuming from .*epoch-0001 \(epoch 1 of 2\)/.test(m)), reporter.messages.join('\n'));
+      assert.deepEqual(reporter.records.map((r) => r.epoch), [2], 'only epoch 2 is trained');
+      assert.equal(second.state.epoch, 2);
+      assert.equal(second.optimizer.iterations, 6, 'the optimizer step count continues from 3');
+      assert.equal(second.state.iterations, 6);
+      const state = await readState(join(split.dir, 'checkpoints', 'epoch-0002'));
+      assert.equal(state.epoch, 2);
+      assert.deepEqual(state.history.map((h) => h.epoch), [1, 2]);
+
+      const csv = readFileSync(join(split.dir, 'log.csv'), 'utf8').trim().split('\n').slice(1);
+      assert.deepEqual(csv.map((l) => l.split(',')[0]), ['1', '2'], 'each epoch logged once');
+      const json = JSON.parse(readFileSync(join(split.dir, 'log.json'), 'utf8'));
+      assert.deepEqual(json.map((r: { epoch: number }) => r.epoch), [1, 2]);
+
+      // Same data order, same weights, same Adam moments: the resumed run lands where the straight one did.
+      // (Had Adam's moments or step count been reset, the epoch-2 updates would differ by far more than this.)
+      const got = await weightsOf(second.model);
+      assert.equal(got.length, expected.length);
+      let maxDiff = 0;
+      got.forEach((w, i) => w.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - expected[i][j])))));
+      assert.ok(maxDiff < 1e-4, `largest weight difference ${maxDiff}`);
+      // The straight run's log holds the same epoch-1 metrics as the split run's.
+      const straightLog = JSON.parse(readFileSync(join(straight.dir, 'log.json'), 'utf8'));
+      assert.ok(Math.abs(straightLog[0].loss - json[0].loss) < 1e-6);
+    } finally {
+      second.optimizer.dispose();
+      second.model.dispose();
+    }
+
+    // Resuming a finished run trains nothing more.
+    const again = await train(options(split.dir, { epochs: 2, resume: true }));
+    assert.equal(again.state.epoch, 2);
+    assert.equal(again.optimizer.iterations, 6);
+    again.optimizer.dispose();
+    again.model.dispose();
+  } finally {
+    straight.cleanup();
+    split.cleanup();
+  }
+});
+
+test('resume: refuses to start over an existing run, and a different input shape', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await train(options(dir, { epochs: 1 }));
+    r.optimizer.dispose();
+    r.model.dispose();
+    await assert.rejects(train(options(dir, { epochs: 2 })), /already holds a training run .*--resume/);
+    await assert.rejects(
+      train(options(dir, { epochs: 2, resume: true, inputShape: [48, 48, 3] })),
+      /^Error: input shape mismatch: the checkpoint .*epoch-0001 takes 40x40x3 images, the options ask for 48x48x3$/,
+    );
+    // A data set of another shape is refused too, naming it.
+    await assert.rejects(
+      train(options(dir, { epochs: 2, resume: true, data: memoryDataset(8, [44, 44, 3], 3, 'other') })),
+      /input shape mismatch: the model takes 40x40x3 images, other gives 44x44x3/,
+    );
+    const tensorsBefore = tf.memory().numTensors;
+    await assert.rejects(train(options(dir, { epochs: 2, resume: true, data: memoryDataset(8, TINY_INPUT, 4, 'four') })), /class count mismatch/);
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'a refused run frees its model');
+  } finally {
+    cleanup();
+  }
+});
+
+test('early stopping: stops when the validation loss has not improved for `patience` epochs; pruning keeps the best', async () => {
+  const { dir, cleanup } = tempDir();
+  // A linear classifier trained with a learning rate far below float32 resolution: its weights, hence its validation
+  // loss, never change, so no epoch after the first improves on it.
+  const frozen = (shape: [number, number, number], classes: number): tf.LayersModel => {
+    const input = tf.input({ shape });
+    const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: classes, activation: 'softmax', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(flat);
+    return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
+  };
+  try {
+    const reporter = recordingReporter();
+    const r = await train(options(dir, { buildModel: frozen, optimizer: 'sgd', lr: 1e-20, epochs: 6, earlyStop: 2, keepCheckpoints: 1, reporter }));
+    try {
+      assert.equal(r.stoppedEarly, true);
+      assert.equal(r.state.epoch, 3, 'epoch 1 is the best; epochs 2 and 3 do not improve; patience 2 stops after 3');
+      assert.deepEqual(r.state.best, { monitor: 'val_loss', epoch: 1, value: r.state.history[0].val_loss });
+      assert.ok(reporter.messages.some((m) => /^early stop: val_loss has not improved for 2 epochs/.test(m)));
+      const ckpts = join(dir, 'checkpoints');
+      assert.deepEqual(readdirSync(ckpts).sort(), ['best', 'epoch-0001', 'epoch-0003', 'latest']);
+      assert.equal(readFileSync(join(ckpts, 'best'), 'utf8').trim(), 'epoch-0001');
+    } finally {
+      r.optimizer.dispose();
+      r.model.dispose();
+    }
+  } finally {
+    cleanup();
+  }
+});
