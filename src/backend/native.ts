@@ -69,6 +69,44 @@ export interface OnednnAddon {
     activation: number,
     alpha: number,
   ): void;
+
+  // ---- element-wise (eltwise.cc; op codes in eltwise_utils.ts) ----
+  /**
+   * out = a op b with broadcasting: `dims` is the output shape with adjacent axes merged (1 to 6 axes),
+   * `aStrides`/`bStrides` each operand's stride along them (0 = broadcast; 0 or 1 along the last axis).
+   */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, dims: number[], aStrides: number[],
+    bStrides: number[]): void;
+  /** out = op(x) element-wise; `alpha` is Step's value for x <= 0. */
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  /** out = the sum of `inputs` (each of out's length), added in order in float32. */
+  addN(inputs: Float32Array[], out: Float32Array): void;
+
+  // ---- reductions (reduce.cc; op codes in reduce_utils.ts) ----
+  /** x seen as [outer, size, inner]; out[o, i] = op over r of x[o, r, i]. Sums accumulate in double. */
+  reduce(op: number, x: Float32Array, out: Float32Array, outer: number, size: number, inner: number): void;
+
+  // ---- batch normalization over the last axis (batchnorm.cc) ----
+  /** out = offset + (x - mean) * scale / sqrt(variance + epsilon); parameters have `channels` values or 1. */
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null,
+    scale: Float32Array | null, out: Float32Array, channels: number, epsilon: number): void;
+  /** The gradients of batchNorm with respect to x, mean, variance, scale and offset (parameters of `channels`). */
+  batchNormGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array,
+    scale: Float32Array | null, dx: Float32Array, dMean: Float32Array, dVariance: Float32Array,
+    dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number): void;
+
+  // ---- NHWC pooling and padding (pooling.cc) ----
+  /**
+   * Max (kind 0) or average (kind 1) pooling. `geometry` is 12 integers: [batch, inH, inW, channels, outH, outW,
+   * filterH, filterW, strideH, strideW, padTop, padLeft].
+   */
+  pool(kind: number, x: Float32Array, out: Float32Array, geometry: number[]): void;
+  /** dx of max pooling: each window's dy goes to its first largest input. */
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geometry: number[]): void;
+  /** dx of average pooling as tfjs computes it (dy divided by the full window size). */
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, geometry: number[]): void;
+  /** Constant padding of x (shape of 1 to 6 axes) into out. */
+  pad(x: Float32Array, out: Float32Array, shape: number[], before: number[], after: number[], value: number): void;
 }
 
 const ADDON_FILE = join('build', 'Release', 'onednn_backend.node');

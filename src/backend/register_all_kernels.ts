@@ -22,6 +22,33 @@ import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
 import { fusedConv2DConfig } from './kernels/FusedConv2D.js';
 import { fusedMatMulConfig } from './kernels/_FusedMatMul.js';
+import { addConfig } from './kernels/Add.js';
+import { addNConfig } from './kernels/AddN.js';
+import { avgPoolConfig } from './kernels/AvgPool.js';
+import { avgPoolGradConfig } from './kernels/AvgPoolGrad.js';
+import { fusedBatchNormConfig } from './kernels/FusedBatchNorm.js';
+import { maxConfig } from './kernels/Max.js';
+import { maximumConfig } from './kernels/Maximum.js';
+import { maxPoolConfig } from './kernels/MaxPool.js';
+import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
+import { meanConfig } from './kernels/Mean.js';
+import { minConfig } from './kernels/Min.js';
+import { minimumConfig } from './kernels/Minimum.js';
+import { multiplyConfig } from './kernels/Multiply.js';
+import { negConfig } from './kernels/Neg.js';
+import { ONEDNN_BATCH_NORM_GRAD, onednnBatchNormGradConfig } from './kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_RELU_GRAD, onednnReluGradConfig } from './kernels/OnednnReluGrad.js';
+import { padV2Config } from './kernels/PadV2.js';
+import { realDivConfig } from './kernels/RealDiv.js';
+import { reluConfig } from './kernels/Relu.js';
+import { rsqrtConfig } from './kernels/Rsqrt.js';
+import { sqrtConfig } from './kernels/Sqrt.js';
+import { squareConfig } from './kernels/Square.js';
+import { squaredDifferenceConfig } from './kernels/SquaredDifference.js';
+import { stepConfig } from './kernels/Step.js';
+import { subConfig } from './kernels/Sub.js';
+import { sumConfig } from './kernels/Sum.js';
+import { registerNativeGradients } from './gradients.js';
 
 /** The kernels that run natively, each replacing the CPU kernel of the same name. */
 export const NATIVE_KERNELS: readonly KernelConfig[] = [
@@ -33,9 +60,48 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
   // matrix products (matmul.cc)
   batchMatMulConfig,
   fusedMatMulConfig,
+  // batch normalization (batchnorm.cc); OnednnBatchNormGrad serves the FusedBatchNorm gradient of gradients.ts
+  fusedBatchNormConfig,
+  onednnBatchNormGradConfig,
+  // element-wise (eltwise.cc); OnednnReluGrad serves the Relu gradient of gradients.ts
+  addConfig,
+  subConfig,
+  multiplyConfig,
+  realDivConfig,
+  squaredDifferenceConfig,
+  maximumConfig,
+  minimumConfig,
+  reluConfig,
+  stepConfig,
+  sqrtConfig,
+  rsqrtConfig,
+  squareConfig,
+  negConfig,
+  addNConfig,
+  onednnReluGradConfig,
+  // reductions (reduce.cc)
+  sumConfig,
+  meanConfig,
+  maxConfig,
+  minConfig,
+  // pooling and padding (pooling.cc)
+  maxPoolConfig,
+  maxPoolGradConfig,
+  avgPoolConfig,
+  avgPoolGradConfig,
+  padV2Config,
 ];
 
-/** Registers every CPU kernel for the onednn backend, then the native kernels over them. */
+/**
+ * Kernels in NATIVE_KERNELS that no tfjs op calls and the CPU backend does not have: the gradient overrides of
+ * gradients.ts run them (and call tfjs's own gradients on other backends).
+ */
+export const ONEDNN_ONLY_KERNELS: readonly string[] = [ONEDNN_BATCH_NORM_GRAD, ONEDNN_RELU_GRAD];
+
+/**
+ * Registers every CPU kernel for the onednn backend, then the native kernels over them, then the gradient overrides
+ * that use some of them (gradients.ts).
+ */
 export function registerAllKernels(): void {
   tf.copyRegisteredKernels('cpu', ONEDNN_BACKEND_NAME);
   for (const config of NATIVE_KERNELS) {
@@ -44,4 +110,5 @@ export function registerAllKernels(): void {
     }
     tf.registerKernel(config);
   }
+  registerNativeGradients();
 }

@@ -49,6 +49,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "releaseToken", ReleaseToken);
   RegisterConv(env, exports);
   RegisterMatmul(env, exports);
+  RegisterBatchNorm(env, exports);
+  RegisterEltwise(env, exports);
+  RegisterPooling(env, exports);
+  RegisterReduce(env, exports);
   return exports;
 }
 

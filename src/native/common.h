@@ -194,5 +194,9 @@ void exportFunction(Napi::Env env, Napi::Object exports, const char* name, Nativ
 
 void RegisterConv(Napi::Env env, Napi::Object exports);    // conv.cc
 void RegisterMatmul(Napi::Env env, Napi::Object exports);  // matmul.cc
+void RegisterBatchNorm(Napi::Env env, Napi::Object exports);  // batchnorm.cc
+void RegisterEltwise(Napi::Env env, Napi::Object exports);    // eltwise.cc
+void RegisterPooling(Napi::Env env, Napi::Object exports);    // pooling.cc
+void RegisterReduce(Napi::Env env, Napi::Object exports);     // reduce.cc
 
 }  // namespace onednn_backend

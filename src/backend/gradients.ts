@@ -1,0 +1,83 @@
+/**
+ * Gradient overrides that run native kernels of the onednn backend.
+ *
+ * tfjs registers gradients globally (for every backend), so each override here first checks that the active
+ * backend has its kernel and that the tensors suit it; otherwise it calls the gradient tfjs registered before, so
+ * results on any other backend (and in cases the kernel does not take) stay exactly tfjs's.
+ *
+ * - FusedBatchNorm: tfjs's gradient expands into about ten tensor-wide ops (sub, mul, rsqrt, tile, sum...). With
+ *   parameters of shape [C] (as BatchNormalization layers use) the override computes all five gradients (x, mean,
+ *   variance, scale, offset) with one OnednnBatchNormGrad kernel: one pass over dy and x.
+ * - Relu: dy * step(x) with one OnednnReluGrad kernel instead of Step then Multiply.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { FusedBatchNorm, Relu } from '@tensorflow/tfjs';
+import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs';
+
+import { batchNormGradApplies, ONEDNN_BATCH_NORM_GRAD } from './kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_RELU_GRAD, reluGradApplies } from './kernels/OnednnReluGrad.js';
+
+/** Marks the gradient configs made here, so registering twice never wraps one of ours. */
+const OVERRIDE = Symbol('onednn gradient override');
+
+type MarkedGradConfig = GradConfig & { [OVERRIDE]?: GradConfig };
+
+/** Whether the active backend has the kernel `kernelName`. */
+function activeBackendHas(kernelName: string): boolean {
+  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+}
+
+/** tfjs's gradient of `kernelName` as registered before any override of ours. */
+function originalGradient(kernelName: string): GradConfig {
+  const current = tf.getGradient(kernelName) as MarkedGradConfig | undefined;
+  if (current === undefined) throw new Error(`onednn: tfjs has no gradient for ${kernelName} to override`);
+  return current[OVERRIDE] ?? current;
+}
+
+function batchNormGradient(original: GradConfig): MarkedGradConfig {
+  return {
+    kernelName: FusedBatchNorm,
+    inputsToSave: ['x', 'mean', 'variance', 'scale'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x, mean, variance, scale] = saved;
+      const inputs = { dy: dy as Tensor, x, mean, variance, ...(scale == null ? {} : { scale }) };
+      if (!activeBackendHas(ONEDNN_BATCH_NORM_GRAD) || !batchNormGradApplies(inputs)) {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+      // All five at once: the engine asks for each input's gradient separately, and tensors made here belong to
+      // the backward pass's scope, which disposes those not used.
+      const [dx, dMean, dVariance, dScale, dOffset] = tf
+        .engine()
+        .runKernel(ONEDNN_BATCH_NORM_GRAD, inputs as unknown as tf.NamedTensorMap, { varianceEpsilon }) as Tensor[];
+      return {
+        x: () => dx,
+        mean: () => dMean,
+        variance: () => dVariance,
+        scale: () => dScale,
+        offset: () => dOffset,
+      };
+    },
+    [OVERRIDE]: original,
+  };
+}
+
+function reluGradient(original: GradConfig): MarkedGradConfig {
+  return {
+    kernelName: Relu,
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x] = saved;
+      const g = dy as Tensor;
+      if (!activeBackendHas(ONEDNN_RELU_GRAD) || !reluGradApplies(g, x)) return original.gradFunc(dy, saved, attrs);
+      return { x: () => tf.engine().runKernel(ONEDNN_RELU_GRAD, { dy: g, x }, {}) as Tensor };
+    },
+    [OVERRIDE]: original,
+  };
+}
+
+/** Registers the gradient overrides (idempotent). Called when the onednn backend is registered. */
+export function registerNativeGradients(): void {
+  tf.registerGradient(batchNormGradient(originalGradient(FusedBatchNorm)));
+  tf.registerGradient(reluGradient(originalGradient(Relu)));
+}

@@ -1,0 +1,53 @@
+/** Pooling on the native side (pooling.cc): the 12-integer geometry the addon takes, from tfjs's pool info. */
+import { backend_util } from '@tensorflow/tfjs';
+
+/** tfjs's pooling attributes (MaxPool, AvgPool and their gradients). */
+export interface PoolAttrs {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** A pooling the native code can run: tfjs's pool info and the addon's geometry. */
+export interface PoolPlan {
+  convInfo: backend_util.Conv2DInfo;
+  /** [batch, inH, inW, channels, outH, outW, filterH, filterW, strideH, strideW, padTop, padLeft]. */
+  geometry: number[];
+}
+
+/**
+ * Plans a 2-D pooling of an NHWC input of shape `xShape` with tfjs's own `computePool2DInfo` (so output sizes and
+ * pads are tfjs's), or returns why the native code cannot run it.
+ */
+export function planPool2D(xShape: readonly number[], attrs: PoolAttrs): PoolPlan | string {
+  if (xShape.length !== 4) return 'input is not 4-D';
+  const convInfo = backend_util.computePool2DInfo(
+    xShape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const c = convInfo;
+  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return 'dilated pooling';
+  if (c.batchSize * c.inHeight * c.inWidth * c.inChannels === 0 || c.outHeight <= 0 || c.outWidth <= 0) {
+    return 'empty input or output';
+  }
+  const geometry = [
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+  ];
+  return { convInfo, geometry };
+}

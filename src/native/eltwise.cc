@@ -1,0 +1,247 @@
+// Element-wise kernels: binary ops with broadcasting, unary ops, and AddN.
+//
+// JS API (all buffers Float32Array; outputs are preallocated by JS and written in place):
+//   binary(op, a, b, out, dims, aStrides, bStrides)
+//       `dims` (1 to kMaxRank integers) is the output's shape after the caller merged adjacent axes; `aStrides` and
+//       `bStrides` give each operand's stride in elements along each of those axes, 0 where the operand is
+//       broadcast. Along the last axis a stride must be 0 or 1. `op` is a BinaryOp code.
+//   unary(op, x, out, alpha)         `op` is a UnaryOp code; `alpha` is Step's value for x <= 0.
+//   addN(inputs, out)                `inputs` is an array of Float32Arrays, each of out's length.
+//
+// Every op computes in float32 exactly as IEEE float arithmetic does, which for +, -, *, / and sqrt is bit-identical
+// to tfjs's CPU kernels (they compute in double and round once: double rounding is innocuous for these). Work is
+// split into blocks of kBlock elements; tensors under kParallelThreshold elements run on the calling thread only, so
+// the many small tensors of an optimizer step (biases, BatchNorm parameters) stay cheap.
+#include "common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace onednn_backend {
+namespace {
+
+constexpr int64_t kParallelThreshold = 32768;
+constexpr int64_t kBlock = 16384;
+constexpr size_t kMaxRank = 6;
+
+/** Binary op codes; they match BINARY_OPS in src/backend/eltwise_utils.ts. */
+enum class BinaryOp : int {
+  Add = 0,
+  Sub = 1,
+  Mul = 2,
+  Div = 3,
+  SquaredDifference = 4,
+  Maximum = 5,
+  Minimum = 6,
+  // dy * step(x) of Relu's gradient, fused: a = dy, b = x. Same values as mul(dy, step(x)), NaN included.
+  ReluGrad = 7,
+};
+
+/** Unary op codes; they match UNARY_OPS in src/backend/eltwise_utils.ts. */
+enum class UnaryOp : int { Relu = 0, Step = 1, Sqrt = 2, Rsqrt = 3, Square = 4, Neg = 5 };
+
+template <BinaryOp op>
+inline float apply(float a, float b) {
+  if constexpr (op == BinaryOp::Add) return a + b;
+  if constexpr (op == BinaryOp::Sub) return a - b;
+  if constexpr (op == BinaryOp::Mul) return a * b;
+  if constexpr (op == BinaryOp::Div) return a / b;
+  if constexpr (op == BinaryOp::SquaredDifference) {
+    const float d = a - b;
+    return d * d;
+  }
+  // Math.max / Math.min: NaN if either is NaN.
+  if constexpr (op == BinaryOp::Maximum) return (a > b || a != a) ? a : b;
+  if constexpr (op == BinaryOp::Minimum) return (a < b || a != a) ? a : b;
+  if constexpr (op == BinaryOp::ReluGrad) return a * (b > 0.f ? 1.f : (b != b ? b : 0.f));
+  return 0.f;
+}
+
+/** out[i] = a[i*sa] op b[i*sb] for i < n, with sa, sb in {0, 1}. */
+template <BinaryOp op>
+void binaryRun(const float* __restrict a, int64_t sa, const float* __restrict b, int64_t sb, float* __restrict out,
+               int64_t n) {
+  if (sa == 1 && sb == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = apply<op>(a[i], b[i]);
+  } else if (sa == 1) {
+    const float bv = b[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = apply<op>(a[i], bv);
+  } else if (sb == 1) {
+    const float av = a[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = apply<op>(av, b[i]);
+  } else {
+    std::fill(out, out + n, apply<op>(a[0], b[0]));
+  }
+}
+
+/** The strided broadcasting loop: blocks of the flat output index, each walked in runs along the last axis. */
+template <BinaryOp op>
+void binaryStrided(const float* a, const float* b, float* out, const std::vector<int64_t>& dims,
+                   const std::vector<int64_t>& as, const std::vector<int64_t>& bs) {
+  const int rank = static_cast<int>(dims.size());
+  int64_t total = 1;
+  for (int64_t d : dims) total *= d;
+  if (total == 0) return;
+  const int64_t inner = dims[rank - 1];
+  const int64_t innerSa = as[rank - 1], innerSb = bs[rank - 1];
+  const int64_t blocks = (total + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (total >= kParallelThreshold)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t start = blk * kBlock, end = std::min(total, start + kBlock);
+    int64_t coords[kMaxRank];
+    int64_t rest = start;
+    for (int d = rank - 1; d >= 0; --d) {
+      coords[d] = rest % dims[d];
+      rest /= dims[d];
+    }
+    int64_t pos = start;
+    while (pos < end) {
+      int64_t aOff = 0, bOff = 0;
+      for (int d = 0; d < rank; ++d) {
+        aOff += coords[d] * as[d];
+        bOff += coords[d] * bs[d];
+      }
+      const int64_t len = std::min(inner - coords[rank - 1], end - pos);
+      binaryRun<op>(a + aOff, innerSa, b + bOff, innerSb, out + pos, len);
+      pos += len;
+      coords[rank - 1] += len;
+      for (int d = rank - 1; d > 0 && coords[d] == dims[d]; --d) {
+        coords[d] = 0;
+        ++coords[d - 1];
+      }
+    }
+  }
+}
+
+using StridedFn = void (*)(const float*, const float*, float*, const std::vector<int64_t>&,
+                           const std::vector<int64_t>&, const std::vector<int64_t>&);
+
+StridedFn binaryFunction(int code) {
+  switch (static_cast<BinaryOp>(code)) {
+    case BinaryOp::Add: return binaryStrided<BinaryOp::Add>;
+    case BinaryOp::Sub: return binaryStrided<BinaryOp::Sub>;
+    case BinaryOp::Mul: return binaryStrided<BinaryOp::Mul>;
+    case BinaryOp::Div: return binaryStrided<BinaryOp::Div>;
+    case BinaryOp::SquaredDifference: return binaryStrided<BinaryOp::SquaredDifference>;
+    case BinaryOp::Maximum: return binaryStrided<BinaryOp::Maximum>;
+    case BinaryOp::Minimum: return binaryStrided<BinaryOp::Minimum>;
+    case BinaryOp::ReluGrad: return binaryStrided<BinaryOp::ReluGrad>;
+  }
+  return nullptr;
+}
+
+/** Reads an int list of any length from 1 to kMaxRank (a JS array). */
+std::vector<int64_t> dimsArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = info.Length() > index ? info[index] : info.Env().Undefined();
+  const size_t n = v.IsArray() ? v.As<Napi::Array>().Length() : 0;
+  check(info.Env(), n >= 1 && n <= kMaxRank,
+        std::string("argument '") + name + "' must be an array of 1 to " + std::to_string(kMaxRank) + " integers");
+  return intsArg(info, index, name, n);
+}
+
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t code = intArg(info, 0, "op");
+  StridedFn fn = code >= 0 && code <= static_cast<int64_t>(BinaryOp::ReluGrad) ? binaryFunction(static_cast<int>(code))
+                                                                                : nullptr;
+  check(env, fn != nullptr, "binary: unknown op code " + std::to_string(code));
+  const std::vector<int64_t> dims = dimsArg(info, 4, "dims");
+  const std::vector<int64_t> as = intsArg(info, 5, "aStrides", dims.size());
+  const std::vector<int64_t> bs = intsArg(info, 6, "bStrides", dims.size());
+  int64_t total = 1, aSpan = 1, bSpan = 1;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    check(env, dims[d] >= 0 && as[d] >= 0 && bs[d] >= 0, "binary: negative dimension or stride");
+    total *= dims[d];
+    if (dims[d] > 0) {
+      aSpan += (dims[d] - 1) * as[d];
+      bSpan += (dims[d] - 1) * bs[d];
+    }
+  }
+  const size_t last = dims.size() - 1;
+  check(env, as[last] <= 1 && bs[last] <= 1, "binary: strides along the last axis must be 0 or 1");
+  const F32Arg out = f32Arg(info, 3, "out", static_cast<size_t>(total));
+  if (total == 0) return env.Undefined();
+  const F32Arg a = f32Arg(info, 1, "a", static_cast<size_t>(aSpan));
+  const F32Arg b = f32Arg(info, 2, "b", static_cast<size_t>(bSpan));
+  fn(a.data, b.data, out.data, dims, as, bs);
+  return env.Undefined();
+}
+
+template <typename F>
+void unaryLoop(const float* __restrict x, float* __restrict out, int64_t n, F f) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t start = blk * kBlock, end = std::min(n, start + kBlock);
+#pragma omp simd
+    for (int64_t i = start; i < end; ++i) out[i] = f(x[i]);
+  }
+}
+
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t code = intArg(info, 0, "op");
+  const F32Arg x = f32Arg(info, 1, "x", 0);
+  const F32Arg out = f32Arg(info, 2, "out", x.length);
+  const float alpha = static_cast<float>(numberArg(info, 3, "alpha"));
+  const int64_t n = static_cast<int64_t>(x.length);
+  switch (static_cast<UnaryOp>(code)) {
+    // Math.max(0, x): NaN stays NaN.
+    case UnaryOp::Relu: unaryLoop(x.data, out.data, n, [](float v) { return v < 0.f ? 0.f : v; }); break;
+    case UnaryOp::Step:
+      unaryLoop(x.data, out.data, n, [alpha](float v) { return v > 0.f ? 1.f : (v != v ? v : alpha); });
+      break;
+    case UnaryOp::Sqrt: unaryLoop(x.data, out.data, n, [](float v) { return std::sqrt(v); }); break;
+    // 1 / Math.sqrt(x) rounded once, as tfjs computes it.
+    case UnaryOp::Rsqrt:
+      unaryLoop(x.data, out.data, n,
+                [](float v) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(v))); });
+      break;
+    case UnaryOp::Square: unaryLoop(x.data, out.data, n, [](float v) { return v * v; }); break;
+    case UnaryOp::Neg: unaryLoop(x.data, out.data, n, [](float v) { return -v; }); break;
+    default: check(env, false, "unary: unknown op code " + std::to_string(code));
+  }
+  return env.Undefined();
+}
+
+Napi::Value AddN(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, info.Length() >= 2 && info[0].IsArray(), "addN: argument 'inputs' must be an array of Float32Arrays");
+  const F32Arg out = f32Arg(info, 1, "out", 0);
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<const float*> inputs;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value v = list.Get(i);
+    check(env, v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
+                   v.As<Napi::Float32Array>().ElementLength() >= out.length,
+          "addN: input " + std::to_string(i) + " must be a Float32Array of the output's length");
+    inputs.push_back(v.As<Napi::Float32Array>().Data());
+  }
+  const int64_t n = static_cast<int64_t>(out.length);
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  float* o = out.data;
+#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t start = blk * kBlock, end = std::min(n, start + kBlock);
+    std::fill(o + start, o + end, 0.f);
+    for (const float* in : inputs) {
+#pragma omp simd
+      for (int64_t i = start; i < end; ++i) o[i] += in[i];
+    }
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterEltwise(Napi::Env env, Napi::Object exports) {
+  exportFunction(env, exports, "binary", Binary);
+  exportFunction(env, exports, "unary", Unary);
+  exportFunction(env, exports, "addN", AddN);
+}
+
+}  // namespace onednn_backend
