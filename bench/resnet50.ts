@@ -13,7 +13,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,9 @@ export interface BenchOptions {
   allowCpu: boolean;
   setup: boolean;
   out: string;
+  /** The oneDNN convolution floor to compare with, ms per training step and per inference batch. */
+  floorTrainMs: number;
+  floorInferMs: number;
 }
 
 /** One ratio of the summary. */
@@ -62,7 +65,10 @@ export interface Ratio {
 export interface BenchReport {
   date: string;
   machine: { cpu: string; cores: number; loadAvgStart: number[]; loadAvgEnd: number[] };
-  config: { model: string; input: number[]; batch: number; classes: number; dtype: string; steps: number; warmup: number };
+  config: {
+    model: string; input: number[]; batch: number; classes: number; dtype: string; steps: number; warmup: number;
+    floorMs: { train: number; infer: number };
+  };
   results: Partial<Record<`${Side}.${'train' | 'infer'}`, SideResult>>;
   skipped: Partial<Record<`${Side}.${'train' | 'infer'}`, string>>;
   ratios: Ratio[];
@@ -121,6 +127,9 @@ async function onnxModel(): Promise<string> {
   const file = join(ROOT, 'bench', '.cache', `resnet50-${SIZE}x${SIZE}x3-c${CLASSES}-${hash}.onnx`);
   if (existsSync(file)) return file;
   mkdirSync(dirname(file), { recursive: true });
+  for (const name of readdirSync(dirname(file))) { // exports of an older twin
+    if (/^resnet50-.*\.onnx$/.test(name)) rmSync(join(dirname(file), name), { force: true });
+  }
   say(`[ort] exporting the PyTorch twin to ${file}`);
   const outcome = await runChild('torch', PYTHON, [TORCH_SCRIPT, 'export', '--onnx', file, '--classes', `${CLASSES}`]);
   if (!('result' in outcome)) throw new Error(`ONNX export failed: ${'failed' in outcome ? outcome.failed : outcome.refused}`);
@@ -147,8 +156,11 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** The ratios of the summary, from whatever results there are. */
-export function ratios(results: BenchReport['results']): Ratio[] {
+/** The ratios of the summary, from whatever results there are, with `floor` as the oneDNN convolution floor. */
+export function ratios(
+  results: BenchReport['results'],
+  floor: { train: number; infer: number } = ONEDNN_FLOOR_MS,
+): Ratio[] {
   const ms = (key: keyof BenchReport['results']): number | undefined => results[key]?.medianMs;
   const ratio = (name: string, a: number | undefined, b: number | undefined, target: number | null): Ratio => {
     const value = a !== undefined && b !== undefined ? a / b : null;
@@ -157,9 +169,9 @@ export function ratios(results: BenchReport['results']): Ratio[] {
   return [
     ratio('ours train step / PyTorch train step', ms('ours.train'), ms('torch.train'), TARGETS.trainVsTorch),
     ratio('ours inference / ONNX Runtime inference', ms('ours.infer'), ms('ort.infer'), TARGETS.inferVsOrt),
-    ratio(`ours train step / oneDNN conv floor (${ONEDNN_FLOOR_MS.train} ms)`, ms('ours.train'), ONEDNN_FLOOR_MS.train, null),
-    ratio(`ours inference / oneDNN conv floor (${ONEDNN_FLOOR_MS.infer} ms)`, ms('ours.infer'), ONEDNN_FLOOR_MS.infer, null),
-    ratio('PyTorch train step / oneDNN conv floor', ms('torch.train'), ONEDNN_FLOOR_MS.train, null),
+    ratio(`ours train step / oneDNN conv floor (${floor.train} ms)`, ms('ours.train'), floor.train, null),
+    ratio(`ours inference / oneDNN conv floor (${floor.infer} ms)`, ms('ours.infer'), floor.infer, null),
+    ratio('PyTorch train step / oneDNN conv floor', ms('torch.train'), floor.train, null),
     ratio('PyTorch inference / ONNX Runtime inference', ms('torch.infer'), ms('ort.infer'), null),
   ];
 }
@@ -217,6 +229,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     .addOption(new Option('--only <side>', 'run only this side').choices(['ours', 'torch', 'ort']))
     .option('--allow-cpu', "let our side run on tfjs's plain 'cpu' backend (minutes per step)", false)
     .option('--no-setup', 'do not run scripts/bench-setup.sh (which installs PyTorch and onnxruntime-node if missing)')
+    .option('--floor-train-ms <ms>', 'oneDNN convolution floor of a training step on this machine', int('--floor-train-ms', positiveInt), ONEDNN_FLOOR_MS.train)
+    .option('--floor-infer-ms <ms>', 'oneDNN convolution floor of an inference batch on this machine', int('--floor-infer-ms', positiveInt), ONEDNN_FLOOR_MS.infer)
     .option('--out <file>', 'where to write the JSON report', join(ROOT, 'bench', '.cache', 'latest.json'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -240,7 +254,8 @@ export async function main(argv: string[]): Promise<number> {
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), loadAvgStart: loadavg(), loadAvgEnd: [] },
-    config: { model: 'ResNet50', input: [SIZE, SIZE, 3], batch: o.batch, classes: CLASSES, dtype: 'float32', steps: o.steps, warmup: o.warmup },
+    config: { model: 'ResNet50', input: [SIZE, SIZE, 3], batch: o.batch, classes: CLASSES, dtype: 'float32', steps: o.steps, warmup: o.warmup,
+      floorMs: { train: o.floorTrainMs, infer: o.floorInferMs } },
     results: {},
     skipped: {},
     ratios: [],
@@ -314,7 +329,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   report.machine.loadAvgEnd = loadavg();
-  report.ratios = ratios(report.results);
+  report.ratios = ratios(report.results, { train: o.floorTrainMs, infer: o.floorInferMs });
   say('');
   say(summary(report));
   mkdirSync(dirname(o.out), { recursive: true });

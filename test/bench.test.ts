@@ -87,7 +87,7 @@ describe('bench child arguments and results', () => {
 describe('bench options and summary', () => {
   it('parses the command line', () => {
     const o = parseOptions(['--steps', '2', '--batch', '16', '--only', 'torch', '--allow-cpu', '--no-setup',
-      '--out', 'x/y.json']);
+      '--out', 'x/y.json', '--floor-train-ms', '170']);
     assert.equal(o.steps, 2);
     assert.equal(o.warmup, 3);
     assert.equal(o.batch, 16);
@@ -95,6 +95,8 @@ describe('bench options and summary', () => {
     assert.equal(o.allowCpu, true);
     assert.equal(o.setup, false);
     assert.equal(o.out, `${process.cwd()}/x/y.json`);
+    assert.equal(o.floorTrainMs, 170);
+    assert.equal(o.floorInferMs, ONEDNN_FLOOR_MS.infer);
     const d = parseOptions([]);
     assert.equal(d.steps, 10);
     assert.equal(d.setup, true);
@@ -130,6 +132,9 @@ describe('bench options and summary', () => {
     const floor = rs.find((r) => r.name.startsWith('ours train step / oneDNN'));
     assert.equal(floor?.value, 150 / ONEDNN_FLOOR_MS.train);
     assert.equal(floor?.met, null);
+    const own = ratios({ 'ours.infer': result('ours', 'infer', 60) }, { train: 200, infer: 40 });
+    assert.deepEqual(own.find((r) => r.name.startsWith('ours inference / oneDNN')),
+      { name: 'ours inference / oneDNN conv floor (40 ms)', value: 1.5, target: null, met: null });
     const torchInfer = byName.get('PyTorch inference / ONNX Runtime inference');
     assert.equal(torchInfer?.value, null);
     assert.equal(torchInfer?.met, null);
@@ -150,7 +155,10 @@ describe('bench options and summary', () => {
     const report: BenchReport = {
       date: '2026-01-01T00:00:00.000Z',
       machine: { cpu: 'Test CPU', cores: 2, loadAvgStart: [0.5, 0, 0], loadAvgEnd: [1.5, 0, 0] },
-      config: { model: 'ResNet50', input: [64, 64, 3], batch: 32, classes: 6, dtype: 'float32', steps: 2, warmup: 3 },
+      config: {
+        model: 'ResNet50', input: [64, 64, 3], batch: 32, classes: 6, dtype: 'float32', steps: 2, warmup: 3,
+        floorMs: { ...ONEDNN_FLOOR_MS },
+      },
       results,
       skipped: { 'ours.infer': 'failed: exited with 1', 'ort.infer': 'onnxruntime-node is not installed' },
       ratios: ratios(results),
