@@ -1,0 +1,127 @@
+/**
+ * Per-kernel time profile of ResNet-50 training steps (`model.trainOnBatch`, Adam, categorical cross-entropy) on
+ * one fixed random batch: which tfjs kernels take the time, on the chosen backend.
+ *
+ * Every kernel registered for the backend is wrapped with a timer for the measured steps only. Kernels run
+ * synchronously on this backend, so a kernel's time is its wall time, including the JS around the native call
+ * (argument checks, output allocation). Kernels that call other kernels directly (not through the registry) count
+ * those inside their own time. "other" is the step's time outside any kernel: tfjs's engine, tape, layers.
+ *
+ * Usage: node dist/bench/profile-step.js [--backend onednn|cpu] [--batch 32] [--size 64] [--steps 3] [--warmup 1]
+ *          [--width-divisor 1] [--top 25]
+ */
+import { performance } from 'node:perf_hooks';
+
+import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+
+import { initBackend } from '../src/backend/index.js';
+import { ResNet50 } from '../src/model/index.js';
+
+interface Options {
+  backend: 'onednn' | 'cpu';
+  batch: number;
+  size: number;
+  steps: number;
+  warmup: number;
+  widthDivisor: number;
+  top: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { backend: 'onednn', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    const n = Number(value);
+    switch (flag) {
+      case '--backend':
+        if (value !== 'onednn' && value !== 'cpu') throw new Error(`--backend must be onednn or cpu, got ${value}`);
+        o.backend = value;
+        break;
+      case '--batch': o.batch = n; break;
+      case '--size': o.size = n; break;
+      case '--steps': o.steps = n; break;
+      case '--warmup': o.warmup = n; break;
+      case '--width-divisor': o.widthDivisor = n; break;
+      case '--top': o.top = n; break;
+      default: throw new Error(`unknown option ${flag}`);
+    }
+    if (flag !== '--backend' && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
+  }
+  return o;
+}
+
+/** Time and call count per kernel name, while `enabled`. */
+interface KernelStats {
+  ms: number;
+  calls: number;
+}
+
+/** Wraps every kernel of `backendName` with a timer; nested kernel calls through the registry count once. */
+function instrument(backendName: string): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
+  const stats = new Map<string, KernelStats>();
+  let enabled = false;
+  let depth = 0;
+  for (const config of tf.getKernelsForBackend(backendName)) {
+    const inner = config.kernelFunc;
+    const wrapped: KernelFunc = (args) => {
+      if (!enabled || depth > 0) return inner(args);
+      depth++;
+      const t0 = performance.now();
+      try {
+        return inner(args);
+      } finally {
+        depth--;
+        const s = stats.get(config.kernelName) ?? { ms: 0, calls: 0 };
+        s.ms += performance.now() - t0;
+        s.calls++;
+        stats.set(config.kernelName, s);
+      }
+    };
+    tf.unregisterKernel(config.kernelName, backendName);
+    tf.registerKernel({ ...config, kernelFunc: wrapped } as KernelConfig);
+  }
+  return { stats, setEnabled: (on) => (enabled = on) };
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const backend = await initBackend(o.backend);
+  const model = ResNet50({ inputShape: [o.size, o.size, 3], classes: 6, widthDivisor: o.widthDivisor });
+  const x = tf.randomNormal([o.batch, o.size, o.size, 3], 0, 1, 'float32', 0);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: o.batch }, (_, i) => i % 6), 'int32'), 6).toFloat());
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const profiler = instrument(backend);
+
+  for (let i = 0; i < o.warmup; i++) await model.trainOnBatch(x, y);
+  const tensorsBefore = tf.memory().numTensors;
+  const stepMs: number[] = [];
+  profiler.setEnabled(true);
+  for (let i = 0; i < o.steps; i++) {
+    const t0 = performance.now();
+    await model.trainOnBatch(x, y);
+    stepMs.push(performance.now() - t0);
+  }
+  profiler.setEnabled(false);
+  const tensorsAfter = tf.memory().numTensors;
+
+  const total = stepMs.reduce((a, b) => a + b, 0);
+  const rows = [...profiler.stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
+  const per = (ms: number) => (ms / o.steps).toFixed(1).padStart(8);
+  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ` +
+    `${o.steps} steps: ${stepMs.map((t) => t.toFixed(0)).join(', ')} ms (mean ${(total / o.steps).toFixed(0)} ms)`);
+  console.log(`tensors before ${tensorsBefore}, after ${tensorsAfter}`);
+  console.log(`${'kernel'.padEnd(28)}${'ms/step'.padStart(8)}${'calls'.padStart(8)}${'share'.padStart(8)}`);
+  for (const [name, s] of rows.slice(0, o.top)) {
+    console.log(`${name.padEnd(28)}${per(s.ms)}${String(s.calls / o.steps).padStart(8)}${((100 * s.ms) / total).toFixed(1).padStart(7)}%`);
+  }
+  const rest = rows.slice(o.top).reduce((a, [, s]) => a + s.ms, 0);
+  console.log(`${`(${Math.max(0, rows.length - o.top)} more kernels)`.padEnd(28)}${per(rest)}${''.padStart(8)}${((100 * rest) / total).toFixed(1).padStart(7)}%`);
+  console.log(`${'other (outside kernels)'.padEnd(28)}${per(total - inKernels)}${''.padStart(8)}${((100 * (total - inKernels)) / total).toFixed(1).padStart(7)}%`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`profile-step: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
