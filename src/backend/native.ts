@@ -19,6 +19,11 @@ export interface NativeInfo {
   isa: string;
   /** Threads oneDNN uses (OpenMP's maximum; set OMP_NUM_THREADS to change it). */
   maxThreads: number;
+  /**
+   * Whether the addon told glibc to keep freed memory for reuse (blocks up to 32 MiB, no trimming), which spares
+   * each op's output the page faults of fresh memory. Off with RESNET_ONEDNN_MALLOPT=0 or user malloc tunables.
+   */
+  mallocTuned: boolean;
 }
 
 /**

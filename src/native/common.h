@@ -11,6 +11,7 @@
 //        - run with `execute(primitive, args)` (uses the shared engine/stream and waits for completion).
 //      Never keep a pointer to a JS buffer after the call returns; scratch memory belongs to cache entries.
 //      C++ exceptions (dnnl::error included) become JS exceptions automatically.
+//   3. Write `void RegisterPooling(Napi::Env env, Napi::Object exports)` that calls `exportFunction` per function,
 //      declare it in the "Family registration" list at the bottom of this file, and call it from `addon.cc`.
 //   4. Declare the functions' TypeScript signatures in `src/backend/native.ts` (`OnednnAddon`), and add a kernel
 //      file under `src/backend/kernels/` (see `src/backend/register_all_kernels.ts`).
