@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { initBackend, nativeBackendAvailable, nativeBackendUnavailableReason, onednnInfo } from '../src/backend/index.js';
+import { BackendOnednn, initBackend, nativeBackendAvailable, nativeBackendUnavailableReason, onednnInfo } from '../src/backend/index.js';
 import { NATIVE_KERNELS, ONEDNN_ONLY_KERNELS } from '../src/backend/register_all_kernels.js';
 import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
 
@@ -64,6 +64,27 @@ describe('onednn backend', { skip: SKIP_NATIVE }, () => {
     assert.deepEqual(Array.from(result.native.values[3]), [19, 22, 43, 50]);
     assert.equal(calls.conv2dForward ?? 0, 0, 'no conv ran natively');
     assert.equal(calls.matmul ?? 0, 0, 'no matmul ran natively');
+  });
+
+  test('the addon rejects bad arguments with an error instead of touching memory', async () => {
+    await initBackend('onednn');
+    const native = (tf.backend() as BackendOnednn).native;
+    // 1x4x4x2 input, 3x3x2x3 filter, stride 1, valid -> 1x2x2x3
+    const geometry = Int32Array.from([1, 4, 4, 2, 2, 2, 3, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0]);
+    const x = new Float32Array(32);
+    const w = new Float32Array(54);
+    const y = new Float32Array(12);
+    native.conv2dForward(x, w, null, y, geometry, 0, 0, 0);
+    assert.throws(() => native.conv2dForward(x, w, null, new Float32Array(11), geometry, 0, 0, 0), /'y' has 11 elements, needs 12/);
+    assert.throws(() => native.conv2dForward(x.subarray(1), w, null, y, geometry, 0, 0, 0), /'x' has 31 elements/);
+    assert.throws(() => native.conv2dForward(x, new Float64Array(54) as unknown as Float32Array, null, y, geometry, 0, 0, 0),
+      /'filter' must be a Float32Array/);
+    const inconsistent = Int32Array.from(geometry);
+    inconsistent[4] = 3; // outH 3 does not follow from inH 4, filter 3, stride 1, no pads
+    assert.throws(() => native.conv2dForward(x, w, null, new Float32Array(18), inconsistent, 0, 0, 0), /output size does not match/);
+    assert.throws(() => native.conv2dForward(x, w, null, y, geometry, 9, 0, 0), /not an activation code/);
+    assert.throws(() => native.matmul(new Float32Array(6), new Float32Array(6), new Float32Array(4), Int32Array.from([2, 3, 1, 3, 2, 0, 0]), null, 0, 0),
+      /batch sizes must be equal or 1/);
   });
 
   test('no tensors or bytes leak over repeated conv and matmul forward/backward passes', async () => {

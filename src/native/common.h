@@ -18,6 +18,8 @@
 //   `npm run build:native` picks up new .cc files by itself.
 //
 // Conventions: activations are NHWC (`format_tag::nhwc`), conv filters are tfjs's HWIO; all data is float32.
+// Threading: functions are called from the JS thread only (caches are not locked; Node worker threads would need
+// a lock); inside a call, oneDNN and `#pragma omp parallel` loops use every core through OpenMP.
 #pragma once
 
 #include <napi.h>
