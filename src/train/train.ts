@@ -23,7 +23,7 @@ import {
   saveCheckpoint,
 } from './checkpoint.js';
 import { type EvaluationResult, checkCompatible, evaluateModel } from './evaluate.js';
-import { formatShape, modelInputShape, type ModelMetadata } from './io.js';
+import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
 import { writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
@@ -212,7 +212,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ({ model, state } = await loadCheckpoint(latest));
       const shape = modelInputShape(model);
       if (options.inputShape !== undefined && !tf.util.arraysEqual(shape, options.inputShape)) {
-        throw new Error(`input shape mismatch: the checkpoint ${latest} takes ${formatShape(shape)} images, the options ask for ${formatShape(options.inputShape)}`);
+        throw new Error(`input shape mismatch: the checkpoint ${latest} takes ${formatImageShape(shape)} images, the options ask for ${formatImageShape(options.inputShape)}`);
       }
       for (const key of ['arch', 'widthDivisor'] as const) {
         const had = state.args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
@@ -285,7 +285,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         evaluation: { split: data.validation !== undefined ? 'validation' : 'training', ...evaluation },
         facts: {
           architecture: String(metadata.arch),
-          'input shape': formatShape(metadata.inputShape ?? []),
+          'input shape': formatImageShape(metadata.inputShape ?? []),
           'training images': data.train.size,
           'validation images': data.validation?.size ?? 0,
           optimizer: `${options.optimizer ?? 'adam'} (lr ${lr})`,
@@ -294,7 +294,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           checkpoint: checkpoint ?? 'none',
         },
       });
-      reporter.message(`report: ${join(out, 'report', 'report.md')}`);
     }
     return { out, backend, model, optimizer, state, checkpoint, trainSize: data.train.size, validationSize: data.validation?.size ?? 0, stoppedEarly, evaluation, reportFiles };
   } catch (err) {
