@@ -7,8 +7,8 @@
  * (argument checks, output allocation). Kernels that call other kernels directly (not through the registry) count
  * those inside their own time. "other" is the step's time outside any kernel: tfjs's engine, tape, layers.
  *
- * Usage: node dist/bench/profile-step.js [--backend onednn|cpu] [--batch 32] [--size 64] [--steps 3] [--warmup 1]
- *          [--width-divisor 1] [--top 25]
+ * Usage: node dist/bench/profile-step.js [--backend onednn|cpu] [--optimizer adam|sgd] [--batch 32] [--size 64]
+ *          [--steps 3] [--warmup 1] [--width-divisor 1] [--top 25]
  */
 import { performance } from 'node:perf_hooks';
 
@@ -20,6 +20,7 @@ import { ResNet50 } from '../src/model/index.js';
 
 interface Options {
   backend: 'onednn' | 'cpu';
+  optimizer: 'adam' | 'sgd';
   batch: number;
   size: number;
   steps: number;
@@ -29,7 +30,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { backend: 'onednn', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25 };
+  const o: Options = { backend: 'onednn', optimizer: 'adam', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     const n = Number(value);
@@ -37,6 +38,10 @@ function parseArgs(argv: string[]): Options {
       case '--backend':
         if (value !== 'onednn' && value !== 'cpu') throw new Error(`--backend must be onednn or cpu, got ${value}`);
         o.backend = value;
+        break;
+      case '--optimizer':
+        if (value !== 'adam' && value !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got ${value}`);
+        o.optimizer = value;
         break;
       case '--batch': o.batch = n; break;
       case '--size': o.size = n; break;
@@ -46,7 +51,7 @@ function parseArgs(argv: string[]): Options {
       case '--top': o.top = n; break;
       default: throw new Error(`unknown option ${flag}`);
     }
-    if (flag !== '--backend' && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
+    if (flag !== '--backend' && flag !== '--optimizer' && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
   }
   return o;
 }
@@ -90,7 +95,8 @@ async function main(): Promise<void> {
   const model = ResNet50({ inputShape: [o.size, o.size, 3], classes: 6, widthDivisor: o.widthDivisor });
   const x = tf.randomNormal([o.batch, o.size, o.size, 3], 0, 1, 'float32', 0);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: o.batch }, (_, i) => i % 6), 'int32'), 6).toFloat());
-  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const optimizer = o.optimizer === 'adam' ? tf.train.adam(1e-3, 0.9, 0.999, 1e-7) : tf.train.sgd(1e-3);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const profiler = instrument(backend);
 
   for (let i = 0; i < o.warmup; i++) await model.trainOnBatch(x, y);
@@ -109,7 +115,7 @@ async function main(): Promise<void> {
   const rows = [...profiler.stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
   const per = (ms: number) => (ms / o.steps).toFixed(1).padStart(8);
-  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ` +
+  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ${o.optimizer}, ` +
     `${o.steps} steps: ${stepMs.map((t) => t.toFixed(0)).join(', ')} ms (mean ${(total / o.steps).toFixed(0)} ms)`);
   console.log(`tensors before ${tensorsBefore}, after ${tensorsAfter}`);
   console.log(`${'kernel'.padEnd(28)}${'ms/step'.padStart(8)}${'calls'.padStart(8)}${'share'.padStart(8)}`);

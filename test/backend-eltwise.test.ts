@@ -139,6 +139,24 @@ describe('onednn element-wise kernels match the tfjs cpu kernels', { skip: SKIP_
     assert.ok((calls.binary ?? 0) >= 1);
   });
 
+  test('the relu and square gradients run as one fused kernel each, equal to cpu exactly', async () => {
+    const grads = () => {
+      const x = rand([3, 7, 7, 5], 11);
+      const r = rand([3, 7, 7, 5], 12);
+      return [
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), r)))(x),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(t), r)))(x),
+      ];
+    };
+    const { native, cpu } = await onBoth(grads);
+    assertSame(native, cpu, 'fused gradients', true);
+    await initBackend('onednn');
+    const info = await tf.profile(() => tf.dispose(grads()));
+    const kernels = info.kernels.map((k) => k.name);
+    assert.ok(kernels.includes('OnednnReluGrad') && kernels.includes('OnednnSquareGrad'), kernels.join());
+    assert.ok(!kernels.includes('Step'), `no Step: ${kernels.join()}`);
+  });
+
   test('NaN and infinities propagate exactly as on cpu', async () => {
     const special = [NaN, -Infinity, Infinity, 0, -0, 1.5, -2.5, NaN];
     const { native, cpu } = await onBoth(() => {
@@ -148,6 +166,7 @@ describe('onednn element-wise kernels match the tfjs cpu kernels', { skip: SKIP_
         tf.relu(a), tf.step(a), tf.step(a, 0.5), tf.maximum(a, b), tf.minimum(a, b), tf.add(a, b), tf.mul(a, b),
         tf.div(a, b), tf.sqrt(a), tf.neg(a),
         tf.grad((t: tf.Tensor) => tf.sum(tf.relu(t)))(a),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(t), b)))(a),
         tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), b)))(tf.tensor1d([1, -1, 2, -2, 0, 3, -3, 4])),
       ];
     });

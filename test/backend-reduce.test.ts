@@ -93,6 +93,26 @@ describe('onednn reduction kernels match the tfjs cpu kernels', { skip: SKIP_NAT
     assertClose(native, cpu, 'gradients');
   });
 
+  test('gradients of sum and mean run as one OnednnReduceGrad kernel each (no RealDiv) and equal cpu exactly', async () => {
+    const grads = () => {
+      const x = rand([4, 6, 5, 8], 63);
+      const r = rand([8], 64);
+      const r2 = rand([4, 1, 1, 8], 65);
+      return [
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [0, 1, 2]), r)))(x),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.sum(t, [1, 2], true), r2)))(x),
+      ];
+    };
+    const { native, cpu } = await onBoth(grads);
+    native.values.forEach((v, i) => assert.deepEqual(Array.from(v), Array.from(cpu.values[i]), `gradient ${i}`));
+    await initBackend('onednn');
+    const info = await tf.profile(() => tf.dispose(grads()));
+    const kernels = info.kernels.map((k) => k.name);
+    // Two gradients, each through the outer tf.sum and the inner mean or sum.
+    assert.equal(kernels.filter((k) => k === 'OnednnReduceGrad').length, 4, kernels.join());
+    assert.ok(!kernels.includes('RealDiv'), `no RealDiv: ${kernels.join()}`);
+  });
+
   test('non-adjacent axes, int32 and bool fall back to the cpu kernels', async () => {
     let result!: Awaited<ReturnType<typeof onBoth>>;
     const calls = await countNativeCalls(async () => {

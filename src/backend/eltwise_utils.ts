@@ -20,6 +20,8 @@ export const BINARY_OPS = {
   minimum: 6,
   /** dy * step(x), Relu's gradient: a = dy, b = x. */
   reluGrad: 7,
+  /** dy * (x * 2), Square's gradient: a = dy, b = x. */
+  squareGrad: 8,
 } as const;
 
 /** Unary op codes of `unary()` in eltwise.cc (same numbering as `UnaryOp` there). */

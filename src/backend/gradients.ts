@@ -9,13 +9,19 @@
  *   parameters of shape [C] (as BatchNormalization layers use) the override computes all five gradients (x, mean,
  *   variance, scale, offset) with one OnednnBatchNormGrad kernel: one pass over dy and x.
  * - Relu: dy * step(x) with one OnednnReluGrad kernel instead of Step then Multiply.
+ * - Square: dy * (x * 2) with one OnednnSquareGrad kernel instead of two Multiply ops.
+ * - Mean and Sum: dy broadcast back over the reduced axes (divided by their size for Mean) with one
+ *   OnednnReduceGrad kernel, instead of filling a tensor of ones, multiplying and dividing. tf.moments, which
+ *   BatchNormalization layers use in training, runs Mean twice and Square once per layer.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FusedBatchNorm, Relu } from '@tensorflow/tfjs';
+import { FusedBatchNorm, Mean, Relu, Square, Sum, util } from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs';
 
 import { batchNormGradApplies, ONEDNN_BATCH_NORM_GRAD } from './kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_REDUCE_GRAD, reduceGradApplies } from './kernels/OnednnReduceGrad.js';
 import { ONEDNN_RELU_GRAD, reluGradApplies } from './kernels/OnednnReluGrad.js';
+import { ONEDNN_SQUARE_GRAD, squareGradApplies } from './kernels/OnednnSquareGrad.js';
 
 /** Marks the gradient configs made here, so registering twice never wraps one of ours. */
 const OVERRIDE = Symbol('onednn gradient override');
@@ -76,8 +82,44 @@ function reluGradient(original: GradConfig): MarkedGradConfig {
   };
 }
 
+function squareGradient(original: GradConfig): MarkedGradConfig {
+  return {
+    kernelName: Square,
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x] = saved;
+      const g = dy as Tensor;
+      if (!activeBackendHas(ONEDNN_SQUARE_GRAD) || !squareGradApplies(g, x)) return original.gradFunc(dy, saved, attrs);
+      return { x: () => tf.engine().runKernel(ONEDNN_SQUARE_GRAD, { dy: g, x }, {}) as Tensor };
+    },
+    [OVERRIDE]: original,
+  };
+}
+
+/** The gradient of Sum (`mean` false) or Mean (`mean` true) over `attrs.axis` of x. */
+function reduceGradient(kernelName: string, mean: boolean, original: GradConfig): MarkedGradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x] = saved;
+      const g = dy as Tensor;
+      const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape);
+      if (!activeBackendHas(ONEDNN_REDUCE_GRAD) || !reduceGradApplies(g, x, axes)) {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      const divisor = mean ? util.sizeFromShape(axes.map((a) => x.shape[a])) : 1;
+      return { x: () => tf.engine().runKernel(ONEDNN_REDUCE_GRAD, { dy: g, x }, { axes, divisor }) as Tensor };
+    },
+    [OVERRIDE]: original,
+  };
+}
+
 /** Registers the gradient overrides (idempotent). Called when the onednn backend is registered. */
 export function registerNativeGradients(): void {
   tf.registerGradient(batchNormGradient(originalGradient(FusedBatchNorm)));
   tf.registerGradient(reluGradient(originalGradient(Relu)));
+  tf.registerGradient(squareGradient(originalGradient(Square)));
+  tf.registerGradient(reduceGradient(Sum, false, originalGradient(Sum)));
+  tf.registerGradient(reduceGradient(Mean, true, originalGradient(Mean)));
 }

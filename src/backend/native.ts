@@ -86,6 +86,12 @@ export interface OnednnAddon {
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
   /** out = the sum of `inputs` (each of out's length), added in order in float32. */
   addN(inputs: Float32Array[], out: Float32Array): void;
+  /**
+   * One Adam step of one variable, bit-identical to tfjs's AdamOptimizer. `scalars`: [beta1, 1 - beta1, beta2,
+   * 1 - beta2, 1 - beta1^t, 1 - beta2^t, epsilon, -learningRate], each a float32 value.
+   */
+  adam(value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array, newValue: Float32Array,
+    newM: Float32Array, newV: Float32Array, scalars: number[]): void;
 
   // ---- reductions (reduce.cc; op codes in reduce_utils.ts) ----
   /** x seen as [outer, size, inner]; out[o, i] = op over r of x[o, r, i]. Sums accumulate in double. */

@@ -37,7 +37,9 @@ import { minimumConfig } from './kernels/Minimum.js';
 import { multiplyConfig } from './kernels/Multiply.js';
 import { negConfig } from './kernels/Neg.js';
 import { ONEDNN_BATCH_NORM_GRAD, onednnBatchNormGradConfig } from './kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_REDUCE_GRAD, onednnReduceGradConfig } from './kernels/OnednnReduceGrad.js';
 import { ONEDNN_RELU_GRAD, onednnReluGradConfig } from './kernels/OnednnReluGrad.js';
+import { ONEDNN_SQUARE_GRAD, onednnSquareGradConfig } from './kernels/OnednnSquareGrad.js';
 import { padV2Config } from './kernels/PadV2.js';
 import { realDivConfig } from './kernels/RealDiv.js';
 import { reluConfig } from './kernels/Relu.js';
@@ -49,6 +51,8 @@ import { stepConfig } from './kernels/Step.js';
 import { subConfig } from './kernels/Sub.js';
 import { sumConfig } from './kernels/Sum.js';
 import { registerNativeGradients } from './gradients.js';
+import { registerNativeAdam } from './adam.js';
+import { ONEDNN_ADAM, onednnAdamConfig } from './kernels/OnednnAdam.js';
 
 /** The kernels that run natively, each replacing the CPU kernel of the same name. */
 export const NATIVE_KERNELS: readonly KernelConfig[] = [
@@ -63,7 +67,7 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
   // batch normalization (batchnorm.cc); OnednnBatchNormGrad serves the FusedBatchNorm gradient of gradients.ts
   fusedBatchNormConfig,
   onednnBatchNormGradConfig,
-  // element-wise (eltwise.cc); OnednnReluGrad serves the Relu gradient of gradients.ts
+  // element-wise (eltwise.cc); the Onednn*Grad kernels serve the gradients of gradients.ts
   addConfig,
   subConfig,
   multiplyConfig,
@@ -79,6 +83,10 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
   negConfig,
   addNConfig,
   onednnReluGradConfig,
+  onednnSquareGradConfig,
+  onednnReduceGradConfig,
+  // Adam's update (eltwise.cc), run by the AdamOptimizer override of adam.ts
+  onednnAdamConfig,
   // reductions (reduce.cc)
   sumConfig,
   meanConfig,
@@ -94,13 +102,19 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
 
 /**
  * Kernels in NATIVE_KERNELS that no tfjs op calls and the CPU backend does not have: the gradient overrides of
- * gradients.ts run them (and call tfjs's own gradients on other backends).
+ * gradients.ts and the Adam override of adam.ts run them (and run tfjs's own code on other backends).
  */
-export const ONEDNN_ONLY_KERNELS: readonly string[] = [ONEDNN_BATCH_NORM_GRAD, ONEDNN_RELU_GRAD];
+export const ONEDNN_ONLY_KERNELS: readonly string[] = [
+  ONEDNN_BATCH_NORM_GRAD,
+  ONEDNN_RELU_GRAD,
+  ONEDNN_SQUARE_GRAD,
+  ONEDNN_REDUCE_GRAD,
+  ONEDNN_ADAM,
+];
 
 /**
  * Registers every CPU kernel for the onednn backend, then the native kernels over them, then the gradient overrides
- * that use some of them (gradients.ts).
+ * and the Adam update that use some of them (gradients.ts, adam.ts).
  */
 export function registerAllKernels(): void {
   tf.copyRegisteredKernels('cpu', ONEDNN_BACKEND_NAME);
@@ -111,4 +125,5 @@ export function registerAllKernels(): void {
     tf.registerKernel(config);
   }
   registerNativeGradients();
+  registerNativeAdam();
 }

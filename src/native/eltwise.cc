@@ -7,6 +7,12 @@
 //       broadcast. Along the last axis a stride must be 0 or 1. `op` is a BinaryOp code.
 //   unary(op, x, out, alpha)         `op` is a UnaryOp code; `alpha` is Step's value for x <= 0.
 //   addN(inputs, out)                `inputs` is an array of Float32Arrays, each of out's length.
+//   adam(value, m, v, gradient, newValue, newM, newV, scalars)
+//       One Adam step of one variable in one pass. `scalars` is 8 float32 values as numbers: [beta1, 1 - beta1,
+//       beta2, 1 - beta2, 1 - beta1^t, 1 - beta2^t, epsilon, -learningRate]. Each value is computed with the
+//       float32 operations of tfjs's AdamOptimizer.applyGradients in its order, so results are bit-identical:
+//         newM = m*beta1 + g*(1-beta1)          newV = v*beta2 + (g*g)*(1-beta2)
+//         newValue = (newM/(1-beta1^t)) / (sqrt(newV/(1-beta2^t)) + epsilon) * -learningRate + value
 //
 // Every op computes in float32 exactly as IEEE float arithmetic does, which for +, -, *, / and sqrt is bit-identical
 // to tfjs's CPU kernels (they compute in double and round once: double rounding is innocuous for these). Work is
@@ -15,6 +21,7 @@
 #include "common.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -36,6 +43,8 @@ enum class BinaryOp : int {
   Minimum = 6,
   // dy * step(x) of Relu's gradient, fused: a = dy, b = x. Same values as mul(dy, step(x)), NaN included.
   ReluGrad = 7,
+  // dy * (x * 2) of Square's gradient, fused: a = dy, b = x. Same values as mul(dy, mul(x, 2)).
+  SquareGrad = 8,
 };
 
 /** Unary op codes; they match UNARY_OPS in src/backend/eltwise_utils.ts. */
@@ -55,6 +64,7 @@ inline float apply(float a, float b) {
   if constexpr (op == BinaryOp::Maximum) return (a > b || a != a) ? a : b;
   if constexpr (op == BinaryOp::Minimum) return (a < b || a != a) ? a : b;
   if constexpr (op == BinaryOp::ReluGrad) return a * (b > 0.f ? 1.f : (b != b ? b : 0.f));
+  if constexpr (op == BinaryOp::SquareGrad) return a * (b * 2.f);
   return 0.f;
 }
 
@@ -130,6 +140,7 @@ StridedFn binaryFunction(int code) {
     case BinaryOp::Maximum: return binaryStrided<BinaryOp::Maximum>;
     case BinaryOp::Minimum: return binaryStrided<BinaryOp::Minimum>;
     case BinaryOp::ReluGrad: return binaryStrided<BinaryOp::ReluGrad>;
+    case BinaryOp::SquareGrad: return binaryStrided<BinaryOp::SquareGrad>;
   }
   return nullptr;
 }
@@ -146,7 +157,7 @@ std::vector<int64_t> dimsArg(const Napi::CallbackInfo& info, size_t index, const
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t code = intArg(info, 0, "op");
-  StridedFn fn = code >= 0 && code <= static_cast<int64_t>(BinaryOp::ReluGrad) ? binaryFunction(static_cast<int>(code))
+  StridedFn fn = code >= 0 && code <= static_cast<int64_t>(BinaryOp::SquareGrad) ? binaryFunction(static_cast<int>(code))
                                                                                 : nullptr;
   check(env, fn != nullptr, "binary: unknown op code " + std::to_string(code));
   const std::vector<int64_t> dims = dimsArg(info, 4, "dims");
@@ -236,12 +247,63 @@ Napi::Value AddN(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+/**
+ * The Adam update (see the file comment). Never contracted into fused multiply-adds, which would round differently
+ * from tfjs's separate tensor ops.
+ */
+__attribute__((optimize("fp-contract=off"))) void adamLoop(const float* __restrict w, const float* __restrict m,
+                                                           const float* __restrict v, const float* __restrict g,
+                                                           float* __restrict nw, float* __restrict nm,
+                                                           float* __restrict nv, int64_t n,
+                                                           const std::array<float, 8>& k) {
+  const float b1 = k[0], c1 = k[1], b2 = k[2], c2 = k[3], oma1 = k[4], oma2 = k[5], eps = k[6], negLr = k[7];
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t start = blk * kBlock, end = std::min(n, start + kBlock);
+#pragma omp simd
+    for (int64_t i = start; i < end; ++i) {
+      const float gi = g[i];
+      const float mi = m[i] * b1 + gi * c1;
+      const float vi = v[i] * b2 + (gi * gi) * c2;
+      nm[i] = mi;
+      nv[i] = vi;
+      const float denom = std::sqrt(vi / oma2) + eps;
+      nw[i] = ((mi / oma1) / denom) * negLr + w[i];
+    }
+  }
+}
+
+Napi::Value Adam(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const F32Arg value = f32Arg(info, 0, "value", 0);
+  const size_t n = value.length;
+  const F32Arg m = f32Arg(info, 1, "m", n);
+  const F32Arg v = f32Arg(info, 2, "v", n);
+  const F32Arg g = f32Arg(info, 3, "gradient", n);
+  const F32Arg nw = f32Arg(info, 4, "newValue", n);
+  const F32Arg nm = f32Arg(info, 5, "newM", n);
+  const F32Arg nv = f32Arg(info, 6, "newV", n);
+  check(env, info.Length() > 7 && info[7].IsArray() && info[7].As<Napi::Array>().Length() == 8,
+        "adam: argument 'scalars' must be an array of 8 numbers");
+  std::array<float, 8> k{};
+  Napi::Array list = info[7].As<Napi::Array>();
+  for (uint32_t i = 0; i < 8; ++i) {
+    Napi::Value e = list.Get(i);
+    check(env, e.IsNumber(), "adam: argument 'scalars' must be an array of 8 numbers");
+    k[i] = static_cast<float>(e.As<Napi::Number>().DoubleValue());
+  }
+  adamLoop(value.data, m.data, v.data, g.data, nw.data, nm.data, nv.data, static_cast<int64_t>(n), k);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void RegisterEltwise(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "binary", Binary);
   exportFunction(env, exports, "unary", Unary);
   exportFunction(env, exports, "addN", AddN);
+  exportFunction(env, exports, "adam", Adam);
 }
 
 }  // namespace onednn_backend
