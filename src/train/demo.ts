@@ -8,7 +8,7 @@ import { openDataset } from '../data/index.js';
 import type { ArchName } from '../model/index.js';
 import { exists } from './fsutil.js';
 import { type EvaluationResult, evaluateModel } from './evaluate.js';
-import { formatShape } from './io.js';
+import { formatImageShape } from './io.js';
 import type { ProgressReporter } from './progress.js';
 import { writeReport } from './report.js';
 import { type TrainResult, train } from './train.js';
@@ -98,7 +98,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
       evaluation: { split: 'test', ...test },
       facts: {
         architecture: options.arch ?? 'resnet50',
-        'input shape': formatShape(inputShape),
+        'input shape': formatImageShape(inputShape),
         'training images': training.trainSize,
         'validation images': training.validationSize,
         'test images': test.count,

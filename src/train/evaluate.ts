@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
 import { resolveModelDir } from './checkpoint.js';
-import { formatShape, loadModel, modelClassCount, modelInputShape, modelMetadata } from './io.js';
+import { formatImageShape, loadModel, modelClassCount, modelInputShape, modelMetadata } from './io.js';
 import { type ClassMetrics, accuracyOf, classMetrics, confusionMatrix, addConfusion } from './metrics.js';
 
 /** The result of an evaluation. */
@@ -33,7 +33,7 @@ export interface EvaluationResult {
 export function checkCompatible(model: tf.LayersModel, data: Dataset, source = data.name): void {
   const expected = modelInputShape(model);
   if (!tf.util.arraysEqual(expected, data.imageShape)) {
-    throw new Error(`input shape mismatch: the model takes ${formatShape(expected)} images, ${source} gives ${formatShape(data.imageShape)}`);
+    throw new Error(`input shape mismatch: the model takes ${formatImageShape(expected)} images, ${source} gives ${formatImageShape(data.imageShape)}`);
   }
   const classes = modelClassCount(model);
   if (classes !== data.classes.length) {

@@ -22,7 +22,7 @@ export {
   modelMetadata,
   modelInputShape,
   modelClassCount,
-  formatShape,
+  formatImageShape,
   MODEL_JSON,
   WEIGHTS_BIN,
   type ModelMetadata,

@@ -173,6 +173,6 @@ export function modelClassCount(model: tf.LayersModel): number {
 }
 
 /** Formats a shape as `64x64x3`. */
-export function formatShape(shape: readonly number[]): string {
+export function formatImageShape(shape: readonly number[]): string {
   return shape.join('x');
 }

@@ -37,9 +37,6 @@ export interface ReportInput {
   facts?: Record<string, string | number>;
 }
 
-/** Files a report consists of, relative to its folder. */
-export const REPORT_FILES = ['report.md', 'metrics.json', 'curves.svg', 'curves.png', 'confusion.svg', 'confusion.png'] as const;
-
 /** Renders a Vega-Lite spec to an SVG string, headless. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });

@@ -204,6 +204,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw new Error(`${out} already holds a training run (latest checkpoint ${basename(latest)}): pass --resume to continue it, or choose another --out`);
   }
 
+  const args = describeArgs(options);
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
   let state: TrainState | undefined;
@@ -216,8 +217,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       for (const key of ['arch', 'widthDivisor'] as const) {
         const had = state.args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
-        const asked = describeArgs(options)[key] ?? (key === 'widthDivisor' ? 1 : undefined);
-        if (had !== asked) throw new Error(`${key} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)}`);
+        const asked = args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
+        if (had !== asked) {
+          throw new Error(`${key} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)} (choose another --out for a new run)`);
+        }
       }
       reporter.message(`resuming from ${latest} (epoch ${state.epoch} of ${epochs})`);
     } else if (options.resume) {
@@ -242,8 +245,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     optimizer = compileForTraining(model, options.optimizer ?? 'adam', lr);
     if (options.resume && latest !== undefined) await restoreOptimizer(optimizer, model, latest);
 
-    state ??= { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, args: describeArgs(options), savedAt: '' };
-    state.args = describeArgs(options);
+    state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
     await writeLogs(out, state.history);
     const metadata: ModelMetadata = {
       classes: data.train.classes,
