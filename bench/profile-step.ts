@@ -5,10 +5,14 @@
  * Every kernel registered for the backend is wrapped with a timer for the measured steps only. Kernels run
  * synchronously on this backend, so a kernel's time is its wall time, including the JS around the native call
  * (argument checks, output allocation). Kernels that call other kernels directly (not through the registry) count
- * those inside their own time. "other" is the step's time outside any kernel: tfjs's engine, tape, layers.
+ * those inside their own time. "other" is the step's time outside any kernel: tfjs's engine, tape, layers. The CPU
+ * time of all threads is printed too: on a shared machine it varies less than wall time.
  *
  * Usage: node dist/bench/profile-step.js [--backend onednn|cpu] [--optimizer adam|sgd] [--batch 32] [--size 64]
- *          [--steps 3] [--warmup 1] [--width-divisor 1] [--top 25]
+ *          [--steps 3] [--warmup 1] [--width-divisor 1] [--top 25] [--clock wall|cpu]
+ *
+ * `--clock cpu` times kernels by the process's CPU time instead of wall time: with OMP_NUM_THREADS=1 that is each
+ * kernel's work, undisturbed by other processes on a busy machine.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -27,10 +31,11 @@ interface Options {
   warmup: number;
   widthDivisor: number;
   top: number;
+  clock: 'wall' | 'cpu';
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { backend: 'onednn', optimizer: 'adam', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25 };
+  const o: Options = { backend: 'onednn', optimizer: 'adam', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25, clock: 'wall' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     const n = Number(value);
@@ -38,6 +43,10 @@ function parseArgs(argv: string[]): Options {
       case '--backend':
         if (value !== 'onednn' && value !== 'cpu') throw new Error(`--backend must be onednn or cpu, got ${value}`);
         o.backend = value;
+        break;
+      case '--clock':
+        if (value !== 'wall' && value !== 'cpu') throw new Error(`--clock must be wall or cpu, got ${value}`);
+        o.clock = value;
         break;
       case '--optimizer':
         if (value !== 'adam' && value !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got ${value}`);
@@ -51,7 +60,7 @@ function parseArgs(argv: string[]): Options {
       case '--top': o.top = n; break;
       default: throw new Error(`unknown option ${flag}`);
     }
-    if (flag !== '--backend' && flag !== '--optimizer' && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
+    if (flag !== '--backend' && flag !== '--optimizer' && flag !== '--clock' && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
   }
   return o;
 }
@@ -63,7 +72,7 @@ interface KernelStats {
 }
 
 /** Wraps every kernel of `backendName` with a timer; nested kernel calls through the registry count once. */
-function instrument(backendName: string): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
+function instrument(backendName: string, now: () => number): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
   const stats = new Map<string, KernelStats>();
   let enabled = false;
   let depth = 0;
@@ -72,13 +81,13 @@ function instrument(backendName: string): { stats: Map<string, KernelStats>; set
     const wrapped: KernelFunc = (args) => {
       if (!enabled || depth > 0) return inner(args);
       depth++;
-      const t0 = performance.now();
+      const t0 = now();
       try {
         return inner(args);
       } finally {
         depth--;
         const s = stats.get(config.kernelName) ?? { ms: 0, calls: 0 };
-        s.ms += performance.now() - t0;
+        s.ms += now() - t0;
         s.calls++;
         stats.set(config.kernelName, s);
       }
@@ -97,17 +106,24 @@ async function main(): Promise<void> {
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: o.batch }, (_, i) => i % 6), 'int32'), 6).toFloat());
   const optimizer = o.optimizer === 'adam' ? tf.train.adam(1e-3, 0.9, 0.999, 1e-7) : tf.train.sgd(1e-3);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-  const profiler = instrument(backend);
+  const cpuNow = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const now = o.clock === 'cpu' ? cpuNow : () => performance.now();
+  const profiler = instrument(backend, now);
 
   for (let i = 0; i < o.warmup; i++) await model.trainOnBatch(x, y);
   const tensorsBefore = tf.memory().numTensors;
   const stepMs: number[] = [];
+  const cpu0 = process.cpuUsage();
   profiler.setEnabled(true);
   for (let i = 0; i < o.steps; i++) {
-    const t0 = performance.now();
+    const t0 = now();
     await model.trainOnBatch(x, y);
-    stepMs.push(performance.now() - t0);
+    stepMs.push(now() - t0);
   }
+  const cpu = process.cpuUsage(cpu0);
   profiler.setEnabled(false);
   const tensorsAfter = tf.memory().numTensors;
 
@@ -116,8 +132,9 @@ async function main(): Promise<void> {
   const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
   const per = (ms: number) => (ms / o.steps).toFixed(1).padStart(8);
   console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ${o.optimizer}, ` +
-    `${o.steps} steps: ${stepMs.map((t) => t.toFixed(0)).join(', ')} ms (mean ${(total / o.steps).toFixed(0)} ms)`);
-  console.log(`tensors before ${tensorsBefore}, after ${tensorsAfter}`);
+    `${o.steps} steps (${o.clock} clock): ${stepMs.map((t) => t.toFixed(0)).join(', ')} ms (mean ${(total / o.steps).toFixed(0)} ms)`);
+  console.log(`CPU time (all threads) ${((cpu.user + cpu.system) / 1000 / o.steps).toFixed(0)} ms per step; ` +
+    `tensors before ${tensorsBefore}, after ${tensorsAfter}`);
   console.log(`${'kernel'.padEnd(28)}${'ms/step'.padStart(8)}${'calls'.padStart(8)}${'share'.padStart(8)}`);
   for (const [name, s] of rows.slice(0, o.top)) {
     console.log(`${name.padEnd(28)}${per(s.ms)}${String(s.calls / o.steps).padStart(8)}${((100 * s.ms) / total).toFixed(1).padStart(7)}%`);

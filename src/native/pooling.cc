@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -93,6 +94,18 @@ Napi::Value Pool(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+/** Where px[d] > best[d]: best[d] = px[d] and where[d] = k (the first maximum stays on ties), for d < n. */
+inline void keepLarger(const float* __restrict px, float* __restrict best, int32_t* __restrict where, int32_t k,
+                       int64_t n) {
+  for (int64_t d = 0; d < n; ++d) {
+    const float v = px[d];
+    const float b = best[d];
+    const int32_t larger = -static_cast<int32_t>(v > b);  // all ones or zero: a form GCC vectorises
+    best[d] = v > b ? v : b;
+    where[d] = (where[d] & ~larger) | (k & larger);
+  }
+}
+
 /**
  * Runs `body(b, d0, d1)` for every image b and block [d0, d1) of channels, split over threads; each call owns
  * dx[b, :, :, d0:d1], which it must zero first.
@@ -116,17 +129,20 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   const F32Arg dy = f32Arg(info, 0, "dy", static_cast<size_t>(g.n * g.oh * g.ow * g.c));
   const F32Arg x = f32Arg(info, 1, "x", inSize);
   const F32Arg dx = f32Arg(info, 2, "dx", inSize);
+  check(env, g.fh * g.fw <= (int64_t{1} << 30), "maxPoolGrad: window too large");
   const int64_t C = g.c;
   const float* xs = x.data;
   const float* dys = dy.data;
   float* dxs = dx.data;
   forImageChannelBlocks(g, static_cast<int64_t>(inSize) >= kParallelThreshold, [&](int64_t b, int64_t d0, int64_t d1) {
     const int64_t nd = d1 - d0;
+    const int64_t image = b * g.h * g.w * C + d0;  // offset of (b, 0, 0, d0)
     for (int64_t r = 0; r < g.h; ++r) {
-      for (int64_t cc = 0; cc < g.w; ++cc) std::fill_n(dxs + ((b * g.h + r) * g.w + cc) * C + d0, nd, 0.f);
+      for (int64_t cc = 0; cc < g.w; ++cc) std::fill_n(dxs + image + (r * g.w + cc) * C, nd, 0.f);
     }
     float best[kChannelBlock];
-    int64_t where[kChannelBlock];
+    int32_t where[kChannelBlock];            // index into `cells` of each channel's maximum, -1 for none
+    std::vector<int64_t> cells(static_cast<size_t>(g.fh * g.fw));  // offsets of the window's cells in the image
     for (int64_t yr = 0; yr < g.oh; ++yr) {
       const int64_t rCorner = yr * g.sh - g.pt;
       const int64_t r0 = std::max<int64_t>(0, rCorner), r1 = std::min(g.h, rCorner + g.fh);
@@ -134,22 +150,19 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
         const int64_t cCorner = yc * g.sw - g.pl;
         const int64_t c0 = std::max<int64_t>(0, cCorner), c1 = std::min(g.w, cCorner + g.fw);
         std::fill_n(best, nd, -std::numeric_limits<float>::infinity());
-        std::fill_n(where, nd, int64_t{-1});
+        std::fill_n(where, nd, -1);
+        int32_t k = 0;
         for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t cc = c0; cc < c1; ++cc) {
-            const int64_t base = ((b * g.h + r) * g.w + cc) * C + d0;
-            const float* px = xs + base;
-#pragma omp simd
-            for (int64_t d = 0; d < nd; ++d) {
-              const bool larger = px[d] > best[d];
-              best[d] = larger ? px[d] : best[d];
-              where[d] = larger ? base + d : where[d];
-            }
+          for (int64_t cc = c0; cc < c1; ++cc, ++k) {
+            const int64_t cell = (r * g.w + cc) * C;
+            cells[static_cast<size_t>(k)] = cell;
+            const float* px = xs + image + cell;
+            keepLarger(px, best, where, k, nd);
           }
         }
         const float* g0 = dys + ((b * g.oh + yr) * g.ow + yc) * C + d0;
         for (int64_t d = 0; d < nd; ++d) {
-          if (where[d] >= 0) dxs[where[d]] += g0[d];
+          if (where[d] >= 0) dxs[image + cells[static_cast<size_t>(where[d])] + d] += g0[d];
         }
       }
     }
