@@ -157,6 +157,22 @@ describe('onednn element-wise kernels match the tfjs cpu kernels', { skip: SKIP_
     assert.ok(!kernels.includes('Step'), `no Step: ${kernels.join()}`);
   });
 
+  test('float32 tensors cast from bool or int32 (which keep their typed array): kernels and fused gradients', async () => {
+    // tfjs's CPU Cast to float32 reuses a bool tensor's Uint8Array: the native kernels must not take it as float32
+    // data (they fall back) and the fused gradients must convert it.
+    const { native, cpu } = await onBoth(() => {
+      const fromBool = tf.cast(tf.tensor1d([true, false, true, true], 'bool'), 'float32');
+      const fromInt = tf.cast(tf.tensor1d([3, -1, 0, 2], 'int32'), 'float32');
+      const r = tf.tensor1d([0.5, -1, 2, 4]);
+      const g = (f: (t: tf.Tensor) => tf.Tensor, at: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), r)))(at);
+      return [
+        tf.add(fromBool, r), tf.relu(fromInt), tf.mean(fromBool), tf.batchNorm(fromInt, tf.tensor1d([1]), tf.tensor1d([2])),
+        g(tf.relu, fromBool), g(tf.square, fromInt), g((t) => tf.mean(t, 0, true), fromBool), g(tf.relu, fromInt),
+      ];
+    });
+    assertSame(native, cpu, 'cast tensors', true);
+  });
+
   test('NaN and infinities propagate exactly as on cpu', async () => {
     const special = [NaN, -Infinity, Infinity, 0, -0, 1.5, -2.5, NaN];
     const { native, cpu } = await onBoth(() => {

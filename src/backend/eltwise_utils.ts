@@ -93,16 +93,44 @@ export function planBinary(aShape: readonly number[], bShape: readonly number[])
   return { outShape, dims, aStrides: strides((x) => x.a), bStrides: strides((x) => x.b) };
 }
 
-/** `a op b` natively for float32 a and b (any broadcast), or the reason it cannot be. */
+/**
+ * Why `t`'s data cannot be passed to the native code as it is: its dtype is not float32, or (after tfjs's CPU Cast
+ * from bool or int32, which keeps the original typed array) its float32 values are held in another typed array.
+ */
+export function notFloat32(backend: BackendOnednn, t: TensorInfo): string {
+  if (t.dtype !== 'float32') return `dtype ${t.dtype}, not float32`;
+  const values = backend.data.get(t.dataId).values as { constructor?: { name?: string } } | undefined;
+  return `float32 values held in a ${values?.constructor?.name ?? 'missing array'}`;
+}
+
+/**
+ * The values of a float32 tensor as a Float32Array: zero-copy when stored as one, else converted into a new one
+ * (see notFloat32). Null if the dtype is not float32. For kernels of this backend only, which have no CPU fallback.
+ */
+export function float32Values(backend: BackendOnednn, t: TensorInfo): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const data = float32Data(backend, t);
+  if (data !== null) return data;
+  const values = backend.data.get(t.dataId).values;
+  return values instanceof Uint8Array || values instanceof Int32Array ? Float32Array.from(values) : null;
+}
+
+/**
+ * `a op b` natively for float32 a and b (any broadcast), or the reason it cannot be. With `convert`, float32 values
+ * held in another typed array are converted (see float32Values) instead of declined.
+ */
 export function binaryNative(
   backend: BackendOnednn,
   op: number,
   a: TensorInfo,
   b: TensorInfo,
+  convert = false,
 ): NativeResult {
-  const aData = float32Data(backend, a);
-  const bData = float32Data(backend, b);
-  if (aData === null || bData === null) return `dtypes ${a.dtype} and ${b.dtype}, not float32`;
+  const read = convert ? float32Values : float32Data;
+  const aData = read(backend, a);
+  const bData = read(backend, b);
+  if (aData === null) return `a: ${notFloat32(backend, a)}`;
+  if (bData === null) return `b: ${notFloat32(backend, b)}`;
   const plan = planBinary(a.shape, b.shape);
   if (typeof plan === 'string') return plan;
   const size = sizeOf(plan.outShape);
@@ -127,7 +155,7 @@ export function unaryNative(
   alpha = 0,
 ): NativeResult {
   const xData = float32Data(backend, x);
-  if (xData === null) return `dtype ${x.dtype}, not float32`;
+  if (xData === null) return notFloat32(backend, x);
   const out = outputArray(xData.length);
   backend.native.unary(op, xData, out, alpha);
   return backend.makeTensorInfo(x.shape, 'float32', out);

@@ -6,6 +6,7 @@ import { backend_util, util } from '@tensorflow/tfjs';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 
 import type { BackendOnednn } from './backend_onednn.js';
+import { notFloat32 } from './eltwise_utils.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from './kernel_utils.js';
 import type { KernelArgs, NativeResult } from './kernel_utils.js';
 
@@ -67,7 +68,7 @@ export function reduceNative(
   keepDims: boolean,
 ): NativeResult {
   const xData = float32Data(backend, x);
-  if (xData === null) return `dtype ${x.dtype}, not float32`;
+  if (xData === null) return notFloat32(backend, x);
   const plan = planReduce(x.shape, axis, keepDims);
   if (typeof plan === 'string') return plan;
   if (plan.size === 0 || plan.outer * plan.inner === 0) return 'empty tensor';

@@ -3,6 +3,7 @@ import { AddN } from '@tensorflow/tfjs';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { notFloat32 } from '../eltwise_utils.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
@@ -13,7 +14,7 @@ function addN({ inputs, backend }: KernelArgs<TensorInfo[], object>): NativeResu
   const size = sizeOf(list[0].shape);
   for (const t of list) {
     const d = float32Data(backend, t);
-    if (d === null) return `dtype ${t.dtype}, not float32`;
+    if (d === null) return notFloat32(backend, t);
     if (d.length !== size) return 'inputs of different sizes';
     data.push(d);
   }

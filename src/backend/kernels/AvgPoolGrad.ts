@@ -7,6 +7,7 @@ import { AvgPoolGrad } from '@tensorflow/tfjs';
 import type { AvgPoolGradAttrs, AvgPoolGradInputs, KernelConfig } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { notFloat32 } from '../eltwise_utils.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 import { planPool2D } from '../pool_utils.js';
@@ -14,7 +15,8 @@ import { planPool2D } from '../pool_utils.js';
 function avgPoolGrad({ inputs, backend, attrs }: KernelArgs<AvgPoolGradInputs, AvgPoolGradAttrs>): NativeResult {
   const { dy, input } = inputs;
   const dyData = float32Data(backend, dy);
-  if (dyData === null || input.dtype !== 'float32') return 'dy or input is not float32';
+  if (dyData === null) return `dy: ${notFloat32(backend, dy)}`;
+  if (input.dtype !== 'float32') return `input: dtype ${input.dtype}, not float32`;
   const plan = planPool2D(input.shape, attrs);
   if (typeof plan === 'string') return plan;
   if (sizeOf(dy.shape) !== sizeOf(plan.convInfo.outShape)) return 'dy does not match the pooling output';

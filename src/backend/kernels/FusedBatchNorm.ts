@@ -7,6 +7,7 @@ import { FusedBatchNorm } from '@tensorflow/tfjs';
 import type { FusedBatchNormAttrs, FusedBatchNormInputs, KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { notFloat32 } from '../eltwise_utils.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
@@ -20,7 +21,8 @@ function fusedBatchNorm({
 }: KernelArgs<FusedBatchNormInputs, FusedBatchNormAttrs>): NativeResult {
   const { x, mean, variance, offset, scale } = inputs as FusedBatchNormInputs & { x: TensorInfo };
   const xData = float32Data(backend, x);
-  if (xData === null || x.shape.length === 0) return `x of dtype ${x.dtype}, not float32, or a scalar`;
+  if (xData === null) return `x: ${notFloat32(backend, x)}`;
+  if (x.shape.length === 0) return 'x is a scalar';
   const channels = x.shape[x.shape.length - 1];
   if (channels === 0 || sizeOf(x.shape) === 0) return 'empty tensor';
   const params: (Float32Array | null)[] = [];
@@ -30,7 +32,7 @@ function fusedBatchNorm({
       continue;
     }
     const data = float32Data(backend, p);
-    if (data === null) return `a parameter of dtype ${p.dtype}`;
+    if (data === null) return `a parameter: ${notFloat32(backend, p)}`;
     if (data.length !== channels && data.length !== 1) return `a parameter of shape [${p.shape.join(',')}]`;
     params.push(data);
   }

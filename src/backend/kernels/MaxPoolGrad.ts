@@ -6,6 +6,7 @@ import { MaxPoolGrad } from '@tensorflow/tfjs';
 import type { KernelConfig, MaxPoolGradAttrs, MaxPoolGradInputs } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { notFloat32 } from '../eltwise_utils.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 import { planPool2D } from '../pool_utils.js';
@@ -14,7 +15,8 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs<MaxPoolGradInputs, M
   const { dy, input } = inputs;
   const dyData = float32Data(backend, dy);
   const xData = float32Data(backend, input);
-  if (dyData === null || xData === null) return 'dy or input is not float32';
+  if (dyData === null) return `dy: ${notFloat32(backend, dy)}`;
+  if (xData === null) return `input: ${notFloat32(backend, input)}`;
   const plan = planPool2D(input.shape, attrs);
   if (typeof plan === 'string') return plan;
   if (sizeOf(dy.shape) !== sizeOf(plan.convInfo.outShape)) return 'dy does not match the pooling output';

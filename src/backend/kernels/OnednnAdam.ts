@@ -9,7 +9,8 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { float32Data, outputArray } from '../kernel_utils.js';
+import { float32Values } from '../eltwise_utils.js';
+import { outputArray } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
 
 /** The kernel's registered name. */
@@ -35,7 +36,7 @@ export function adamApplies(inputs: OnednnAdamInputs): boolean {
 
 function onednnAdam({ inputs, backend, attrs }: KernelArgs<OnednnAdamInputs, { scalars: number[] }>): TensorInfo[] {
   if (!adamApplies(inputs)) throw new Error(`${ONEDNN_ADAM}: unsupported inputs`);
-  const data = (t: TensorInfo): Float32Array => float32Data(backend, t) as Float32Array;
+  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
   const { value, m, v, gradient } = inputs;
   const size = data(value).length;
   const outs = [outputArray(size), outputArray(size), outputArray(size)];

@@ -9,7 +9,8 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { float32Data, outputArray } from '../kernel_utils.js';
+import { float32Values } from '../eltwise_utils.js';
+import { outputArray } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
 
 /** The kernel's registered name. */
@@ -52,7 +53,7 @@ function onednnBatchNormGrad({
 }: KernelArgs<OnednnBatchNormGradInputs, OnednnBatchNormGradAttrs>): TensorInfo[] {
   if (!batchNormGradApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_GRAD}: unsupported inputs`);
   const { dy, x, mean, variance, scale } = inputs;
-  const data = (t: TensorInfo): Float32Array => float32Data(backend, t) as Float32Array;
+  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
   const channels = x.shape[x.shape.length - 1];
   const dx = outputArray(data(x).length);
   const grads = [0, 1, 2, 3].map(() => outputArray(channels));

@@ -10,8 +10,8 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { BINARY_OPS, planBinary } from '../eltwise_utils.js';
-import { float32Data, outputArray, sizeOf } from '../kernel_utils.js';
+import { BINARY_OPS, float32Values, planBinary } from '../eltwise_utils.js';
+import { outputArray, sizeOf } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
 
 /** The kernel's registered name. */
@@ -42,7 +42,7 @@ function onednnReduceGrad({ inputs, backend, attrs }: KernelArgs<{ dy: TensorInf
   if (typeof plan === 'string') throw new Error(`${ONEDNN_REDUCE_GRAD}: ${plan}`);
   const out = outputArray(sizeOf(x.shape));
   const divisor = Float32Array.of(attrs.divisor);
-  backend.native.binary(BINARY_OPS.div, float32Data(backend, dy) as Float32Array, divisor, out, plan.dims,
+  backend.native.binary(BINARY_OPS.div, float32Values(backend, dy) as Float32Array, divisor, out, plan.dims,
     plan.aStrides, plan.dims.map(() => 0));
   return backend.makeTensorInfo(x.shape, 'float32', out);
 }

@@ -27,7 +27,7 @@ export function reluGradApplies(dy: TensorInfo, x: TensorInfo): boolean {
 function onednnReluGrad({ inputs, backend }: KernelArgs<{ dy: TensorInfo; x: TensorInfo }, object>): TensorInfo {
   const { dy, x } = inputs;
   if (!reluGradApplies(dy, x)) throw new Error(`${ONEDNN_RELU_GRAD}: unsupported inputs`);
-  const result = binaryNative(backend, BINARY_OPS.reluGrad, dy, x);
+  const result = binaryNative(backend, BINARY_OPS.reluGrad, dy, x, true);
   if (typeof result === 'string') throw new Error(`${ONEDNN_RELU_GRAD}: ${result}`);
   return result;
 }

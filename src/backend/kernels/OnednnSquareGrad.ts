@@ -20,7 +20,7 @@ export const squareGradApplies = reluGradApplies;
 function onednnSquareGrad({ inputs, backend }: KernelArgs<{ dy: TensorInfo; x: TensorInfo }, object>): TensorInfo {
   const { dy, x } = inputs;
   if (!squareGradApplies(dy, x)) throw new Error(`${ONEDNN_SQUARE_GRAD}: unsupported inputs`);
-  const result = binaryNative(backend, BINARY_OPS.squareGrad, dy, x);
+  const result = binaryNative(backend, BINARY_OPS.squareGrad, dy, x, true);
   if (typeof result === 'string') throw new Error(`${ONEDNN_SQUARE_GRAD}: ${result}`);
   return result;
 }

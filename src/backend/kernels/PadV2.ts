@@ -6,6 +6,7 @@ import { PadV2 } from '@tensorflow/tfjs';
 import type { KernelConfig, PadV2Attrs, PadV2Inputs } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { notFloat32 } from '../eltwise_utils.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
@@ -15,7 +16,7 @@ const MAX_PAD_RANK = 6;
 function padV2({ inputs, backend, attrs }: KernelArgs<PadV2Inputs, PadV2Attrs>): NativeResult {
   const { x } = inputs;
   const xData = float32Data(backend, x);
-  if (xData === null) return `dtype ${x.dtype}, not float32`;
+  if (xData === null) return notFloat32(backend, x);
   const { paddings, constantValue } = attrs;
   if (paddings.length !== x.shape.length) return 'paddings do not match the rank';
   if (paddings.some(([b, a]) => b < 0 || a < 0)) return 'negative padding';
