@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { MemorySource, SourceDataset } from '../src/data/index.js';
-import { compileForTraining, evaluateModel, predict } from '../src/train/index.js';
+import { compileForTraining, evaluateModel, predict, recalibrateBatchNorm } from '../src/train/index.js';
 import { TEST_BACKEND, tempDir } from './train-fixtures.js';
 
 const EPS = 1e-3; // tfjs BatchNormalization's default epsilon
@@ -120,6 +120,45 @@ test('BatchNorm: evaluation uses the moving statistics; a training forward pass 
     assertClose(await movingVar.data(), MOVING_VAR.map((v, c) => v - (v - BATCH_VAR[c]) * (1 - MOMENTUM)), 1e-6, 'moving variance');
   } finally {
     xs.dispose();
+    model.dispose();
+  }
+});
+
+test('recalibrateBatchNorm: moving statistics become the average of the batch statistics; momentum is restored', async () => {
+  await initBackend(TEST_BACKEND);
+  const model = bnModel();
+  // Six 1x1 RGB images in three batches of two (data set order).
+  const pixels = [
+    [10, 200, 30],
+    [90, 40, 250],
+    [0, 255, 128],
+    [60, 60, 60],
+    [255, 0, 17],
+    [123, 77, 201],
+  ];
+  const source = new MemorySource('six', ['a', 'b', 'c'], [1, 1, 3], Int32Array.from([0, 1, 2, 0, 1, 2]), Uint8Array.from(pixels.flat()), [1, 1, 3]);
+  const data = new SourceDataset(source, Int32Array.from([0, 1, 2, 3, 4, 5]));
+  try {
+    const used = await recalibrateBatchNorm(model, data, { batches: 3, batchSize: 2, shuffle: false });
+    assert.equal(used, 3);
+    const x = pixels.map((p) => p.map((v) => v / 255));
+    const expectedMean = [0, 1, 2].map((c) => [0, 2, 4].reduce((a, b) => a + (x[b][c] + x[b + 1][c]) / 2, 0) / 3);
+    const expectedVar = [0, 1, 2].map(
+      (c) =>
+        [0, 2, 4].reduce((a, b) => {
+          const m = (x[b][c] + x[b + 1][c]) / 2;
+          return a + ((x[b][c] - m) ** 2 + (x[b + 1][c] - m) ** 2) / 2;
+        }, 0) / 3,
+    );
+    const [gamma, beta, movingMean, movingVar] = model.getLayer('bn').getWeights();
+    assertClose(await movingMean.data(), expectedMean, 1e-6, 'moving mean');
+    assertClose(await movingVar.data(), expectedVar, 1e-6, 'moving variance');
+    assert.deepEqual(Array.from(await gamma.data()), Array.from(Float32Array.from(GAMMA)), 'gamma unchanged');
+    assert.deepEqual(Array.from(await beta.data()), Array.from(Float32Array.from(BETA)), 'beta unchanged');
+    assert.equal((model.getLayer('bn') as unknown as { momentum: number }).momentum, MOMENTUM);
+    // Asking for more batches than there are uses what there is.
+    assert.equal(await recalibrateBatchNorm(model, data, { batches: 10, batchSize: 4, shuffle: false }), 2);
+  } finally {
     model.dispose();
   }
 });

@@ -21,6 +21,7 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     buildModel: (shape, classes) => tinyResNet(shape, classes),
     batchSize: 8,
     lr: 0.01,
+    preciseBn: 2,
     out,
     backend: TEST_BACKEND,
     report: false,
@@ -65,7 +66,8 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
       const json = JSON.parse(readFileSync(join(split.dir, 'log.json'), 'utf8'));
       assert.deepEqual(json.map((r: { epoch: number }) => r.epoch), [1, 2]);
 
-      // Same data order, same weights, same Adam moments: the resumed run lands where the straight one did.
+      // Same data order, same weights, same Adam moments, same BatchNorm recalibration: the resumed run lands where
+      // the straight one did.
       // (Had Adam's moments or step count been reset, the epoch-2 updates would differ by far more than this.)
       const got = await weightsOf(second.model);
       assert.equal(got.length, expected.length);

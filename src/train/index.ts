@@ -9,6 +9,7 @@
  * - {@link demo}: the Fashion-MNIST demo.
  */
 export * from './train.js';
+export * from './batchnorm.js';
 export * from './evaluate.js';
 export * from './predict.js';
 export * from './demo.js';

@@ -22,6 +22,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from './checkpoint.js';
+import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
 import { writeLogs } from './log.js';
@@ -63,6 +64,11 @@ export interface TrainOptions {
   earlyStop?: number;
   /** Random augmentation of training batches. */
   augment?: AugmentOptions;
+  /**
+   * After each epoch, re-estimate BatchNorm's moving statistics over this many training batches with the epoch's final
+   * weights ("precise BN", see `batchnorm.ts`) before validating and saving. Default 0: off, as in Keras.
+   */
+  preciseBn?: number;
   /** Seed of shuffling, augmentation, `limit` and the validation split. Default 0. */
   seed?: number;
   /** Backend to use. Default `auto`. */
@@ -159,6 +165,7 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
     lr: o.lr ?? 0.001,
     earlyStop: o.earlyStop,
     augment: o.augment,
+    preciseBn: o.preciseBn,
     seed: o.seed ?? 0,
   };
 }
@@ -258,7 +265,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let stoppedEarly = false;
     const steps = Math.ceil(data.train.size / batchSize);
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
-      const record = await trainEpoch(model, data, { epoch, epochs, steps, batchSize, lr, seed, augment: options.augment, reporter, checkpoint });
+      const record = await trainEpoch(model, data, {
+        epoch, epochs, steps, batchSize, lr, seed, augment: options.augment, preciseBn: options.preciseBn ?? 0, reporter, checkpoint,
+      });
       const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
       const value = record[monitor] as number;
       let best: BestRecord | undefined = state.best;
@@ -315,12 +324,17 @@ interface EpochSettings {
   lr: number;
   seed: number;
   augment?: AugmentOptions;
+  /** Batches of BatchNorm recalibration after training (0: none). */
+  preciseBn: number;
   reporter: ProgressReporter;
   /** The latest good checkpoint, named if training diverges. */
   checkpoint: string | undefined;
 }
 
-/** One epoch: training steps over shuffled batches, then validation. Returns the epoch's log record. */
+/**
+ * One epoch: training steps over shuffled batches, then (optionally) BatchNorm recalibration, then validation.
+ * Returns the epoch's log record.
+ */
 async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings): Promise<EpochRecord> {
   s.reporter.start(s.epoch, s.epochs, s.steps);
   const start = performance.now();
@@ -346,6 +360,7 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
   }
   const time = (performance.now() - start) / 1000;
   const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: s.lr };
+  if (s.preciseBn > 0) await recalibrateBatchNorm(model, data.train, { batches: s.preciseBn, batchSize: s.batchSize, seed: s.seed, epoch: s.epoch });
   if (data.validation !== undefined) {
     const val = await evaluateModel(model, data.validation, s.batchSize);
     record.val_loss = val.loss;

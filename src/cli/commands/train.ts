@@ -76,6 +76,7 @@ interface TrainCliOptions {
   resume?: boolean;
   earlyStop?: number;
   augment?: AugmentOptions;
+  preciseBn: number;
   seed: number;
   backend: BackendChoice;
   keep: number;
@@ -96,6 +97,7 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
   ['lr', 'lr'],
   ['earlyStop', 'earlyStop'],
   ['augment', 'augment'],
+  ['preciseBn', 'preciseBn'],
   ['seed', 'seed'],
 ];
 
@@ -141,6 +143,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', parsePositiveInt)
     .option('--augment <list>', 'augment training images: flip, shift[=fraction], crop (comma-separated)', parseAugment)
+    .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), 0)
     .option('--seed <n>', 'seed of shuffling, augmentation, --limit and the validation split', (v) => parseNonNegativeInt(v), 0)
     .option('--keep <n>', 'checkpoints to keep besides the best', parsePositiveInt, 2);
   addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
@@ -164,6 +167,7 @@ export function register(program: Command): void {
       resume: opts.resume,
       earlyStop: opts.earlyStop,
       augment: opts.augment,
+      preciseBn: opts.preciseBn,
       seed: opts.seed,
       backend: opts.backend,
       keepCheckpoints: opts.keep,
