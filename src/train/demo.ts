@@ -50,14 +50,14 @@ export interface DemoSettings {
 }
 
 /**
- * The demo's defaults: ResNet-50 as specified, at 40x40x3 (close to its smallest input, 37), on 2,000 training
+ * The demo's defaults: ResNet-50 as specified, at 40x40x3 (close to its smallest input, 37), on 3,000 training
  * images for 2 epochs; BatchNorm statistics re-estimated over 20 batches after each epoch, without which the
  * inference-mode accuracy after so few steps stays near chance (see `batchnorm.ts`).
  */
 export const DEMO_DEFAULTS: Readonly<DemoSettings> = {
   data: FASHION_MNIST_DIR,
   epochs: 2,
-  limit: 2000,
+  limit: 3000,
   testLimit: 1000,
   arch: 'resnet50',
   widthDivisor: 1,
