@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
@@ -111,7 +111,7 @@ test('loadModel: one-line errors naming the path for missing, incomplete and cor
     writeFileSync(join(m, 'model.json'), '{"modelTopology": ');
     await assert.rejects(loadModel(m), (e: Error) => e.message.startsWith(`${join(m, 'model.json')}: not a valid model.json:`) && !e.message.includes('\n'));
     await saveModel(model, m);
-    await import('node:fs').then((fs) => fs.rmSync(join(m, 'weights.bin')));
+    rmSync(join(m, 'weights.bin'));
     await assert.rejects(loadModel(m), /weights\.bin: weights file named in model\.json is missing/);
   } finally {
     model.dispose();
