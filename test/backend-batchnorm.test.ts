@@ -111,6 +111,22 @@ describe('onednn batch normalization matches tfjs cpu', { skip: SKIP_NATIVE }, (
     assert.ok(native.values[2].every((v) => v === 4 * 6 * 5), 'd sum / d beta = N*H*W');
   });
 
+  test('a gradient of the batch-norm gradient uses tfjs ops and matches cpu', async () => {
+    const { native, cpu } = await onBoth(() => {
+      const x = rand([2, 3, 3, 4], 14, 2);
+      const mean = rand([4], 15);
+      const variance = variances([4], 16);
+      const offset = rand([4], 19);
+      const scale = rand([4], 17);
+      const r = rand([2, 3, 3, 4], 18);
+      return tf.grads((a: tf.Tensor, sc: tf.Tensor) => {
+        const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.batchNorm(t, mean, variance, offset, sc)), r)))(a);
+        return tf.sum(tf.mul(dx, r));
+      })([x, scale]);
+    });
+    assertClose(native, cpu, 'second-order');
+  });
+
   test('parameters as large as x fall back to the cpu kernel and to tfjs gradient', async () => {
     let result!: Awaited<ReturnType<typeof onBoth>>;
     const calls = await countNativeCalls(async () => {

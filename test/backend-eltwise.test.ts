@@ -173,6 +173,24 @@ describe('onednn element-wise kernels match the tfjs cpu kernels', { skip: SKIP_
     assertSame(native, cpu, 'cast tensors', true);
   });
 
+  test('gradients of gradients (relu, square, mean, sum) use tfjs ops and match cpu', async () => {
+    // The fused gradient kernels have no gradients themselves: while an outer tf.grad records, tfjs's own gradients
+    // run instead.
+    const { native, cpu } = await onBoth(() => {
+      const x = rand([2, 3, 4], 13);
+      const r = rand([2, 3, 4], 14);
+      const second = (f: (t: tf.Tensor) => tf.Tensor) =>
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.grad((u: tf.Tensor) => tf.sum(f(u)))(t), r)))(x);
+      return [
+        second((u) => tf.mul(tf.relu(u), u)),
+        second((u) => tf.mul(tf.square(u), r)),
+        second((u) => tf.square(tf.mean(u, [0, 1]))),
+        second((u) => tf.square(tf.sum(u, -1))),
+      ];
+    });
+    assertSame(native, cpu, 'second-order gradients', false);
+  });
+
   test('NaN and infinities propagate exactly as on cpu', async () => {
     const special = [NaN, -Infinity, Infinity, 0, -0, 1.5, -2.5, NaN];
     const { native, cpu } = await onBoth(() => {

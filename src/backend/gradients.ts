@@ -3,7 +3,8 @@
  *
  * tfjs registers gradients globally (for every backend), so each override here first checks that the active
  * backend has its kernel and that the tensors suit it; otherwise it calls the gradient tfjs registered before, so
- * results on any other backend (and in cases the kernel does not take) stay exactly tfjs's.
+ * results on any other backend (and in cases the kernel does not take) stay exactly tfjs's. Higher-order gradients
+ * (a gradient computed while an outer tf.grad records) also use tfjs's gradients, whose ops are differentiable.
  *
  * - FusedBatchNorm: tfjs's gradient expands into about ten tensor-wide ops (sub, mul, rsqrt, tile, sum...). With
  *   parameters of shape [C] (as BatchNormalization layers use) the override computes all five gradients (x, mean,
@@ -28,9 +29,12 @@ const OVERRIDE = Symbol('onednn gradient override');
 
 type MarkedGradConfig = GradConfig & { [OVERRIDE]?: GradConfig };
 
-/** Whether the active backend has the kernel `kernelName`. */
+/**
+ * Whether a gradient may run the native kernel `kernelName`: the active backend has it, and no tape is recording
+ * the backward pass (a gradient of a gradient needs tfjs's differentiable ops; these kernels have no gradients).
+ */
 function activeBackendHas(kernelName: string): boolean {
-  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+  return tf.getKernel(kernelName, tf.getBackend()) !== undefined && !tf.engine().isTapeOn();
 }
 
 /** tfjs's gradient of `kernelName` as registered before any override of ours. */
