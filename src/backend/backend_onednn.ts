@@ -3,8 +3,10 @@
  * products, ...) replaced by native oneDNN primitives. Tensor data stays in JS typed arrays exactly as on the CPU
  * backend, so every CPU kernel runs unchanged on it and serves as the fallback of each native kernel.
  */
-import type { DataId } from '@tensorflow/tfjs';
+import type { BackendValues, DataId, DataType } from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+import { bufferPool, TrackedData } from './buffer_pool.js';
 
 import type { OnednnAddon } from './native.js';
 
@@ -26,9 +28,25 @@ export class BackendOnednn extends MathBackendCPU {
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }
 
-  /** Disposes data as the CPU backend does, and lets the native side free what it derived from that data. */
+  /** Stores data as the CPU backend does; a native kernel's output array is tracked so it can be recycled. */
+  override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
+    const dataId = super.write(values, shape, dtype);
+    if (dtype === 'float32' && bufferPool.owns(values)) {
+      this.data.set(dataId, new TrackedData('float32', values) as unknown as ReturnType<typeof this.data.get>);
+    }
+    return dataId;
+  }
+
+  /**
+   * Disposes data as the CPU backend does, recycles its array if only native kernels ever saw it, and lets the
+   * native side free what it derived from that data.
+   */
   override disposeData(dataId: DataId, force = false): boolean {
+    const entry: unknown = this.data.get(dataId);
     const disposed = super.disposeData(dataId, force);
+    if (disposed && entry instanceof TrackedData && !entry.escaped && !this.data.has(dataId)) {
+      bufferPool.give(entry.raw);
+    }
     if (disposed) {
       const token = this.tokens.get(dataId);
       if (token !== undefined) {

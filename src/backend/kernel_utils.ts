@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 
 import type { BackendOnednn } from './backend_onednn.js';
+import { bufferPool, rawValues } from './buffer_pool.js';
 
 /** Codes of the fused activations the native side implements (same numbering as `Activation` in common.h). */
 export const ACTIVATION_CODES: Readonly<Record<string, number>> = {
@@ -29,19 +30,18 @@ export function activationCode(activation: string | undefined, leakyreluAlpha: n
 /** The values of a float32 tensor as a Float32Array (zero-copy), or null if it is not one. */
 export function float32Data(backend: BackendOnednn, t: TensorInfo): Float32Array | null {
   if (t.dtype !== 'float32') return null;
-  const values = backend.data.get(t.dataId).values;
+  const values = rawValues(backend.data.get(t.dataId));
   return values instanceof Float32Array ? values : null;
 }
 
 /**
- * A new Float32Array of `size` elements, NOT zero-filled: only for outputs that the native code overwrites
- * entirely (every oneDNN primitive writes all of its destination). Skipping the zero-fill saves a full pass over
- * memory per op.
+ * A Float32Array of `size` elements for a native kernel's output, NOT zero-filled: only for outputs that the native
+ * code overwrites entirely (every oneDNN primitive writes all of its destination). It is recycled from disposed
+ * outputs where that is safe (see buffer_pool.ts); skipping the zero-fill saves a full pass over memory per op.
  */
 export function outputArray(size: number): Float32Array {
   if (size === 0) return new Float32Array(0);
-  const buf = Buffer.allocUnsafeSlow(size * 4); // its own ArrayBuffer, offset 0, never pooled
-  return new Float32Array(buf.buffer, buf.byteOffset, size);
+  return bufferPool.take(size);
 }
 
 /** Number of elements of a shape. */

@@ -1,0 +1,118 @@
+/**
+ * Recycling of the Float32Arrays that native kernels write their outputs into.
+ *
+ * Why: a ResNet-50 training step creates about 4 GB of op outputs. As fresh ArrayBuffers they cost a V8 garbage
+ * collection every few dozen ops (about a quarter of a step) and fresh memory for every op. Reusing the arrays of
+ * disposed tensors removes both. tfjs's CPU backend cannot do this because it hands its arrays out (dataSync,
+ * subarray views in Slice), so an array may only be reused when nothing outside the native kernels ever saw it:
+ *
+ * - `outputArray` allocates native kernels' outputs; only arrays it made are ever recycled;
+ * - the backend stores them in a {@link TrackedData} entry, whose `values` getter marks the array as escaped the
+ *   first time anything reads it (a CPU kernel, readSync/dataSync, the engine), after which it is never reused;
+ * - native kernels read their inputs through {@link rawValues}, which does not mark them;
+ * - when the backend disposes an entry that never escaped, its array goes back to the pool.
+ *
+ * `RESNET_ONEDNN_POOL_MB` caps the bytes kept free in the pool (default 2048; 0 turns recycling off).
+ */
+
+/** Bytes the pool may hold free, from RESNET_ONEDNN_POOL_MB (MiB). */
+function poolCapBytes(): number {
+  const setting = process.env.RESNET_ONEDNN_POOL_MB;
+  const mib = setting === undefined || setting.trim() === '' ? 2048 : Number(setting);
+  return Number.isFinite(mib) && mib > 0 ? mib * 1024 * 1024 : 0;
+}
+
+/** Free arrays by length, and which arrays the pool may take back. */
+class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  private readonly made = new WeakSet<Float32Array>();
+  private freeBytes = 0;
+  private readonly capBytes = poolCapBytes();
+
+  /** A Float32Array of `size` elements with undefined contents: a recycled one, or a new one. */
+  take(size: number): Float32Array {
+    const list = this.free.get(size);
+    const reused = list?.pop();
+    if (reused !== undefined) {
+      this.freeBytes -= reused.byteLength;
+      return reused;
+    }
+    // Its own ArrayBuffer, offset 0, not zero-filled: native kernels overwrite all of it.
+    const buf = Buffer.allocUnsafeSlow(size * 4);
+    const array = new Float32Array(buf.buffer, buf.byteOffset, size);
+    this.made.add(array);
+    return array;
+  }
+
+  /** Whether `array` came from `take` (and so may be given back). */
+  owns(array: unknown): array is Float32Array {
+    return array instanceof Float32Array && this.made.has(array);
+  }
+
+  /** Takes back an array nothing references any more (dropped if the pool is full). */
+  give(array: Float32Array): void {
+    if (!this.made.has(array) || this.freeBytes + array.byteLength > this.capBytes) return;
+    let list = this.free.get(array.length);
+    if (list === undefined) {
+      list = [];
+      this.free.set(array.length, list);
+    }
+    list.push(array);
+    this.freeBytes += array.byteLength;
+  }
+
+  /** Bytes held free. */
+  get bytes(): number {
+    return this.freeBytes;
+  }
+
+  /** Drops every free array (they are then garbage collected). */
+  clear(): void {
+    this.free.clear();
+    this.freeBytes = 0;
+  }
+}
+
+/** The process's pool (native kernels of every onednn backend instance share it). */
+export const bufferPool = new BufferPool();
+
+/**
+ * A backend data entry whose Float32Array came from the pool: reading `values` (what every CPU kernel and
+ * readSync do) marks it escaped, so it is never recycled; the native kernels use {@link rawValues} instead.
+ */
+export class TrackedData {
+  /** Number of tensors sharing this data (managed by MathBackendCPU). */
+  refCount = 1;
+  /** Whether anything but a native kernel has read the array. */
+  escaped = false;
+  private array: Float32Array;
+
+  constructor(
+    /** The data's dtype ('float32'). */
+    readonly dtype: 'float32',
+    array: Float32Array,
+  ) {
+    this.array = array;
+  }
+
+  /** The array, for code outside the native kernels: from now on it is never recycled. */
+  get values(): Float32Array {
+    this.escaped = true;
+    return this.array;
+  }
+
+  set values(array: Float32Array) {
+    this.escaped = true;
+    this.array = array;
+  }
+
+  /** The array without marking it escaped: native kernels only, which never keep it. */
+  get raw(): Float32Array {
+    return this.array;
+  }
+}
+
+/** A data entry's values as the native kernels read them: without marking a pooled array as escaped. */
+export function rawValues(entry: { values?: unknown } | TrackedData | undefined): unknown {
+  return entry instanceof TrackedData ? entry.raw : entry?.values;
+}
