@@ -148,6 +148,12 @@ export function loadNative(): OnednnAddon | null {
     loaded = null;
     return loaded;
   }
+  // OpenMP threads that spin between parallel regions take the cores from V8's garbage collector and the main
+  // thread, and on a shared machine from other processes: steps ran up to 7x slower under contention. So wait
+  // passively unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT): on an idle machine
+  // OMP_WAIT_POLICY=active is about 10% faster. libgomp reads the variable when it loads, with the addon.
+  const env = process.env;
+  if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) env.OMP_WAIT_POLICY = 'passive';
   try {
     const require = createRequire(import.meta.url);
     loaded = require(path) as OnednnAddon;
