@@ -73,5 +73,9 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<strin
   }
   if (!(await tf.setBackend(name))) throw new Error(`cannot initialise the ${name} backend`);
   await tf.ready();
+  if (name === 'cpu') {
+    // The CPU backend's first write prints "install tfjs-node", which cannot install here; the hint above is ours.
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  }
   return tf.getBackend();
 }
