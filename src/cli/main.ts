@@ -12,6 +12,7 @@ import { register as registerTrain } from './commands/train.js';
 import { register as registerEvaluate } from './commands/evaluate.js';
 import { register as registerPredict } from './commands/predict.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerConvert } from './commands/convert.js';
 
 /** Builds the `resnet` program with all of its commands. Exported for tests. */
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerPredict(program);
   registerDemo(program);
+  registerConvert(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -12,6 +12,7 @@ import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
+import { isKerasH5Path, loadKerasH5 } from '../io/keras_h5.js';
 import { exists, writeDirAtomic, writeFileSynced } from './fsutil.js';
 
 /** File name of the topology and manifest. */
@@ -77,11 +78,13 @@ export async function saveModel(model: tf.LayersModel, dir: string, metadata?: M
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, float16: 2, uint8: 1, int16: 2, complex64: 8 };
 
 /**
- * Loads a model saved in the standard layout: `path` is the folder holding `model.json`, or `model.json` itself.
+ * Loads a model saved in the standard layout: `path` is the folder holding `model.json`, or `model.json` itself
+ * (or a Keras `.h5` model file, read by `loadKerasH5`).
  * Weights may be split over several files (as the tfjs converter writes them). Every problem is reported as one line
  * that names the file: a missing folder, a folder without `model.json`, bad JSON, a missing or truncated weights file.
  */
 export async function loadModel(path: string): Promise<tf.LayersModel> {
+  if (isKerasH5Path(path)) return loadKerasH5(path); // a Keras HDF5 model file (see src/io/keras_h5.ts)
   const { dir, file } = await locateModelJson(path);
   let json: ModelJson;
   try {

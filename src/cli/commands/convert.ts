@@ -1,0 +1,53 @@
+/**
+ * `resnet convert`: converts a model between the TensorFlow.js folder layout (`model.json` + `weights.bin`) and a
+ * Keras 2 HDF5 file (`.h5`, what `tf.keras.models.load_model` reads). The direction follows `--out`: a path ending in
+ * `.h5` gets a Keras file, anything else a TensorFlow.js model folder. Class names and the other project metadata
+ * travel both ways (`userDefinedMetadata` ↔ the h5 root attribute `resnet_metadata`).
+ */
+import { Command } from 'commander';
+import type * as tf from '@tensorflow/tfjs';
+import { type BackendChoice, initBackend } from '../../backend/index.js';
+import { isKerasH5Path, loadKerasH5, saveKerasH5 } from '../../io/keras_h5.js';
+import { loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
+import { CliError } from '../common.js';
+import { addBackendOption } from './train.js';
+
+interface ConvertCliOptions {
+  model: string;
+  out: string;
+  backend: BackendChoice;
+}
+
+/** Loads `--model`: a Keras `.h5` file, a TensorFlow.js model folder (or its model.json), or a training run folder. */
+async function loadAny(path: string): Promise<tf.LayersModel> {
+  if (isKerasH5Path(path)) return loadKerasH5(path);
+  return loadModel(await resolveModelDir(path));
+}
+
+/** Registers `resnet convert` on the program. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('convert')
+    .description('Convert a model between the TensorFlow.js folder format and a Keras 2 HDF5 file (.h5), by the --out extension.')
+    .requiredOption('--model <path>', 'a Keras .h5 file, a saved model folder (model.json) or a training run folder (its latest checkpoint)')
+    .requiredOption('--out <path>', 'a .h5 file (Keras HDF5) or a folder (TensorFlow.js model.json + weights.bin)');
+  addBackendOption(cmd).action(async (opts: ConvertCliOptions) => {
+    if (/\.keras$/i.test(opts.out)) {
+      throw new CliError(`${opts.out}: the .keras (Keras 3 zip) format is not supported; use a .h5 file or a folder`, 2);
+    }
+    await initBackend(opts.backend);
+    const model = await loadAny(opts.model);
+    try {
+      const metadata = modelMetadata(model);
+      if (isKerasH5Path(opts.out)) {
+        await saveKerasH5(model, opts.out, { metadata });
+        process.stdout.write(`wrote ${opts.out} (Keras 2 HDF5, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
+      } else {
+        await saveModel(model, opts.out, metadata);
+        process.stdout.write(`wrote ${opts.out} (TensorFlow.js model folder, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+}
