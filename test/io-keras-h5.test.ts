@@ -367,3 +367,12 @@ test('convert errors: missing file, not HDF5, no model_config, a weights layer t
   // A bad model, to an .h5 output: no .h5 appears.
   await assertConvertFails(notH5, path.join(dir, 'out-bad.h5'), /not an HDF5 file/);
 });
+
+test('loadKerasH5Weights: a shape mismatch is a one-line error naming the file and the weight', async () => {
+  const wider = ResNet50({ inputShape: INPUT, classes: CLASSES.length, widthDivisor: 8 });
+  await assert.rejects(loadKerasH5Weights(wider, h5Path), (err: Error) => {
+    assert.equal(err.message, `${h5Path}: weight 'conv1/kernel:0' has shape [7, 7, 3, 4] in the file, the model expects [7, 7, 3, 8]`);
+    return true;
+  });
+  wider.dispose();
+});
