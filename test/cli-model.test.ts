@@ -8,38 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { run } from '../src/cli/main.js';
+import { runCaptured } from './cli-helpers.js';
 
 tf.env().set('IS_TEST', true);
 
-/**
- * Runs the CLI, capturing what it (its code or commander) writes to stdout and stderr. Other writes, such as the
- * test runner's reports of earlier tests, pass through.
- */
-async function runCaptured(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  const capture = (original: typeof process.stdout.write, append: (s: string) => void) =>
-    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      // Only what the CLI's code or commander writes is captured.
-      if (!/[/\\](?:dist[/\\]src|node_modules[/\\]commander)[/\\]/.test(new Error().stack ?? '')) {
-        return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
-      }
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof process.stdout.write;
-  process.stdout.write = capture(stdoutWrite, (s) => (out += s));
-  process.stderr.write = capture(stderrWrite, (s) => (err += s));
-  try {
-    const code = await run(argv);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
-}
 
 const dir = mkdtempSync(path.join(tmpdir(), 'resnet-cli-model-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

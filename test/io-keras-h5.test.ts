@@ -16,7 +16,7 @@ import sharp from 'sharp';
 import { ResNet50 } from '../src/model/index.js';
 import { loadKerasH5, loadKerasH5Weights, saveKerasH5, saveKerasH5Weights } from '../src/io/keras_h5.js';
 import { loadModel, predict, saveModel } from '../src/train/index.js';
-import { run } from '../src/cli/main.js';
+import { runCaptured } from './cli-helpers.js';
 
 tf.env().set('IS_TEST', true);
 
@@ -264,29 +264,6 @@ test('loadKerasH5Weights: a layer of the file that the model lacks is a one-line
   other.dispose();
 });
 
-/** Runs the CLI, capturing what its own code (not the test runner) writes to stdout and stderr. */
-async function runCaptured(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  const capture = (original: typeof process.stdout.write, append: (s: string) => void) =>
-    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      if (!/[/\\](?:dist[/\\]src|node_modules[/\\]commander)[/\\]/.test(new Error().stack ?? '')) {
-        return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
-      }
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof process.stdout.write;
-  process.stdout.write = capture(stdoutWrite, (s) => (out += s));
-  process.stderr.write = capture(stderrWrite, (s) => (err += s));
-  try {
-    return { code: await run(argv), out, err };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
-}
 
 test('resnet convert: tfjs folder -> .h5 -> tfjs folder keeps weights, predictions and class names', async () => {
   const tfjsDir = path.join(dir, 'tfjs-model');

@@ -5,10 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { foldBatchNorm } from '../model/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
-import { resolveModelDir } from './checkpoint.js';
-import { formatImageShape, loadModel, modelClassCount, modelInputShape, modelMetadata } from './io.js';
+import { loadInferenceModel } from './inference.js';
+import { formatImageShape, modelClassCount, modelInputShape, modelMetadata } from './io.js';
 import { type ClassMetrics, accuracyOf, classMetrics, confusionMatrix, addConfusion } from './metrics.js';
 
 /** The result of an evaluation. */
@@ -97,18 +96,11 @@ export interface EvaluateOptions {
 /**
  * Evaluates a model on a labelled data set. Class names come from the model's metadata when it has them, else from
  * the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
- * Either way the model runs with its BatchNorms folded ({@link foldBatchNorm}).
+ * Either way the model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
   if (options.backend !== undefined) await initBackend(options.backend);
-  const loaded = typeof options.model === 'string' ? await loadModel(await resolveModelDir(options.model)) : options.model;
-  // Inference only: a copy with BatchNorm folded into the convolutions and ReLUs fused (same predictions, fewer passes).
-  let model: tf.LayersModel;
-  try {
-    model = foldBatchNorm(loaded);
-  } finally {
-    if (typeof options.model === 'string') loaded.dispose(); // the folded copy keeps the weights it shares
-  }
+  const model = await loadInferenceModel(options.model);
   try {
     const data =
       typeof options.data === 'string'

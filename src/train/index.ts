@@ -12,6 +12,7 @@ export * from './train.js';
 export * from './batchnorm.js';
 export * from './evaluate.js';
 export * from './predict.js';
+export * from './inference.js';
 export * from './demo.js';
 export * from './report.js';
 export * from './metrics.js';

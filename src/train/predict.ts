@@ -3,10 +3,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { foldBatchNorm } from '../model/index.js';
 import { loadImages } from '../data/index.js';
-import { resolveModelDir } from './checkpoint.js';
-import { loadModel, modelClassCount, modelInputShape, modelMetadata } from './io.js';
+import { loadInferenceModel } from './inference.js';
+import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
 
 /** One class and its probability. */
 export interface ClassScore {
@@ -43,19 +42,12 @@ export interface PredictOptions {
 /**
  * Predicts the top-k classes of each image. A file that is missing or not an image is an error naming the file.
  * A model given by path is loaded and disposed here; a model given as an object is left to the caller. Either way the
- * model runs with its BatchNorms folded ({@link foldBatchNorm}).
+ * model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function predict(options: PredictOptions): Promise<Prediction[]> {
   if (options.images.length === 0) throw new Error('no images to predict');
   if (options.backend !== undefined) await initBackend(options.backend);
-  const loaded = typeof options.model === 'string' ? await loadModel(await resolveModelDir(options.model)) : options.model;
-  // Inference only: a copy with BatchNorm folded into the convolutions and ReLUs fused (same predictions, fewer passes).
-  let model: tf.LayersModel;
-  try {
-    model = foldBatchNorm(loaded);
-  } finally {
-    if (typeof options.model === 'string') loaded.dispose(); // the folded copy keeps the weights it shares
-  }
+  const model = await loadInferenceModel(options.model);
   try {
     const shape = modelInputShape(model);
     const n = modelClassCount(model);
