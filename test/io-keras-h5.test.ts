@@ -26,17 +26,8 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const CLASSES = ['zero', 'one', 'two', 'three', 'four', 'five'];
 const INPUT: [number, number, number] = [40, 40, 3];
 
-/** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator in [0, 1), so failures reproduce. */
+const rng = mulberry32;
 
 /** A small ResNet-50 whose every weight is random, BatchNorm moving statistics included (variances in [0.5, 1.5]). */
 function randomModel(seed: number): tf.LayersModel {
@@ -198,6 +189,7 @@ test('h5py reads the names and shapes Keras expects (only where python3-h5py is 
   // The same reading Keras's load_attributes_from_hdf5_group does: decode bytes, accept str.
   const script = `
 import h5py, json, sys
+import { mulberry32 } from '../src/data/random.js';
 dec = lambda n: n.decode('utf8') if hasattr(n, 'decode') else n
 f = h5py.File(sys.argv[1], 'r')
 mw = f['model_weights']

@@ -8,20 +8,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { ResNet18, ResNet50, foldBatchNorm, foldSummary } from '../src/model/index.js';
+import { mulberry32 } from '../src/data/random.js';
 
 const backend = await initBackend('auto');
 
-/** A seeded uniform generator in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator in [0, 1), so failures reproduce. */
+const rng = mulberry32;
 
 /** `n` seeded values uniform in [lo, hi). */
 function uniform(next: () => number, n: number, lo: number, hi: number): Float32Array {
