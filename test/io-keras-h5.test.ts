@@ -17,6 +17,7 @@ import { ResNet50 } from '../src/model/index.js';
 import { loadKerasH5, loadKerasH5Weights, saveKerasH5, saveKerasH5Weights } from '../src/io/keras_h5.js';
 import { loadModel, predict, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
+import { mulberry32 } from '../src/data/random.js';
 
 tf.env().set('IS_TEST', true);
 
@@ -189,7 +190,6 @@ test('h5py reads the names and shapes Keras expects (only where python3-h5py is 
   // The same reading Keras's load_attributes_from_hdf5_group does: decode bytes, accept str.
   const script = `
 import h5py, json, sys
-import { mulberry32 } from '../src/data/random.js';
 dec = lambda n: n.decode('utf8') if hasattr(n, 'decode') else n
 f = h5py.File(sys.argv[1], 'r')
 mw = f['model_weights']
