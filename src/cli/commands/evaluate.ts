@@ -3,7 +3,7 @@
  * labelled data set, in inference mode (BatchNorm uses its moving statistics).
  */
 import { Command, Option } from 'commander';
-import type { BackendChoice } from '../../backend/index.js';
+import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { evaluate, formatClassMetrics, formatConfusion } from '../../train/index.js';
 import { parsePositiveInt } from '../common.js';
 import { addBackendOption } from './train.js';
@@ -30,6 +30,8 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'images per forward pass', parsePositiveInt, 32)
     .option('--json', 'print the result as JSON');
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions) => {
+    // Which backend runs it, on stderr so that --json output stays clean.
+    process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     const r = await evaluate({ model: opts.model, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ model: opts.model, data: opts.data, ...r }, null, 2)}\n`);

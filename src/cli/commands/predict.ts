@@ -2,7 +2,7 @@
  * `resnet predict`: the most probable classes of image files under a trained model, with their probabilities.
  */
 import { Command } from 'commander';
-import type { BackendChoice } from '../../backend/index.js';
+import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { predict } from '../../train/index.js';
 import { parsePositiveInt } from '../common.js';
 import { addBackendOption } from './train.js';
@@ -24,6 +24,8 @@ export function register(program: Command): void {
     .option('--top <k>', 'how many classes to show per image', parsePositiveInt, 3)
     .option('--json', 'print the result as JSON');
   addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions) => {
+    // Which backend runs it, on stderr so that --json output stays clean.
+    process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     const results = await predict({ model: opts.model, images, topK: opts.top, backend: opts.backend });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
