@@ -11,22 +11,10 @@ import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
-import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
-import type { Outputs } from './backend-helpers.js';
-
-const rand = (shape: number[], seed: number, scale = 1): tf.Tensor =>
-  tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed, scale), shape);
+import { assertClose, countNativeCalls, onBoth, rand, SKIP_NATIVE } from './backend-helpers.js';
 
 /** Positive variances in [0.2, 1.8). */
 const variances = (shape: number[], seed: number): tf.Tensor => tf.tidy(() => tf.add(rand(shape, seed, 0.8), 1));
-
-function assertClose(native: Outputs, cpu: Outputs, what: string): void {
-  assert.deepEqual(native.shapes, cpu.shapes, `${what}: shapes`);
-  native.values.forEach((v, i) => {
-    const err = relErr(v, cpu.values[i]);
-    assert.ok(err <= TOLERANCE, `${what}: output ${i} relative error ${err}`);
-  });
-}
 
 const SHAPES: { name: string; x: number[] }[] = [
   { name: 'odd sizes', x: [3, 5, 7, 6] },

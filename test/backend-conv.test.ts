@@ -8,8 +8,7 @@ import { describe, test } from 'node:test';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
-import type { Outputs } from './backend-helpers.js';
+import { assertClose, countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
@@ -44,14 +43,6 @@ const CASES: ConvCase[] = [
   { name: 'numeric pad with ceil rounding', x: [1, 8, 8, 3], filter: [3, 3, 3, 4], strides: 2, pad: 1, dimRoundingMode: 'ceil', grads: false },
   { name: 'dilation 2, same', x: [1, 10, 9, 4], filter: [3, 3, 4, 5], strides: 1, pad: 'same', dilations: 2, grads: false },
 ];
-
-function assertClose(native: Outputs, cpu: Outputs, what: string): void {
-  assert.deepEqual(native.shapes, cpu.shapes, `${what}: shapes`);
-  native.values.forEach((v, i) => {
-    const err = relErr(v, cpu.values[i]);
-    assert.ok(err <= TOLERANCE, `${what}: output ${i} relative error ${err}`);
-  });
-}
 
 /** Input tensors of a case: x, filter, bias, and a random weighting of the output used as the gradient. */
 function makeInputs(c: ConvCase, seed: number) {

@@ -12,11 +12,8 @@ import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
-import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
+import { countNativeCalls, onBoth, rand, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
 import type { Outputs } from './backend-helpers.js';
-
-const rand = (shape: number[], seed: number, scale = 1): tf.Tensor =>
-  tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed, scale), shape);
 
 /** Values in [0.5, 1.5) or their negatives: safe divisors. */
 const divisor = (shape: number[], seed: number): tf.Tensor =>

@@ -4,6 +4,8 @@
  *
  * Relative error (used with a bound of 1e-4 throughout): max_i |native_i - cpu_i| / max(1, max_i |cpu_i|).
  */
+import assert from 'node:assert/strict';
+
 import * as tf from '@tensorflow/tfjs';
 
 import { BackendOnednn, initBackend, nativeBackendAvailable, nativeBackendUnavailableReason } from '../src/backend/index.js';
@@ -90,4 +92,17 @@ export async function countNativeCalls(fn: () => void | Promise<void>): Promise<
     (backend as { native: OnednnAddon }).native = original;
   }
   return counts;
+}
+
+/** A float32 tensor of seeded uniform values in [-scale, scale). */
+export const rand = (shape: number[], seed: number, scale = 1): tf.Tensor =>
+  tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed, scale), shape);
+
+/** Asserts that the native outputs have the cpu outputs' shapes and are within TOLERANCE of their values. */
+export function assertClose(native: Outputs, cpu: Outputs, what: string): void {
+  assert.deepEqual(native.shapes, cpu.shapes, `${what}: shapes`);
+  native.values.forEach((v, i) => {
+    const err = relErr(v, cpu.values[i]);
+    assert.ok(err <= TOLERANCE, `${what}: output ${i} relative error ${err}`);
+  });
 }

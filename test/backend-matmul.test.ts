@@ -7,16 +7,7 @@ import { describe, test } from 'node:test';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
-import type { Outputs } from './backend-helpers.js';
-
-function assertClose(native: Outputs, cpu: Outputs, what: string): void {
-  assert.deepEqual(native.shapes, cpu.shapes, `${what}: shapes`);
-  native.values.forEach((v, i) => {
-    const err = relErr(v, cpu.values[i]);
-    assert.ok(err <= TOLERANCE, `${what}: output ${i} relative error ${err}`);
-  });
-}
+import { assertClose, countNativeCalls, onBoth, randomValues, SKIP_NATIVE } from './backend-helpers.js';
 
 const rand = (shape: number[], seed: number): tf.Tensor => tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed), shape);
 

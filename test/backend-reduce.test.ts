@@ -10,19 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
 import { planReduce } from '../src/backend/reduce_utils.js';
-import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
-import type { Outputs } from './backend-helpers.js';
-
-const rand = (shape: number[], seed: number, scale = 1): tf.Tensor =>
-  tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed, scale), shape);
-
-function assertClose(native: Outputs, cpu: Outputs, what: string): void {
-  assert.deepEqual(native.shapes, cpu.shapes, `${what}: shapes`);
-  native.values.forEach((v, i) => {
-    const err = relErr(v, cpu.values[i]);
-    assert.ok(err <= TOLERANCE, `${what}: output ${i} relative error ${err}`);
-  });
-}
+import { assertClose, countNativeCalls, onBoth, rand, SKIP_NATIVE } from './backend-helpers.js';
 
 const CASES: { name: string; shape: number[]; axis: number | number[] | null }[] = [
   { name: 'leading axes of NHWC to [C]', shape: [3, 5, 7, 6], axis: [0, 1, 2] },

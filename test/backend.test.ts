@@ -12,10 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { BackendOnednn, initBackend, nativeBackendAvailable, nativeBackendUnavailableReason, onednnInfo } from '../src/backend/index.js';
 import { NATIVE_KERNELS, ONEDNN_ONLY_KERNELS } from '../src/backend/register_all_kernels.js';
-import { countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
-
-const rand = (shape: number[], seed: number, scale = 1): tf.Tensor =>
-  tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed, scale), shape);
+import { countNativeCalls, onBoth, rand, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
 
 test('the native onednn addon is built and loads', () => {
   assert.ok(nativeBackendAvailable(), `onednn addon: ${nativeBackendUnavailableReason()} (run npm run build:native)`);
