@@ -69,11 +69,8 @@ for seed in $SEEDS; do
     --precise-bn "$PRECISE_BN" --seed "$seed" --out "$run"
   train_end=$(date +%s.%N)
 
-  model="$run"
-  if [[ "$CHECKPOINT" == best ]]; then
-    model="$run/checkpoints/$(tr -d '[:space:]' < "$run/checkpoints/best")"
-  fi
-  node "$CLI" evaluate --model "$model" --data "$TEST" --json > "$run/test-eval.json"
+  model="$run ($CHECKPOINT checkpoint)"
+  node "$CLI" evaluate --model "$run" --checkpoint "$CHECKPOINT" --data "$TEST" --json > "$run/test-eval.json"
   end=$(date +%s.%N)
 
   # Print the test result (accuracy, per-class precision/recall) and decide pass/fail.

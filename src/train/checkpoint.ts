@@ -200,18 +200,22 @@ function epochOf(nameOrDir: string): number {
   return m === null ? 0 : Number(m[1]);
 }
 
+/** Which checkpoint of a training run a model path means: the last one written, or the best by validation loss. */
+export type CheckpointChoice = 'latest' | 'best';
+
 /**
  * Resolves `--model`: a saved model folder (with `model.json`) is used as is; a run folder written by `train` resolves
- * to its latest checkpoint. Anything else is a one-line error naming the path.
+ * to its latest checkpoint, or with `checkpoint = 'best'` to its best one. Anything else is a one-line error naming
+ * the path.
  */
-export async function resolveModelDir(path: string): Promise<string> {
+export async function resolveModelDir(path: string, checkpoint: CheckpointChoice = 'latest'): Promise<string> {
   const abs = resolve(path);
   if (!(await exists(abs))) throw new Error(`${path}: no such model folder`);
   if (await exists(join(abs, MODEL_JSON))) return abs;
   if (await exists(join(abs, CHECKPOINTS_DIR))) {
-    const latest = await latestCheckpoint(abs);
-    if (latest === undefined) throw new Error(`${path}: this training run has no complete checkpoint yet`);
-    return latest;
+    const dir = checkpoint === 'best' ? await bestCheckpoint(abs) : await latestCheckpoint(abs);
+    if (dir === undefined) throw new Error(`${path}: this training run has no complete ${checkpoint} checkpoint yet`);
+    return dir;
   }
   const stat = await fsp.stat(abs);
   if (stat.isFile()) return abs; // model.json given directly

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
+import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { formatImageShape, modelClassCount, modelInputShape, modelMetadata } from './io.js';
 import { type ClassMetrics, accuracyOf, classMetrics, confusionMatrix, addConfusion } from './metrics.js';
@@ -81,6 +82,8 @@ export async function evaluateModel(
 export interface EvaluateOptions {
   /** A saved model folder (`model.json`), a training run folder (its latest checkpoint), or a loaded model. */
   model: string | tf.LayersModel;
+  /** For a training run folder: its latest checkpoint (default) or its best by validation loss. */
+  checkpoint?: CheckpointChoice;
   /** A data source path (opened at the model's input shape) or an open data set. */
   data: string | Dataset;
   /** Which part of a source with several to use (default 'test'). */
@@ -100,7 +103,7 @@ export interface EvaluateOptions {
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
   if (options.backend !== undefined) await initBackend(options.backend);
-  const model = await loadInferenceModel(options.model);
+  const model = await loadInferenceModel(options.model, options.checkpoint);
   try {
     const data =
       typeof options.data === 'string'

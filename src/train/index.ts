@@ -40,6 +40,7 @@ export {
   bestCheckpoint,
   readState,
   resolveModelDir,
+  type CheckpointChoice,
   checkpointName,
   CHECKPOINTS_DIR,
   LATEST_FILE,

@@ -5,16 +5,20 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { foldBatchNorm } from '../model/index.js';
-import { resolveModelDir } from './checkpoint.js';
+import { resolveModelDir, type CheckpointChoice } from './checkpoint.js';
 import { loadModel } from './io.js';
 
 /**
- * Loads `model` if it is a path (a saved model folder, a run folder's latest checkpoint, or a Keras `.h5` file) and
+ * Loads `model` if it is a path (a saved model folder, a run folder's latest or best checkpoint as `checkpoint` says,
+ * or a Keras `.h5` file) and
  * returns its folded copy, which the caller disposes. A model loaded here is disposed once folded (the copy keeps the
  * weights it shares); a model object given by the caller is left untouched.
  */
-export async function loadInferenceModel(model: string | tf.LayersModel): Promise<tf.LayersModel> {
-  const loaded = typeof model === 'string' ? await loadModel(await resolveModelDir(model)) : model;
+export async function loadInferenceModel(
+  model: string | tf.LayersModel,
+  checkpoint: CheckpointChoice = 'latest',
+): Promise<tf.LayersModel> {
+  const loaded = typeof model === 'string' ? await loadModel(await resolveModelDir(model, checkpoint)) : model;
   try {
     return foldBatchNorm(loaded);
   } finally {

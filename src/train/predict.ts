@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { loadImages } from '../data/index.js';
+import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
 
@@ -29,6 +30,8 @@ export interface Prediction {
 export interface PredictOptions {
   /** A saved model folder (`model.json`), a training run folder (its latest checkpoint), or a loaded model. */
   model: string | tf.LayersModel;
+  /** For a training run folder: its latest checkpoint (default) or its best by validation loss. */
+  checkpoint?: CheckpointChoice;
   /** Image files (JPEG, PNG, WebP), resized to the model's input shape. */
   images: string[];
   /** How many classes to report per image (default 3, at most the number of classes). */
@@ -47,7 +50,7 @@ export interface PredictOptions {
 export async function predict(options: PredictOptions): Promise<Prediction[]> {
   if (options.images.length === 0) throw new Error('no images to predict');
   if (options.backend !== undefined) await initBackend(options.backend);
-  const model = await loadInferenceModel(options.model);
+  const model = await loadInferenceModel(options.model, options.checkpoint);
   try {
     const shape = modelInputShape(model);
     const n = modelClassCount(model);

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { evaluate, formatClassMetrics, formatConfusion } from '../../train/index.js';
+import { evaluate, formatClassMetrics, formatConfusion, type CheckpointChoice } from '../../train/index.js';
 import { parsePositiveInt } from '../common.js';
 import { addBackendOption } from './train.js';
 
@@ -16,6 +16,7 @@ interface EvaluateCliOptions {
   batchSize: number;
   json?: boolean;
   backend: BackendChoice;
+  checkpoint: CheckpointChoice;
 }
 
 /** Registers `resnet evaluate` on the program. */
@@ -24,6 +25,7 @@ export function register(program: Command): void {
     .command('evaluate')
     .description('Evaluate a trained model on labelled data: loss, accuracy, per-class precision/recall, confusion matrix.')
     .requiredOption('--model <dir>', 'a saved model folder (model.json) or a training run folder (its latest checkpoint)')
+    .addOption(new Option('--checkpoint <which>', "for a training run folder: its latest checkpoint or its best by validation loss").choices(['latest', 'best']).default('latest'))
     .requiredOption('--data <path>', 'labelled data: SIGNS .h5 file, image folder or IDX files')
     .addOption(new Option('--split <part>', 'which part of a source that has several').choices(['train', 'test']).default('test'))
     .option('--limit <n>', 'evaluate only n images (class-balanced pick)', parsePositiveInt)
@@ -32,7 +34,7 @@ export function register(program: Command): void {
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions) => {
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
-    const r = await evaluate({ model: opts.model, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend });
+    const r = await evaluate({ model: opts.model, checkpoint: opts.checkpoint, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ model: opts.model, data: opts.data, ...r }, null, 2)}\n`);
       return;

@@ -1,9 +1,9 @@
 /**
  * `resnet predict`: the most probable classes of image files under a trained model, with their probabilities.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { predict } from '../../train/index.js';
+import { predict, type CheckpointChoice } from '../../train/index.js';
 import { parsePositiveInt } from '../common.js';
 import { addBackendOption } from './train.js';
 
@@ -12,6 +12,7 @@ interface PredictCliOptions {
   top: number;
   json?: boolean;
   backend: BackendChoice;
+  checkpoint: CheckpointChoice;
 }
 
 /** Registers `resnet predict` on the program. */
@@ -21,12 +22,13 @@ export function register(program: Command): void {
     .description('Predict the top classes of image files (JPEG, PNG, WebP) with a trained model.')
     .argument('<image...>', 'image files')
     .requiredOption('--model <dir>', 'a saved model folder (model.json) or a training run folder (its latest checkpoint)')
+    .addOption(new Option('--checkpoint <which>', "for a training run folder: its latest checkpoint or its best by validation loss").choices(['latest', 'best']).default('latest'))
     .option('--top <k>', 'how many classes to show per image', parsePositiveInt, 3)
     .option('--json', 'print the result as JSON');
   addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions) => {
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
-    const results = await predict({ model: opts.model, images, topK: opts.top, backend: opts.backend });
+    const results = await predict({ model: opts.model, checkpoint: opts.checkpoint, images, topK: opts.top, backend: opts.backend });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
       return;
