@@ -28,8 +28,24 @@ namespace {
 constexpr int64_t kParallelThreshold = 32768;
 constexpr int64_t kChannelBlock = 64;
 
+/** Input rows [begin, end) or columns of one pooling window, clipped to the image. */
+struct Span {
+  int64_t begin, end;
+};
+
 struct Geometry {
   int64_t n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl;
+
+  /** The input rows under output row `yr`'s window. */
+  Span rows(int64_t yr) const {
+    const int64_t corner = yr * sh - pt;
+    return {std::max<int64_t>(0, corner), std::min(h, corner + fh)};
+  }
+  /** The input columns under output column `yc`'s window. */
+  Span cols(int64_t yc) const {
+    const int64_t corner = yc * sw - pl;
+    return {std::max<int64_t>(0, corner), std::min(w, corner + fw)};
+  }
 };
 
 Geometry geometryArg(const Napi::CallbackInfo& info, size_t index) {
@@ -59,11 +75,9 @@ Napi::Value Pool(const Napi::CallbackInfo& info) {
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < g.n; ++b) {
       for (int64_t yr = 0; yr < g.oh; ++yr) {
-        const int64_t rCorner = yr * g.sh - g.pt;
-        const int64_t r0 = std::max<int64_t>(0, rCorner), r1 = std::min(g.h, rCorner + g.fh);
+        const auto [r0, r1] = g.rows(yr);
         for (int64_t yc = 0; yc < g.ow; ++yc) {
-          const int64_t cCorner = yc * g.sw - g.pl;
-          const int64_t c0 = std::max<int64_t>(0, cCorner), c1 = std::min(g.w, cCorner + g.fw);
+          const auto [c0, c1] = g.cols(yc);
           float* o = ys + ((b * g.oh + yr) * g.ow + yc) * C;
           if (kind == 0) {
             std::fill(o, o + C, -std::numeric_limits<float>::infinity());
@@ -144,11 +158,9 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
     int32_t where[kChannelBlock];            // index into `cells` of each channel's maximum, -1 for none
     std::vector<int64_t> cells(static_cast<size_t>(g.fh * g.fw));  // offsets of the window's cells in the image
     for (int64_t yr = 0; yr < g.oh; ++yr) {
-      const int64_t rCorner = yr * g.sh - g.pt;
-      const int64_t r0 = std::max<int64_t>(0, rCorner), r1 = std::min(g.h, rCorner + g.fh);
+      const auto [r0, r1] = g.rows(yr);
       for (int64_t yc = 0; yc < g.ow; ++yc) {
-        const int64_t cCorner = yc * g.sw - g.pl;
-        const int64_t c0 = std::max<int64_t>(0, cCorner), c1 = std::min(g.w, cCorner + g.fw);
+        const auto [c0, c1] = g.cols(yc);
         std::fill_n(best, nd, -std::numeric_limits<float>::infinity());
         std::fill_n(where, nd, -1);
         int32_t k = 0;
@@ -186,11 +198,9 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
       for (int64_t cc = 0; cc < g.w; ++cc) std::fill_n(dxs + ((b * g.h + r) * g.w + cc) * C + d0, nd, 0.f);
     }
     for (int64_t yr = 0; yr < g.oh; ++yr) {
-      const int64_t rCorner = yr * g.sh - g.pt;
-      const int64_t r0 = std::max<int64_t>(0, rCorner), r1 = std::min(g.h, rCorner + g.fh);
+      const auto [r0, r1] = g.rows(yr);
       for (int64_t yc = 0; yc < g.ow; ++yc) {
-        const int64_t cCorner = yc * g.sw - g.pl;
-        const int64_t c0 = std::max<int64_t>(0, cCorner), c1 = std::min(g.w, cCorner + g.fw);
+        const auto [c0, c1] = g.cols(yc);
         const float* g0 = dys + ((b * g.oh + yr) * g.ow + yc) * C + d0;
         for (int64_t r = r0; r < r1; ++r) {
           for (int64_t cc = c0; cc < c1; ++cc) {
