@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   const s = foldSummary(folded);
   console.log(
     `ResNet50 ${o.size}x${o.size}x3, batch ${o.batch}, backend ${backend}: folded ${s?.foldedBatchNorms.length} BatchNorms, ` +
-      `fused ${s?.fusedActivations.length} ReLUs in ${foldMs.toFixed(0)} ms`,
+      `fused ${s?.fusedActivations.length} ReLUs and ${s?.fusedResiduals.length} residual Add + ReLU in ${foldMs.toFixed(0)} ms`,
   );
   const x = tf.randomNormal([o.batch, o.size, o.size, 3], 0, 1, 'float32', 0);
   for (let i = 0; i < o.warmup; i++) {

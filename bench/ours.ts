@@ -4,8 +4,8 @@
  *
  * `--mode train`: median ms per `model.trainOnBatch` (Adam, categorical cross-entropy) on one fixed random batch.
  * `--mode infer`: median ms per `model.predict` of that batch, on the model with its BatchNorms folded into the
- * convolutions and its ReLUs fused (`foldBatchNorm`), as ONNX Runtime does with the ONNX export it measures: like for
- * like. Both modes on the fastest backend, `initBackend('auto')`.
+ * convolutions, its ReLUs and residual additions fused (`foldBatchNorm`), as ONNX Runtime does with the ONNX export
+ * it measures: like for like. Both modes on the fastest backend, `initBackend('auto')`.
  * Refuses (exit {@link EXIT_REFUSED}) to run on tfjs's plain 'cpu' backend unless `--allow-cpu`.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -52,9 +52,10 @@ async function main(): Promise<number> {
     const summary = foldSummary(folded);
     log(
       `inference on the folded model: ${summary?.foldedBatchNorms.length ?? 0} BatchNorms folded into their convolutions, ` +
-        `${summary?.fusedActivations.length ?? 0} ReLUs fused (as ONNX Runtime does)`,
+        `${summary?.fusedActivations.length ?? 0} ReLUs and ${summary?.fusedResiduals.length ?? 0} residual Add + ReLU fused ` +
+        '(as ONNX Runtime does)',
     );
-    extra = { folded: true, foldedBatchNorms: summary?.foldedBatchNorms.length ?? 0, fusedActivations: summary?.fusedActivations.length ?? 0 };
+    extra = { folded: true, foldedBatchNorms: summary?.foldedBatchNorms.length ?? 0, fusedActivations: summary?.fusedActivations.length ?? 0, fusedResiduals: summary?.fusedResiduals.length ?? 0 };
     step = async () => {
       const p = folded.predict(x, { batchSize: o.batch }) as tf.Tensor;
       await p.data();

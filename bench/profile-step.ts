@@ -8,8 +8,10 @@
  * those inside their own time. "other" is the step's time outside any kernel: tfjs's engine, tape, layers. The CPU
  * time of all threads is printed too: on a shared machine it varies less than wall time.
  *
- * Usage: node dist/bench/profile-step.js [--backend onednn|cpu] [--optimizer adam|sgd] [--batch 32] [--size 64]
- *          [--steps 3] [--warmup 1] [--width-divisor 1] [--top 25] [--clock wall|cpu]
+ * Usage: node dist/bench/profile-step.js [--mode train|infer] [--backend onednn|cpu] [--optimizer adam|sgd]
+ *          [--batch 32] [--size 64] [--steps 3] [--warmup 1] [--width-divisor 1] [--top 25] [--clock wall|cpu]
+ *
+ * `--mode infer` profiles `model.predict` of the folded model (`foldBatchNorm`) instead, as `npm run bench` measures it.
  *
  * `--clock cpu` times kernels by the process's CPU time instead of wall time: with OMP_NUM_THREADS=1 that is each
  * kernel's work, undisturbed by other processes on a busy machine.
@@ -20,9 +22,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
-import { ResNet50 } from '../src/model/index.js';
+import { ResNet50, foldBatchNorm } from '../src/model/index.js';
 
 interface Options {
+  mode: 'train' | 'infer';
   backend: 'onednn' | 'cpu';
   optimizer: 'adam' | 'sgd';
   batch: number;
@@ -35,7 +38,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { backend: 'onednn', optimizer: 'adam', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25, clock: 'wall' };
+  const o: Options = { mode: 'train', backend: 'onednn', optimizer: 'adam', batch: 32, size: 64, steps: 3, warmup: 1, widthDivisor: 1, top: 25, clock: 'wall' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     const n = Number(value);
@@ -43,6 +46,10 @@ function parseArgs(argv: string[]): Options {
       case '--backend':
         if (value !== 'onednn' && value !== 'cpu') throw new Error(`--backend must be onednn or cpu, got ${value}`);
         o.backend = value;
+        break;
+      case '--mode':
+        if (value !== 'train' && value !== 'infer') throw new Error(`--mode must be train or infer, got ${value}`);
+        o.mode = value;
         break;
       case '--clock':
         if (value !== 'wall' && value !== 'cpu') throw new Error(`--clock must be wall or cpu, got ${value}`);
@@ -60,7 +67,7 @@ function parseArgs(argv: string[]): Options {
       case '--top': o.top = n; break;
       default: throw new Error(`unknown option ${flag}`);
     }
-    if (flag !== '--backend' && flag !== '--optimizer' && flag !== '--clock' && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
+    if (!['--mode', '--backend', '--optimizer', '--clock'].includes(flag) && !(Number.isInteger(n) && n >= 0)) throw new Error(`${flag} needs a whole number`);
   }
   return o;
 }
@@ -112,15 +119,25 @@ async function main(): Promise<void> {
   };
   const now = o.clock === 'cpu' ? cpuNow : () => performance.now();
   const profiler = instrument(backend, now);
+  const folded = o.mode === 'infer' ? foldBatchNorm(model) : null;
+  const step = async (): Promise<void> => {
+    if (folded === null) {
+      await model.trainOnBatch(x, y);
+      return;
+    }
+    const p = folded.predict(x, { batchSize: o.batch }) as tf.Tensor;
+    await p.data();
+    p.dispose();
+  };
 
-  for (let i = 0; i < o.warmup; i++) await model.trainOnBatch(x, y);
+  for (let i = 0; i < o.warmup; i++) await step();
   const tensorsBefore = tf.memory().numTensors;
   const stepMs: number[] = [];
   const cpu0 = process.cpuUsage();
   profiler.setEnabled(true);
   for (let i = 0; i < o.steps; i++) {
     const t0 = now();
-    await model.trainOnBatch(x, y);
+    await step();
     stepMs.push(now() - t0);
   }
   const cpu = process.cpuUsage(cpu0);
@@ -131,7 +148,7 @@ async function main(): Promise<void> {
   const rows = [...profiler.stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
   const per = (ms: number) => (ms / o.steps).toFixed(1).padStart(8);
-  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ${o.optimizer}, ` +
+  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ${o.mode === 'infer' ? 'folded predict' : o.optimizer}, ` +
     `${o.steps} steps (${o.clock} clock): ${stepMs.map((t) => t.toFixed(0)).join(', ')} ms (mean ${(total / o.steps).toFixed(0)} ms)`);
   console.log(`CPU time (all threads) ${((cpu.user + cpu.system) / 1000 / o.steps).toFixed(0)} ms per step; ` +
     `tensors before ${tensorsBefore}, after ${tensorsAfter}`);

@@ -1,13 +1,15 @@
 /**
  * The onednn backend's convolution kernels (Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter)
  * against tfjs's CPU kernels on seeded random data: forward results and gradients, relative error <= 1e-4
- * (see relErr in backend-helpers.ts). Each case also checks that the native code really ran.
+ * (see relErr in backend-helpers.ts). Each case also checks that the native code really ran. The onednn-only
+ * OnednnConv2DResidual (conv + bias + residual, then the activation) is checked against tfjs's conv, add and relu.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import * as tf from '@tensorflow/tfjs';
 
+import { conv2dResidual } from '../src/model/index.js';
 import { assertClose, countNativeCalls, onBoth, randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -89,7 +91,7 @@ describe('onednn conv kernels match the tfjs cpu kernels', { skip: SKIP_NATIVE }
         const calls = await countNativeCalls(async () => {
           result = await onBoth(() => {
             const { x, filter, bias } = makeInputs(c, seed);
-            const outShape = conv(c, x, filter).shape;
+            const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad as 'same' | 'valid').outShape;
             const r = weighting(outShape, seed + 3);
             const plain = tf.grads((a: tf.Tensor, w: tf.Tensor) =>
               tf.sum(tf.mul(conv(c, a as tf.Tensor4D, w as tf.Tensor4D), r)))([x, filter]);
@@ -135,4 +137,30 @@ describe('onednn conv kernels match the tfjs cpu kernels', { skip: SKIP_NATIVE }
     assertClose(native, cpu, 'repeated filters');
     assert.ok(relErr(native.values[2], native.values[0].map((v) => -v)) <= TOLERANCE, 'negated filter negates y');
   });
+});
+
+describe('OnednnConv2DResidual (conv2dResidual) matches conv, add and relu on the cpu backend', { skip: SKIP_NATIVE }, () => {
+  const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
+  for (const c of CASES.filter((k) => (k.pad === 'same' || k.pad === 'valid') && k.dilations === undefined)) {
+    test(c.name, async () => {
+      let result!: Awaited<ReturnType<typeof onBoth>>;
+      const calls = await countNativeCalls(async () => {
+        result = await onBoth(() => {
+          const { x, filter, bias } = makeInputs(c, 31);
+          const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad as 'same' | 'valid').outShape;
+          const residual = tf.tensor4d(randomValues(tf.util.sizeFromShape(outShape), 32), outShape);
+          const geometry = { strides: pair(c.strides), padding: c.pad as 'same' | 'valid', dilations: [1, 1] as [number, number] };
+          return [
+            conv2dResidual(x, filter, bias, residual, geometry, 'relu'),
+            conv2dResidual(x, filter, undefined, residual, geometry, 'relu'),
+            conv2dResidual(x, filter, bias, residual, geometry, 'linear'),
+          ];
+        });
+      });
+      assertClose(result.native, result.cpu, 'conv + residual');
+      assert.equal(calls.conv2dForward, 3, 'ran natively');
+      const [relu, , linear] = result.cpu.values;
+      assert.ok(linear.some((v) => v < 0) && relu.every((v) => v >= 0), 'the relu cases differ from the linear one');
+    });
+  }
 });

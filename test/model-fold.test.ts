@@ -84,27 +84,35 @@ function inboundClasses(model: tf.LayersModel, layer: tf.layers.Layer): string[]
   return layer.inboundNodes.filter((n) => modelNodes.has(n)).flatMap((n) => n.inboundLayers.map((l) => l.getClassName()));
 }
 
-/** Checks the structure of a folded ResNet: no BN, the same convolutions by name, ReLU only where it cannot fuse. */
-function checkFoldedResNet(original: tf.LayersModel, folded: tf.LayersModel, convs: number, activationsAfterAdd: number): void {
+/**
+ * Checks the structure of a folded ResNet: no BN, the same convolutions by name, each block's residual Add and the
+ * ReLU after it fused into a Conv2DResidual, and no Activation layer left.
+ */
+function checkFoldedResNet(original: tf.LayersModel, folded: tf.LayersModel, convs: number, blocks: number): void {
   const before = countByClass(original);
   const after = countByClass(folded);
   assert.equal(before.get('BatchNormalization'), convs, 'every conv of a ResNet is followed by a BN');
   assert.equal(before.get('Conv2D'), convs);
+  assert.equal(before.get('Add'), blocks);
   assert.equal(after.get('BatchNormalization') ?? 0, 0);
-  assert.equal(after.get('Conv2D'), convs);
-  // Every ReLU after a conv's BN is fused; the ReLUs after the residual additions stay.
-  assert.equal(after.get('Activation'), activationsAfterAdd);
-  for (const l of folded.layers.filter((l) => l.getClassName() === 'Activation')) {
-    assert.deepEqual(inboundClasses(folded, l), ['Add'], `${l.name} follows an Add`);
+  assert.equal(after.get('Conv2D'), convs - blocks);
+  assert.equal(after.get('Conv2DResidual'), blocks);
+  // Every ReLU after a conv's BN is fused into the conv, and every Add + ReLU into the conv before it.
+  assert.equal(after.get('Activation') ?? 0, 0);
+  assert.equal(after.get('Add') ?? 0, 0);
+  for (const l of folded.layers.filter((l) => l.getClassName() === 'Conv2DResidual')) {
+    assert.equal(l.getConfig().activation, 'relu');
+    assert.equal(inboundClasses(folded, l).length, 2, `${l.name} reads x and the shortcut`);
   }
-  const convNames = (m: tf.LayersModel) => m.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
-  assert.deepEqual(convNames(folded), convNames(original));
+  const isConv = (l: tf.layers.Layer) => l.getClassName() === 'Conv2D' || l.getClassName() === 'Conv2DResidual';
+  const convNames = (m: tf.LayersModel) => m.layers.filter(isConv).map((l) => l.name);
+  assert.deepEqual(convNames(folded).sort(), convNames(original).sort());
   assert.ok(convNames(folded).includes('res2a_branch2a'));
   // The other layers are all still there, by name.
   const names = new Set(folded.layers.map((l) => l.name));
   for (const l of original.layers) {
     const cls = l.getClassName();
-    if (cls !== 'BatchNormalization' && cls !== 'Activation') assert.ok(names.has(l.name), `${l.name} kept`);
+    if (cls !== 'BatchNormalization' && cls !== 'Activation' && cls !== 'Add') assert.ok(names.has(l.name), `${l.name} kept`);
   }
   assert.equal(folded.name, original.name);
   assert.equal(folded.countParams(), original.countParams() - 4 * sumBnChannels(original) + biaslessConvChannels(original));
@@ -134,7 +142,16 @@ test(`small ResNet-50: the folded model predicts what the original does (backend
       assert.equal(summary?.fusedActivations.length, 1 + 16 * 2); // the stem's, and two per block
       assert.deepEqual(summary?.foldedBatchNorms[0], { batchNorm: 'bn_conv1', conv: 'conv1' });
       assert.equal(folded.getLayer('res2a_branch2a').getConfig().activation, 'relu');
-      assert.equal(folded.getLayer('res2a_branch2c').getConfig().activation, 'linear');
+      assert.equal(summary?.fusedResiduals.length, 16);
+      const first = summary?.fusedResiduals[0];
+      assert.equal(first?.conv, 'res2a_branch2c');
+      assert.equal(original.getLayer(first?.add ?? '').getClassName(), 'Add');
+      assert.equal(original.getLayer(first?.activation ?? '').getClassName(), 'Activation');
+      // The block's last conv adds the shortcut (here the projection res2a_branch1) and applies the block's ReLU.
+      const last = folded.getLayer('res2a_branch2c');
+      assert.equal(last.getClassName(), 'Conv2DResidual');
+      assert.equal(last.getConfig().activation, 'relu');
+      assert.deepEqual(last.inboundNodes[0].inboundLayers.map((l) => l.name), ['res2a_branch2b', 'res2a_branch1']);
       // Softmax probabilities with the top; without it, the raw stage 5 activations (a stricter comparison).
       const [a, b] = predictBoth(original, folded, 4, 1);
       const err = relativeError(b, a);

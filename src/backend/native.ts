@@ -40,7 +40,7 @@ export interface OnednnAddon {
   clearCaches(): void;
   /** The data with this token was disposed: frees the reordered copies made from it. */
   releaseToken(token: number): void;
-  /** y = activation(conv(x, filter) + bias). */
+  /** y = activation(conv(x, filter) + bias + residual), `residual` (optional) shaped like y. */
   conv2dForward(
     x: Float32Array,
     filter: Float32Array,
@@ -50,6 +50,7 @@ export interface OnednnAddon {
     activation: number,
     alpha: number,
     filterToken: number,
+    residual?: Float32Array | null,
   ): void;
   /** dx = the gradient of conv(x, filter) with respect to x, given dy. */
   conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array, filterToken: number): void;

@@ -21,6 +21,7 @@ import { conv2DConfig } from './kernels/Conv2D.js';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
 import { fusedConv2DConfig } from './kernels/FusedConv2D.js';
+import { ONEDNN_CONV2D_RESIDUAL, onednnConv2DResidualConfig } from './kernels/OnednnConv2DResidual.js';
 import { fusedMatMulConfig } from './kernels/_FusedMatMul.js';
 import { addConfig } from './kernels/Add.js';
 import { addNConfig } from './kernels/AddN.js';
@@ -59,6 +60,7 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
   // convolution (conv.cc)
   conv2DConfig,
   fusedConv2DConfig,
+  onednnConv2DResidualConfig,
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   // matrix products (matmul.cc)
@@ -102,9 +104,11 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
 
 /**
  * Kernels in NATIVE_KERNELS that no tfjs op calls and the CPU backend does not have: the gradient overrides of
- * gradients.ts and the Adam override of adam.ts run them (and run tfjs's own code on other backends).
+ * gradients.ts and the Adam override of adam.ts run them, and so does the `conv2dResidual` op of
+ * src/model/conv_residual.ts (each runs tfjs's own ops on other backends).
  */
 export const ONEDNN_ONLY_KERNELS: readonly string[] = [
+  ONEDNN_CONV2D_RESIDUAL,
   ONEDNN_BATCH_NORM_GRAD,
   ONEDNN_RELU_GRAD,
   ONEDNN_SQUARE_GRAD,

@@ -10,10 +10,15 @@
  * 2. **ReLU fusion.** A Conv2D with a linear activation whose output only feeds an `Activation('relu')` (or a `ReLU`
  *    layer without a maximum) takes `activation: 'relu'` itself, and the activation layer disappears. tfjs then runs
  *    one fused conv + bias + relu kernel (native on the `onednn` backend) instead of three passes over the activations.
+ * 3. **Residual fusion.** Where a residual block ends in "linear Conv2D, Add(shortcut), ReLU", the three layers
+ *    become one {@link Conv2DResidual} layer called on `[convInput, shortcut]`: relu(conv(x) + bias + shortcut), one
+ *    native kernel on the `onednn` backend (TensorFlow's `_FusedConv2D` with `BiasAdd, Add, Relu`).
  *
  * The result is a new model for inference only: with its BatchNorms gone it must not be trained.
  */
 import * as tf from '@tensorflow/tfjs';
+
+import { Conv2DResidual } from './conv_residual.js';
 
 /** One input of a node in a functional config: `[layerName, nodeIndex, tensorIndex, kwargs?]`. */
 type NodeInput = [string, number, number, Record<string, unknown>?];
@@ -41,6 +46,11 @@ export interface FoldSummary {
   foldedBatchNorms: { batchNorm: string; conv: string }[];
   /** Each dropped ReLU activation layer and the convolution that now applies the ReLU itself, in model order. */
   fusedActivations: { activation: string; conv: string }[];
+  /**
+   * Each dropped Add layer (and the ReLU after it, if any) and the convolution, now a {@link Conv2DResidual}, that
+   * adds the Add's other input itself, in model order.
+   */
+  fusedResiduals: { add: string; activation?: string; conv: string }[];
 }
 
 /** The summaries of the models made by {@link foldBatchNorm}; a weak map keeps no model alive. */
@@ -102,6 +112,39 @@ function bypass(config: FunctionalConfig, removed: LayerEntry): void {
     }
   }
   config.outputLayers = config.outputLayers.map((o) => (o[0] === removed.name ? [source, sourceNode, sourceTensor] : o));
+}
+
+/** Removes layer `removed` (called once) and makes everything that read its output read layer `by`'s output. */
+function replaceBy(config: FunctionalConfig, removed: LayerEntry, by: string): void {
+  config.layers = config.layers.filter((l) => l !== removed);
+  for (const layer of config.layers) {
+    for (const node of layer.inboundNodes) {
+      node.forEach((input, i) => {
+        if (input[0] === removed.name) node[i] = [by, 0, 0, ...input.slice(3)] as NodeInput;
+      });
+    }
+  }
+  config.outputLayers = config.outputLayers.map((o) => (o[0] === removed.name ? [by, 0, 0] : o));
+}
+
+/**
+ * The input of the two-input Add `add` that a linear, once-called, channels-last Conv2D produces and that nothing but
+ * `add` reads, as its index in the Add's inputs with the convolution's entry; undefined if there is none.
+ */
+function residualConv(
+  config: FunctionalConfig,
+  readers: Map<string, Readers>,
+  add: LayerEntry,
+): { index: number; conv: LayerEntry } | undefined {
+  if (add.inboundNodes.length !== 1 || add.inboundNodes[0].length !== 2) return undefined;
+  for (const [index, [name, node]] of add.inboundNodes[0].entries()) {
+    const conv = config.layers.find((l) => l.name === name);
+    if (conv === undefined || conv.className !== 'Conv2D' || !isLinear(conv) || convChannelAxis(conv) !== 3) continue;
+    const r = readers.get(`${name}#${node}`);
+    if (conv.inboundNodes.length !== 1 || r === undefined || r.isOutput || r.layers.length !== 1) continue;
+    return { index, conv };
+  }
+  return undefined;
 }
 
 /** Whether a Conv2D config applies no activation. */
@@ -187,7 +230,7 @@ export function foldBatchNorm(model: tf.LayersModel): tf.LayersModel {
   }
   // A deep copy: getConfig may hand out arrays the layers still use.
   const config = JSON.parse(JSON.stringify(raw)) as FunctionalConfig;
-  const summary: FoldSummary = { foldedBatchNorms: [], fusedActivations: [] };
+  const summary: FoldSummary = { foldedBatchNorms: [], fusedActivations: [], fusedResiduals: [] };
   /** The BatchNormalization folded into each convolution, by the convolution's name. */
   const foldedInto = new Map<string, tf.layers.Layer>();
 
@@ -216,7 +259,36 @@ export function foldBatchNorm(model: tf.LayersModel): tf.LayersModel {
     summary.fusedActivations.push({ activation: act.name, conv: conv.name });
   }
 
-  // 3. Build the new graph (fast weight init: every weight is overwritten below), then set its weights.
+  // 3. Fuse each residual Add of a convolution's output (and the ReLU that alone reads the sum) into the convolution.
+  readers = readersOf(config);
+  for (const add of [...config.layers]) {
+    if (add.className !== 'Add') continue;
+    const found = residualConv(config, readers, add);
+    if (found === undefined) continue;
+    const { index, conv } = found;
+    const after = soleReader(config, readers, add);
+    const relu = after !== undefined && isRelu(after) ? after : undefined;
+    const c = conv.config;
+    conv.className = Conv2DResidual.className;
+    conv.config = {
+      name: c.name,
+      trainable: c.trainable,
+      filters: c.filters,
+      kernelSize: c.kernelSize,
+      strides: c.strides,
+      padding: c.padding,
+      dilationRate: c.dilationRate,
+      useBias: c.useBias,
+      activation: relu === undefined ? 'linear' : 'relu',
+    };
+    conv.inboundNodes = [[conv.inboundNodes[0][0], add.inboundNodes[0][1 - index]]];
+    replaceBy(config, add, conv.name);
+    if (relu !== undefined) replaceBy(config, relu, conv.name);
+    summary.fusedResiduals.push({ add: add.name, ...(relu === undefined ? {} : { activation: relu.name }), conv: conv.name });
+    readers = readersOf(config);
+  }
+
+  // 4. Build the new graph (fast weight init: every weight is overwritten below), then set its weights.
   const folded = tf.LayersModel.fromConfig(
     tf.LayersModel as unknown as tf.serialization.SerializableConstructor<tf.LayersModel>,
     config as unknown as tf.serialization.ConfigDict,

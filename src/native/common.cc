@@ -199,10 +199,7 @@ Activation activationArg(const Napi::CallbackInfo& info, size_t index, const cha
   return static_cast<Activation>(code);
 }
 
-dnnl::primitive_attr activationAttr(Activation act, float alpha) {
-  dnnl::primitive_attr attr;
-  if (act == Activation::Linear) return attr;
-  dnnl::post_ops ops;
+void appendActivation(dnnl::post_ops& ops, Activation act, float alpha) {
   switch (act) {
     case Activation::Relu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
     case Activation::Relu6: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f); break;
@@ -211,6 +208,13 @@ dnnl::primitive_attr activationAttr(Activation act, float alpha) {
     case Activation::Sigmoid: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
     case Activation::Linear: break;
   }
+}
+
+dnnl::primitive_attr activationAttr(Activation act, float alpha) {
+  dnnl::primitive_attr attr;
+  if (act == Activation::Linear) return attr;
+  dnnl::post_ops ops;
+  appendActivation(ops, act, alpha);
   attr.set_post_ops(ops);
   return attr;
 }

@@ -182,6 +182,8 @@ enum class Activation : int { Linear = 0, Relu = 1, Relu6 = 2, LeakyRelu = 3, El
 
 /** Reads an activation code argument; throws a RangeError for an unknown code. */
 Activation activationArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+/** Appends `act` (with parameter `alpha` for LeakyRelu) to `ops` as an eltwise post-op; nothing for Linear. */
+void appendActivation(dnnl::post_ops& ops, Activation act, float alpha);
 /** Primitive attributes with `act` (with parameter `alpha` for LeakyRelu) as an eltwise post-op. */
 dnnl::primitive_attr activationAttr(Activation act, float alpha);
 

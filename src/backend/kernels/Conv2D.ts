@@ -12,8 +12,8 @@ import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 export type ConvForwardAttrs = Pick<Conv2DAttrs, 'strides' | 'pad' | 'dataFormat' | 'dilations' | 'dimRoundingMode'>;
 
 /**
- * y = activation(conv2d(x, filter) + bias) natively, or the reason it cannot be (dtype, layout, bias shape or
- * activation not supported).
+ * y = activation(conv2d(x, filter) + bias + residual) natively, or the reason it cannot be (dtype, layout, bias or
+ * residual shape, or activation not supported). `residual`, when given, has the output's shape.
  */
 export function convForward(
   backend: BackendOnednn,
@@ -23,6 +23,7 @@ export function convForward(
   activation: string | undefined,
   leakyreluAlpha: number | undefined,
   attrs: ConvForwardAttrs,
+  residual?: TensorInfo,
 ): NativeResult {
   const xData = float32Data(backend, x);
   const filterData = float32Data(backend, filter);
@@ -42,10 +43,19 @@ export function convForward(
       return 'bias is not one value per output channel';
     }
   }
+  let residualData: Float32Array | null = null;
+  if (residual !== undefined) {
+    residualData = float32Data(backend, residual);
+    if (residualData === null) return 'residual is not float32';
+    const out = convInfo.outShape;
+    if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== out[i])) {
+      return `residual of shape [${residual.shape.join(',')}], output [${out.join(',')}]`;
+    }
+  }
   const [n, oh, ow, oc] = convInfo.outShape;
   const y = outputArray(n * oh * ow * oc);
   backend.native.conv2dForward(xData, filterData, biasData, y, geometry, act,
-    leakyreluAlpha ?? 0, backend.dataToken(filter.dataId));
+    leakyreluAlpha ?? 0, backend.dataToken(filter.dataId), residualData);
   return backend.makeTensorInfo(convInfo.outShape, 'float32', y);
 }
 
