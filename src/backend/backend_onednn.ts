@@ -19,6 +19,8 @@ export class BackendOnednn extends MathBackendCPU {
   readonly native: OnednnAddon;
   private readonly tokens = new WeakMap<DataId, number>();
   private nextToken = 1;
+  /** The per-channel sums of the last dy that Conv2DBackpropFilter saw, see {@link rememberChannelSums}. */
+  private channelSums: { dataId: DataId; sums: Float32Array } | null = null;
 
   /** @param native the loaded addon (see `loadNative`). */
   constructor(native: OnednnAddon) {
@@ -47,6 +49,7 @@ export class BackendOnednn extends MathBackendCPU {
     if (disposed && entry instanceof TrackedData && !entry.escaped && !this.data.has(dataId)) {
       bufferPool.give(entry.raw);
     }
+    if (disposed && this.channelSums?.dataId === dataId) this.forgetChannelSums();
     if (disposed) {
       const token = this.tokens.get(dataId);
       if (token !== undefined) {
@@ -55,6 +58,33 @@ export class BackendOnednn extends MathBackendCPU {
       }
     }
     return disposed;
+  }
+
+  /**
+   * Remembers `sums`, an array from `outputArray` holding the sum of the data `dataId` over every axis but the last
+   * (computed as a by-product: oneDNN's convolution backward-weights pass gives the bias gradient, the per-channel
+   * sum of dy, nearly for free). A Sum over those axes of that same data then takes it instead of a pass over the
+   * data: tfjs's fused conv2d gradient computes dFilter and then sum(dy) for the bias. Only the latest is kept.
+   */
+  rememberChannelSums(dataId: DataId, sums: Float32Array): void {
+    this.forgetChannelSums();
+    this.channelSums = { dataId, sums };
+  }
+
+  /**
+   * The sums remembered for `dataId` if they are `channels` values, handed over once (the caller owns the array), or
+   * null.
+   */
+  takeChannelSums(dataId: DataId, channels: number): Float32Array | null {
+    if (this.channelSums?.dataId !== dataId || this.channelSums.sums.length !== channels) return null;
+    const { sums } = this.channelSums;
+    this.channelSums = null;
+    return sums;
+  }
+
+  private forgetChannelSums(): void {
+    if (this.channelSums !== null) bufferPool.give(this.channelSums.sums);
+    this.channelSums = null;
   }
 
   /**

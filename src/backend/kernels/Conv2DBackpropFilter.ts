@@ -1,4 +1,8 @@
-/** Conv2DBackpropFilter (the gradient of Conv2D with respect to its filter) on oneDNN, HWIO output. */
+/**
+ * Conv2DBackpropFilter (the gradient of Conv2D with respect to its filter) on oneDNN, HWIO output. The same
+ * primitive also sums dy per output channel (the bias gradient of a convolution with bias) at little cost; the backend
+ * remembers that sum so that the Sum tfjs's fused conv2d gradient runs next over dy takes it (kernels/Sum.ts).
+ */
 import { Conv2DBackpropFilter } from '@tensorflow/tfjs';
 import type { Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, KernelConfig } from '@tensorflow/tfjs';
 
@@ -24,7 +28,9 @@ function conv2DBackpropFilter({
     return 'dy shape differs from the convolution output shape';
   }
   const dFilter = outputArray(sizeOf(attrs.filterShape));
-  backend.native.conv2dBackwardWeights(xData, dyData, dFilter, null, geometry);
+  const dBias = outputArray(convInfo.outChannels);
+  backend.native.conv2dBackwardWeights(xData, dyData, dFilter, dBias, geometry);
+  backend.rememberChannelSums(dy.dataId, dBias);
   return backend.makeTensorInfo(attrs.filterShape, 'float32', dFilter);
 }
 
