@@ -106,6 +106,19 @@ export interface OnednnAddon {
   batchNormGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array,
     scale: Float32Array | null, dx: Float32Array, dMean: Float32Array, dVariance: Float32Array,
     dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number): void;
+  /**
+   * Training mode over x seen as [rows, channels]: writes the per-channel batch mean and biased variance, and
+   * y = offset + (x - mean) * scale / sqrt(variance + epsilon) (scale 1 and offset 0 where null).
+   */
+  batchNormTraining(x: Float32Array, scale: Float32Array | null, offset: Float32Array | null, y: Float32Array,
+    mean: Float32Array, variance: Float32Array, channels: number, epsilon: number): void;
+  /**
+   * The gradients of batchNormTraining with respect to x, scale and offset (the statistics being functions of x),
+   * given dy and the gradients dMeanIn, dVarianceIn that reached its mean and variance outputs (null = none).
+   */
+  batchNormTrainingGrad(dy: Float32Array, x: Float32Array, scale: Float32Array | null, mean: Float32Array,
+    variance: Float32Array, dMeanIn: Float32Array | null, dVarianceIn: Float32Array | null, dx: Float32Array,
+    dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number): void;
 
   // ---- NHWC pooling and padding (pooling.cc) ----
   /**

@@ -12,8 +12,19 @@
 //         dMean = sum(-r * dy * scale)               dScale = sum(dy * (x - mean) * r)
 //         dVariance = sum(-r^3 / 2 * (x - mean) * dy * scale)
 //       Every product is rounded to float32 in the order tfjs evaluates it, and the sums are taken in double.
+//   batchNormTraining(x, scale|null, offset|null, y, mean, variance, channels, epsilon)
+//       Training mode (tf.moments over every axis but the last, then batchNorm): mean and variance are the batch's
+//       per-channel mean and biased variance (divided by rows), y = offset + (x - mean) * scale / sqrt(variance +
+//       epsilon).
+//   batchNormTrainingGrad(dy, x, scale|null, mean, variance, dMeanIn|null, dVarianceIn|null, dx, dScale, dOffset,
+//                         channels, epsilon)
+//       The gradient of batchNormTraining with respect to x, scale and offset, the statistics being functions of x.
+//       With N = rows, r = 1 / sqrt(variance + epsilon), xhat = (x - mean) * r:
+//         dOffset = sum(dy)      dScale = sum(dy * xhat)
+//         dx = scale * r * (dy - dOffset / N - xhat * dScale / N) + dMeanIn / N + dVarianceIn * 2 * (x - mean) / N
+//       where dMeanIn and dVarianceIn (absent = 0) are gradients that reached the mean and variance outputs.
 //
-// The forward pass computes each value in double and rounds once, as tfjs's CPU kernel does. Rows are split over
+// batchNorm computes each value in double and rounds once, as tfjs's CPU kernel does. Rows are split over
 // the OpenMP threads for tensors of kParallelThreshold elements or more.
 #include "common.h"
 
@@ -161,11 +172,147 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- training mode ----
+//
+// Both directions run oneDNN's batch_normalization primitives (forward_training, and backward with scale and
+// shift) on x seen as NHWC [rows, C, 1, 1], which selects oneDNN's JIT implementation for this CPU. Measured on
+// ResNet-50's training shapes (2 cores, AVX-512; rows x C = 8192x256, 128x2048, 32768x64, 2048x512) they took
+// 0.04-0.35 ms forward and 0.06-0.48 ms backward, 2.5 to 4 times less than two-pass loops with double accumulators
+// compiled here (this addon is built for baseline x86-64, without AVX). oneDNN computes the variance as the mean
+// of (x - mean)^2 (two passes over x, no cancellation) with float32 sums; against double sums the results differed
+// by at most 2e-5 relative on those shapes with |mean| = 20 standard deviations. ("nc" memory of [rows, C] would
+// select a reference implementation, 30 times slower.)
+// oneDNN's backward does not take gradients that reach the mean and variance outputs: when they are present and
+// not all zero, one more pass adds their part to dx.
+
+struct TrainingEntry {
+  memory::desc data, channel;
+  dnnl::batch_normalization_forward forward;
+  dnnl::batch_normalization_backward backward;
+  std::vector<float> ones, zeros;  // scale and shift when the caller has none
+};
+
+PrimitiveCache<TrainingEntry> trainingCache;
+
+/** The primitives for x of [rows, C] and this epsilon (created on first use). */
+TrainingEntry& trainingEntry(int64_t rows, int64_t C, float epsilon) {
+  CacheKey key;
+  key.add(rows).add(C).addFloat(epsilon);
+  return trainingCache.get(key, [&] {
+    auto e = std::make_unique<TrainingEntry>();
+    e->data = memory::desc({rows, C, 1, 1}, dt::f32, tag::nhwc);
+    e->channel = memory::desc({C}, dt::f32, tag::a);
+    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+    const auto forwardPd = dnnl::batch_normalization_forward::primitive_desc(
+        dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, e->data, epsilon, flags),
+        cpuEngine());
+    e->forward = dnnl::batch_normalization_forward(forwardPd);
+    e->backward = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
+        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, e->data, e->data, epsilon, flags),
+        cpuEngine(), forwardPd));
+    e->ones.assign(static_cast<size_t>(C), 1.f);
+    e->zeros.assign(static_cast<size_t>(C), 0.f);
+    return e;
+  });
+}
+
+/** Whether `p` is absent or holds only zeros among its first `n` values. */
+bool absentOrZero(const float* p, int64_t n) {
+  if (p == nullptr) return true;
+  for (int64_t i = 0; i < n; ++i) {
+    if (p[i] != 0.f) return false;
+  }
+  return true;
+}
+
+Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t channels = intArg(info, 6, "channels");
+  check(env, channels > 0, "batchNormTraining: channels must be positive");
+  const size_t C = static_cast<size_t>(channels);
+  const F32Arg x = f32Arg(info, 0, "x", 0);
+  check(env, x.length > 0 && x.length % C == 0, "batchNormTraining: x's length is not a positive multiple of channels");
+  const F32Arg scale = optionalF32Arg(info, 1, "scale", C);
+  const F32Arg offset = optionalF32Arg(info, 2, "offset", C);
+  const F32Arg y = f32Arg(info, 3, "y", x.length);
+  const F32Arg mean = f32Arg(info, 4, "mean", C);
+  const F32Arg variance = f32Arg(info, 5, "variance", C);
+  const double epsilon = numberArg(info, 7, "epsilon");
+  TrainingEntry& e = trainingEntry(static_cast<int64_t>(x.length / C), channels, static_cast<float>(epsilon));
+  execute(e.forward, {{DNNL_ARG_SRC, wrap(e.data, x.data)},
+                      {DNNL_ARG_DST, wrap(e.data, y.data)},
+                      {DNNL_ARG_MEAN, wrap(e.channel, mean.data)},
+                      {DNNL_ARG_VARIANCE, wrap(e.channel, variance.data)},
+                      {DNNL_ARG_SCALE, wrap(e.channel, scale.data ? scale.data : e.ones.data())},
+                      {DNNL_ARG_SHIFT, wrap(e.channel, offset.data ? offset.data : e.zeros.data())}});
+  return env.Undefined();
+}
+
+Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t channels = intArg(info, 10, "channels");
+  check(env, channels > 0, "batchNormTrainingGrad: channels must be positive");
+  const size_t C = static_cast<size_t>(channels);
+  const F32Arg dy = f32Arg(info, 0, "dy", 0);
+  check(env, dy.length > 0 && dy.length % C == 0,
+        "batchNormTrainingGrad: dy's length is not a positive multiple of channels");
+  const F32Arg x = f32Arg(info, 1, "x", dy.length);
+  const F32Arg scale = optionalF32Arg(info, 2, "scale", C);
+  const F32Arg mean = f32Arg(info, 3, "mean", C);
+  const F32Arg variance = f32Arg(info, 4, "variance", C);
+  const F32Arg dMeanIn = optionalF32Arg(info, 5, "dMeanIn", C);
+  const F32Arg dVarianceIn = optionalF32Arg(info, 6, "dVarianceIn", C);
+  const F32Arg dx = f32Arg(info, 7, "dx", dy.length);
+  const F32Arg dScale = f32Arg(info, 8, "dScale", C);
+  const F32Arg dOffset = f32Arg(info, 9, "dOffset", C);
+  const double epsilon = numberArg(info, 11, "epsilon");
+  const int64_t rows = static_cast<int64_t>(dy.length / C);
+  TrainingEntry& e = trainingEntry(rows, channels, static_cast<float>(epsilon));
+  // oneDNN 2.6 wants the shift among the backward arguments too (it does not enter the gradients).
+  execute(e.backward, {{DNNL_ARG_SRC, wrap(e.data, x.data)},
+                       {DNNL_ARG_DIFF_DST, wrap(e.data, dy.data)},
+                       {DNNL_ARG_MEAN, wrap(e.channel, mean.data)},
+                       {DNNL_ARG_VARIANCE, wrap(e.channel, variance.data)},
+                       {DNNL_ARG_SCALE, wrap(e.channel, scale.data ? scale.data : e.ones.data())},
+                       {DNNL_ARG_SHIFT, wrap(e.channel, e.zeros.data())},
+                       {DNNL_ARG_DIFF_SRC, wrap(e.data, dx.data)},
+                       {DNNL_ARG_DIFF_SCALE, wrap(e.channel, dScale.data)},
+                       {DNNL_ARG_DIFF_SHIFT, wrap(e.channel, dOffset.data)}});
+  if (absentOrZero(dMeanIn.data, channels) && absentOrZero(dVarianceIn.data, channels)) return env.Undefined();
+
+  // dx += dMeanIn / N + dVarianceIn * 2 * (x - mean) / N
+  const double n = static_cast<double>(rows);
+  std::vector<double> k(C), b(C), m(C);
+  for (size_t c = 0; c < C; ++c) {
+    k[c] = dMeanIn.data ? dMeanIn.data[c] / n : 0.0;
+    b[c] = dVarianceIn.data ? 2.0 * dVarianceIn.data[c] / n : 0.0;
+    m[c] = mean.data[c];
+  }
+  const float* __restrict xs = x.data;
+  float* __restrict dxs = dx.data;
+  const double* __restrict kp = k.data();
+  const double* __restrict bp = b.data();
+  const double* __restrict mp = m.data();
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(dy.length) >= kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = xs + r * channels;
+    float* dxr = dxs + r * channels;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c) {
+      dxr[c] = static_cast<float>(dxr[c] + kp[c] + bp[c] * (static_cast<double>(xr[c]) - mp[c]));
+    }
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void RegisterBatchNorm(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "batchNorm", BatchNorm);
   exportFunction(env, exports, "batchNormGrad", BatchNormGrad);
+  exportFunction(env, exports, "batchNormTraining", BatchNormTraining);
+  exportFunction(env, exports, "batchNormTrainingGrad", BatchNormTrainingGrad);
+  registerCacheClearer([] { trainingCache.clear(); });
 }
 
 }  // namespace onednn_backend
