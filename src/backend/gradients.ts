@@ -14,12 +14,19 @@
  * - Mean and Sum: dy broadcast back over the reduced axes (divided by their size for Mean) with one
  *   OnednnReduceGrad kernel, instead of filling a tensor of ones, multiplying and dividing. tf.moments, which
  *   BatchNormalization layers use in training, runs Mean twice and Square once per layer.
+ * - OnednnBatchNormTraining (a kernel of this backend, which BatchNormalization layers in training mode run instead
+ *   of tf.moments and tf.batchNorm: batchnorm_layer.ts) has no tfjs gradient: this module registers it. It computes
+ *   the gradients of x, scale and offset, including what reaches x through the batch statistics and through the
+ *   mean and variance outputs, with one OnednnBatchNormTrainingGrad kernel (two passes over dy and x), or with
+ *   differentiable tfjs ops on other backends and for higher-order gradients.
  */
 import * as tf from '@tensorflow/tfjs';
 import { FusedBatchNorm, Mean, Relu, Square, Sum, util } from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs';
 
 import { batchNormGradApplies, ONEDNN_BATCH_NORM_GRAD } from './kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_BATCH_NORM_TRAINING } from './kernels/OnednnBatchNormTraining.js';
+import { batchNormTrainingGradApplies, ONEDNN_BATCH_NORM_TRAINING_GRAD } from './kernels/OnednnBatchNormTrainingGrad.js';
 import { ONEDNN_REDUCE_GRAD, reduceGradApplies } from './kernels/OnednnReduceGrad.js';
 import { ONEDNN_RELU_GRAD, reluGradApplies } from './kernels/OnednnReluGrad.js';
 import { ONEDNN_SQUARE_GRAD, squareGradApplies } from './kernels/OnednnSquareGrad.js';
@@ -69,6 +76,61 @@ function batchNormGradient(original: GradConfig): MarkedGradConfig {
       };
     },
     [OVERRIDE]: original,
+  };
+}
+
+/**
+ * OnednnBatchNormTraining's gradients with tfjs ops (differentiable, any backend): the formula of
+ * OnednnBatchNormTrainingGrad, with N the number of values per channel. The statistics are computed again from x
+ * rather than taken from the saved outputs: a gradient of this gradient must reach x through them, and the engine
+ * links a saved output to its kernel's output only ahead of that kernel on the tape, where backpropagation has
+ * already passed.
+ */
+function batchNormTrainingGradWithOps(
+  dy: Tensor,
+  x: Tensor,
+  scale: Tensor | undefined,
+  dMean: Tensor,
+  dVariance: Tensor,
+  varianceEpsilon: number,
+): { dx: Tensor; dScale: Tensor; dOffset: Tensor } {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const n = x.size / x.shape[x.rank - 1];
+  const { mean, variance } = tf.moments(x, axes);
+  const centered = tf.sub(x, mean);
+  const r = tf.rsqrt(tf.add(variance, varianceEpsilon));
+  const xhat = tf.mul(centered, r);
+  const dOffset = tf.sum(dy, axes);
+  const dScale = tf.sum(tf.mul(dy, xhat), axes);
+  const scaleR = scale == null ? r : tf.mul(scale, r);
+  const fromY = tf.mul(scaleR, tf.sub(tf.sub(dy, tf.div(dOffset, n)), tf.mul(xhat, tf.div(dScale, n))));
+  const fromStatistics = tf.add(tf.div(dMean, n), tf.mul(centered, tf.mul(dVariance, 2 / n)));
+  return { dx: tf.add(fromY, fromStatistics), dScale, dOffset };
+}
+
+/** The gradient of OnednnBatchNormTraining (outputs y, mean, variance) with respect to x, scale and offset. */
+function batchNormTrainingGradient(): MarkedGradConfig {
+  return {
+    kernelName: ONEDNN_BATCH_NORM_TRAINING,
+    inputsToSave: ['x', 'scale'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      // The engine passes zeros for outputs that received no gradient (the layer's mean and variance only feed
+      // the moving averages).
+      const [dY, dMean, dVariance] = dy as Tensor[];
+      const [x, scale, mean, variance] = saved;
+      const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+      const inputs = { dy: dY, x, mean, variance, ...(scale == null ? {} : { scale }), dMean, dVariance };
+      let dx: Tensor, dScale: Tensor, dOffset: Tensor;
+      if (activeBackendHas(ONEDNN_BATCH_NORM_TRAINING_GRAD) && batchNormTrainingGradApplies(inputs)) {
+        [dx, dScale, dOffset] = tf
+          .engine()
+          .runKernel(ONEDNN_BATCH_NORM_TRAINING_GRAD, inputs as unknown as tf.NamedTensorMap, { varianceEpsilon }) as Tensor[];
+      } else {
+        ({ dx, dScale, dOffset } = batchNormTrainingGradWithOps(dY, x, scale, dMean, dVariance, varianceEpsilon));
+      }
+      return { x: () => dx, scale: () => dScale, offset: () => dOffset };
+    },
   };
 }
 
@@ -126,4 +188,5 @@ export function registerNativeGradients(): void {
   tf.registerGradient(squareGradient(originalGradient(Square)));
   tf.registerGradient(reduceGradient(Sum, false, originalGradient(Sum)));
   tf.registerGradient(reduceGradient(Mean, true, originalGradient(Mean)));
+  tf.registerGradient(batchNormTrainingGradient());
 }

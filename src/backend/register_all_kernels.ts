@@ -38,6 +38,11 @@ import { minimumConfig } from './kernels/Minimum.js';
 import { multiplyConfig } from './kernels/Multiply.js';
 import { negConfig } from './kernels/Neg.js';
 import { ONEDNN_BATCH_NORM_GRAD, onednnBatchNormGradConfig } from './kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_BATCH_NORM_TRAINING, onednnBatchNormTrainingConfig } from './kernels/OnednnBatchNormTraining.js';
+import {
+  ONEDNN_BATCH_NORM_TRAINING_GRAD,
+  onednnBatchNormTrainingGradConfig,
+} from './kernels/OnednnBatchNormTrainingGrad.js';
 import { ONEDNN_REDUCE_GRAD, onednnReduceGradConfig } from './kernels/OnednnReduceGrad.js';
 import { ONEDNN_RELU_GRAD, onednnReluGradConfig } from './kernels/OnednnReluGrad.js';
 import { ONEDNN_SQUARE_GRAD, onednnSquareGradConfig } from './kernels/OnednnSquareGrad.js';
@@ -53,6 +58,7 @@ import { subConfig } from './kernels/Sub.js';
 import { sumConfig } from './kernels/Sum.js';
 import { registerNativeGradients } from './gradients.js';
 import { registerNativeAdam } from './adam.js';
+import { registerNativeBatchNormLayer } from './batchnorm_layer.js';
 import { ONEDNN_ADAM, onednnAdamConfig } from './kernels/OnednnAdam.js';
 
 /** The kernels that run natively, each replacing the CPU kernel of the same name. */
@@ -66,9 +72,13 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
   // matrix products (matmul.cc)
   batchMatMulConfig,
   fusedMatMulConfig,
-  // batch normalization (batchnorm.cc); OnednnBatchNormGrad serves the FusedBatchNorm gradient of gradients.ts
+  // batch normalization (batchnorm.cc); OnednnBatchNormGrad serves the FusedBatchNorm gradient of gradients.ts,
+  // OnednnBatchNormTraining the BatchNormalization layers in training (batchnorm_layer.ts), and
+  // OnednnBatchNormTrainingGrad its gradient (gradients.ts)
   fusedBatchNormConfig,
   onednnBatchNormGradConfig,
+  onednnBatchNormTrainingConfig,
+  onednnBatchNormTrainingGradConfig,
   // element-wise (eltwise.cc); the Onednn*Grad kernels serve the gradients of gradients.ts
   addConfig,
   subConfig,
@@ -110,6 +120,8 @@ export const NATIVE_KERNELS: readonly KernelConfig[] = [
 export const ONEDNN_ONLY_KERNELS: readonly string[] = [
   ONEDNN_CONV2D_RESIDUAL,
   ONEDNN_BATCH_NORM_GRAD,
+  ONEDNN_BATCH_NORM_TRAINING,
+  ONEDNN_BATCH_NORM_TRAINING_GRAD,
   ONEDNN_RELU_GRAD,
   ONEDNN_SQUARE_GRAD,
   ONEDNN_REDUCE_GRAD,
@@ -117,8 +129,9 @@ export const ONEDNN_ONLY_KERNELS: readonly string[] = [
 ];
 
 /**
- * Registers every CPU kernel for the onednn backend, then the native kernels over them, then the gradient overrides
- * and the Adam update that use some of them (gradients.ts, adam.ts).
+ * Registers every CPU kernel for the onednn backend, then the native kernels over them, then the gradient overrides,
+ * the Adam update and the BatchNormalization layer hook that use some of them (gradients.ts, adam.ts,
+ * batchnorm_layer.ts).
  */
 export function registerAllKernels(): void {
   tf.copyRegisteredKernels('cpu', ONEDNN_BACKEND_NAME);
@@ -130,4 +143,5 @@ export function registerAllKernels(): void {
   }
   registerNativeGradients();
   registerNativeAdam();
+  registerNativeBatchNormLayer();
 }

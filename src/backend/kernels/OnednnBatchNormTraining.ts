@@ -1,0 +1,79 @@
+/**
+ * OnednnBatchNormTraining: a kernel of this backend only (no tfjs op calls it), run by the BatchNormalization layer
+ * hook of `batchnorm_layer.ts` in training mode. It replaces tf.moments followed by tf.batchNorm (Mean, Sub,
+ * Square, Mean, Reshape, FusedBatchNorm, and all their gradients) with one native call (batchnorm.cc): the
+ * per-channel batch mean and biased variance over every axis but the last, and the normalized output.
+ *
+ * Inputs: x (float32, rank 1 or more, last axis C, not empty) and optionally scale and offset (each float32 [C]);
+ * attribute varianceEpsilon. Outputs, in order: y = offset + (x - mean) * scale / sqrt(variance + varianceEpsilon)
+ * (x's shape), mean and variance (each [C]).
+ *
+ * Its gradient (gradients.ts) saves x and scale: when gradients are recorded, pass a scale (ones for none), as
+ * tfjs's own FusedBatchNorm gradient also requires.
+ */
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
+
+import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { float32Values } from '../eltwise_utils.js';
+import { outputArray } from '../kernel_utils.js';
+import type { KernelArgs } from '../kernel_utils.js';
+
+/** The kernel's registered name. */
+export const ONEDNN_BATCH_NORM_TRAINING = 'OnednnBatchNormTraining';
+
+/** Inputs of OnednnBatchNormTraining. */
+export interface OnednnBatchNormTrainingInputs {
+  x: TensorInfo;
+  scale?: TensorInfo;
+  offset?: TensorInfo;
+}
+
+/** Attributes of OnednnBatchNormTraining. */
+export interface OnednnBatchNormTrainingAttrs {
+  varianceEpsilon: number;
+}
+
+/** Whether `t` is a float32 tensor of shape [channels]. */
+export function isChannelVector(t: TensorInfo, channels: number): boolean {
+  return t.dtype === 'float32' && t.shape.length === 1 && t.shape[0] === channels;
+}
+
+/**
+ * Whether OnednnBatchNormTraining takes these tensors: x float32 of rank 1 or more with no empty axis, and scale
+ * and offset (when given) float32 of shape [C], C being x's last axis.
+ */
+export function batchNormTrainingApplies(inputs: OnednnBatchNormTrainingInputs): boolean {
+  const { x, scale, offset } = inputs;
+  if (x.dtype !== 'float32' || x.shape.length === 0 || x.shape.some((d) => d === 0)) return false;
+  const channels = x.shape[x.shape.length - 1];
+  return (scale == null || isChannelVector(scale, channels)) && (offset == null || isChannelVector(offset, channels));
+}
+
+function onednnBatchNormTraining({
+  inputs,
+  backend,
+  attrs,
+}: KernelArgs<OnednnBatchNormTrainingInputs, OnednnBatchNormTrainingAttrs>): TensorInfo[] {
+  if (!batchNormTrainingApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_TRAINING}: unsupported inputs`);
+  const { x, scale, offset } = inputs;
+  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
+  const channels = x.shape[x.shape.length - 1];
+  const xData = data(x);
+  const y = outputArray(xData.length);
+  const mean = outputArray(channels);
+  const variance = outputArray(channels);
+  backend.native.batchNormTraining(xData, scale == null ? null : data(scale), offset == null ? null : data(offset),
+    y, mean, variance, channels, attrs.varianceEpsilon);
+  return [
+    backend.makeTensorInfo(x.shape, 'float32', y),
+    backend.makeTensorInfo([channels], 'float32', mean),
+    backend.makeTensorInfo([channels], 'float32', variance),
+  ];
+}
+
+/** OnednnBatchNormTraining kernel of the onednn backend. */
+export const onednnBatchNormTrainingConfig: KernelConfig = {
+  kernelName: ONEDNN_BATCH_NORM_TRAINING,
+  backendName: ONEDNN_BACKEND_NAME,
+  kernelFunc: onednnBatchNormTraining as unknown as KernelConfig['kernelFunc'],
+};

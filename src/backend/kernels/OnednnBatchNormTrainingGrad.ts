@@ -1,0 +1,81 @@
+/**
+ * OnednnBatchNormTrainingGrad: a kernel of this backend only, run by the OnednnBatchNormTraining gradient of
+ * `gradients.ts`. The gradients of OnednnBatchNormTraining's y with respect to x, scale and offset, the batch mean
+ * and variance being functions of x, plus the parts of x's gradient that come through the mean and variance outputs
+ * (batchnorm.cc). With N the number of rows, r = 1 / sqrt(variance + eps) and xhat = (x - mean) * r:
+ *   dOffset = sum(dy), dScale = sum(dy * xhat),
+ *   dx = scale * r * (dy - dOffset / N - xhat * dScale / N) + dMean / N + dVariance * 2 * (x - mean) / N.
+ *
+ * Inputs: dy and x (same shape, last axis C), mean and variance (OnednnBatchNormTraining's outputs), optionally
+ * scale, and dMean and dVariance (the gradients of the mean and variance outputs), each float32 [C]; attribute
+ * varianceEpsilon. Outputs, in order: dx (x's shape), dScale, dOffset (each [C]).
+ */
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
+
+import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { float32Values } from '../eltwise_utils.js';
+import { outputArray } from '../kernel_utils.js';
+import type { KernelArgs } from '../kernel_utils.js';
+import { isChannelVector } from './OnednnBatchNormTraining.js';
+
+/** The kernel's registered name. */
+export const ONEDNN_BATCH_NORM_TRAINING_GRAD = 'OnednnBatchNormTrainingGrad';
+
+/** Inputs of OnednnBatchNormTrainingGrad. */
+export interface OnednnBatchNormTrainingGradInputs {
+  dy: TensorInfo;
+  x: TensorInfo;
+  mean: TensorInfo;
+  variance: TensorInfo;
+  scale?: TensorInfo;
+  dMean?: TensorInfo;
+  dVariance?: TensorInfo;
+}
+
+/** Attributes of OnednnBatchNormTrainingGrad. */
+export interface OnednnBatchNormTrainingGradAttrs {
+  varianceEpsilon: number;
+}
+
+/**
+ * Whether OnednnBatchNormTrainingGrad takes these tensors: float32 dy and x of one shape with no empty axis, and
+ * mean, variance and the optional inputs (when given) float32 of shape [C], C being x's last axis.
+ */
+export function batchNormTrainingGradApplies(inputs: OnednnBatchNormTrainingGradInputs): boolean {
+  const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
+  if (dy.dtype !== 'float32' || x.dtype !== 'float32') return false;
+  if (x.shape.length === 0 || x.shape.some((d) => d === 0)) return false;
+  if (dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i])) return false;
+  const channels = x.shape[x.shape.length - 1];
+  return isChannelVector(mean, channels) && isChannelVector(variance, channels) &&
+    [scale, dMean, dVariance].every((t) => t == null || isChannelVector(t, channels));
+}
+
+function onednnBatchNormTrainingGrad({
+  inputs,
+  backend,
+  attrs,
+}: KernelArgs<OnednnBatchNormTrainingGradInputs, OnednnBatchNormTrainingGradAttrs>): TensorInfo[] {
+  if (!batchNormTrainingGradApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_TRAINING_GRAD}: unsupported inputs`);
+  const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
+  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
+  const optional = (t: TensorInfo | undefined): Float32Array | null => (t == null ? null : data(t));
+  const channels = x.shape[x.shape.length - 1];
+  const dx = outputArray(data(x).length);
+  const dScale = outputArray(channels);
+  const dOffset = outputArray(channels);
+  backend.native.batchNormTrainingGrad(data(dy), data(x), optional(scale), data(mean), data(variance),
+    optional(dMean), optional(dVariance), dx, dScale, dOffset, channels, attrs.varianceEpsilon);
+  return [
+    backend.makeTensorInfo(x.shape, 'float32', dx),
+    backend.makeTensorInfo([channels], 'float32', dScale),
+    backend.makeTensorInfo([channels], 'float32', dOffset),
+  ];
+}
+
+/** OnednnBatchNormTrainingGrad kernel of the onednn backend. */
+export const onednnBatchNormTrainingGradConfig: KernelConfig = {
+  kernelName: ONEDNN_BATCH_NORM_TRAINING_GRAD,
+  backendName: ONEDNN_BACKEND_NAME,
+  kernelFunc: onednnBatchNormTrainingGrad as unknown as KernelConfig['kernelFunc'],
+};
