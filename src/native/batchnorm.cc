@@ -175,13 +175,19 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 // ---- training mode ----
 //
 // Both directions run oneDNN's batch_normalization primitives (forward_training, and backward with scale and
-// shift) on x seen as NHWC [rows, C, 1, 1], which selects oneDNN's JIT implementation for this CPU. Measured on
-// ResNet-50's training shapes (2 cores, AVX-512; rows x C = 8192x256, 128x2048, 32768x64, 2048x512) they took
-// 0.04-0.35 ms forward and 0.06-0.48 ms backward, 2.5 to 4 times less than two-pass loops with double accumulators
-// compiled here (this addon is built for baseline x86-64, without AVX). oneDNN computes the variance as the mean
-// of (x - mean)^2 (two passes over x, no cancellation) with float32 sums; against double sums the results differed
-// by at most 2e-5 relative on those shapes with |mean| = 20 standard deviations. ("nc" memory of [rows, C] would
-// select a reference implementation, 30 times slower.)
+// shift) on x seen as NHWC [rows, C, 1, 1], which selects oneDNN's JIT implementation for this CPU ("nc" memory of
+// [rows, C] selects a reference implementation, 30 times slower). Measured on ResNet-50's training shapes (idle
+// machine, 2 cores, AVX-512, each call on other buffers than the last, as in a network), forward/backward in ms:
+//   rows x C     oneDNN        two-pass loops, double sums    the same loops built for AVX-512
+//   8192x256     0.57 / 0.82   1.18 / 1.47                    0.66 / 1.00
+//   128x2048     0.12 / 0.17   0.24 / 0.30                    0.20 / 0.23
+//   32768x64     0.52 / 0.66   0.80 / 1.03                    0.58 / 0.94
+//   2048x512     0.28 / 0.34   0.48 / 0.56                    0.35 / 0.50
+// (this addon is built for baseline x86-64, so plain loops run without AVX). With one other busy process on the
+// two cores, oneDNN's forward became 3 to 4 times slower than the loops (its JIT synchronises the threads several
+// times per call), while the loops slowed by 10-60%. oneDNN computes the variance as the mean of
+// (x - mean)^2 (no cancellation) with float32 sums; against double sums the results differed by at most 2e-5
+// relative on those shapes with |mean| = 20 standard deviations.
 // oneDNN's backward does not take gradients that reach the mean and variance outputs: when they are present and
 // not all zero, one more pass adds their part to dx.
 
