@@ -174,61 +174,173 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 
 // ---- training mode ----
 //
-// Both directions run oneDNN's batch_normalization primitives (forward_training, and backward with scale and
-// shift) on x seen as NHWC [rows, C, 1, 1], which selects oneDNN's JIT implementation for this CPU ("nc" memory of
-// [rows, C] selects a reference implementation, 30 times slower). Measured on ResNet-50's training shapes (idle
-// machine, 2 cores, AVX-512, each call on other buffers than the last, as in a network), forward/backward in ms:
-//   rows x C     oneDNN        two-pass loops, double sums    the same loops built for AVX-512
-//   8192x256     0.57 / 0.82   1.18 / 1.47                    0.66 / 1.00
-//   128x2048     0.12 / 0.17   0.24 / 0.30                    0.20 / 0.23
-//   32768x64     0.52 / 0.66   0.80 / 1.03                    0.58 / 0.94
-//   2048x512     0.28 / 0.34   0.48 / 0.56                    0.35 / 0.50
-// (this addon is built for baseline x86-64, so plain loops run without AVX). With one other busy process on the
-// two cores, oneDNN's forward became 3 to 4 times slower than the loops (its JIT synchronises the threads several
-// times per call), while the loops slowed by 10-60%. oneDNN computes the variance as the mean of
-// (x - mean)^2 (no cancellation) with float32 sums; against double sums the results differed by at most 2e-5
-// relative on those shapes with |mean| = 20 standard deviations.
-// oneDNN's backward does not take gradients that reach the mean and variance outputs: when they are present and
-// not all zero, one more pass adds their part to dx.
+// Plain loops, two passes each way: statistics (sums in double, per thread, added in thread order) then y; sums
+// of dy and dy * (x - mean) then dx. Each thread takes a static block of rows, so each call synchronises the
+// threads only at the end of each pass.
+//
+// Why not oneDNN's batch_normalization primitives (forward_training and backward with scale and shift, on x seen
+// as NHWC [rows, C, 1, 1]; 2-D "nc" memory selects a reference implementation 30 times slower): in isolation,
+// back to back on an idle machine (2 cores, AVX-512), they were 1.5-2 times faster than these loops compiled for
+// baseline x86-64 and about as fast as the AVX-512 build below (e.g. 8192x256: oneDNN 0.57 ms forward, 0.82 ms
+// backward; these loops 0.66 and 1.00). But inside a ResNet-50 training step (64x64x3, batch 32, profile-step)
+// oneDNN's forward took 1.1-1.4 ms per call even on 512x256 tensors (its JIT synchronises the threads several
+// times per call, and between kernels the OpenMP threads sleep), and the 53 layers took 29 ms forward and 32 ms
+// backward per step, against 16 ms and 23 ms with these loops. With another busy process on the two cores,
+// oneDNN's forward was 3 to 4 times slower than the loops. These loops also take the gradients that reach the
+// mean and variance outputs in the same pass, which oneDNN's backward does not.
+//
+// The addon is compiled for baseline x86-64; the three functions below are also compiled for AVX2 and AVX-512 and
+// the best one for the CPU is chosen when the addon loads (GCC/Clang function multiversioning).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BATCHNORM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BATCHNORM_MULTIVERSION
+#endif
 
-struct TrainingEntry {
-  memory::desc data, channel;
-  dnnl::batch_normalization_forward forward;
-  dnnl::batch_normalization_backward backward;
-  std::vector<float> ones, zeros;  // scale and shift when the caller has none
-};
-
-PrimitiveCache<TrainingEntry> trainingCache;
-
-/** The primitives for x of [rows, C] and this epsilon (created on first use). */
-TrainingEntry& trainingEntry(int64_t rows, int64_t C, float epsilon) {
-  CacheKey key;
-  key.add(rows).add(C).addFloat(epsilon);
-  return trainingCache.get(key, [&] {
-    auto e = std::make_unique<TrainingEntry>();
-    e->data = memory::desc({rows, C, 1, 1}, dt::f32, tag::nhwc);
-    e->channel = memory::desc({C}, dt::f32, tag::a);
-    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
-    const auto forwardPd = dnnl::batch_normalization_forward::primitive_desc(
-        dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, e->data, epsilon, flags),
-        cpuEngine());
-    e->forward = dnnl::batch_normalization_forward(forwardPd);
-    e->backward = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
-        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, e->data, e->data, epsilon, flags),
-        cpuEngine(), forwardPd));
-    e->ones.assign(static_cast<size_t>(C), 1.f);
-    e->zeros.assign(static_cast<size_t>(C), 0.f);
-    return e;
-  });
+/** Threads for a pass over `length` elements of `rows` rows: all of them for large tensors, at most one per row. */
+int threadsFor(size_t length, int64_t rows) {
+  if (static_cast<int64_t>(length) < kParallelThreshold) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), rows)));
 }
 
-/** Whether `p` is absent or holds only zeros among its first `n` values. */
-bool absentOrZero(const float* p, int64_t n) {
-  if (p == nullptr) return true;
-  for (int64_t i = 0; i < n; ++i) {
-    if (p[i] != 0.f) return false;
+/**
+ * Per-channel batch mean and biased variance of x ([rows, C]), in double. The sums are taken of x minus the first
+ * row (a per-channel shift close to the data), so that sum(d^2)/N - (sum(d)/N)^2 does not lose the variance to
+ * cancellation when |mean| is large against the standard deviation.
+ */
+BATCHNORM_MULTIVERSION
+void batchMoments(const float* __restrict xs, int64_t rows, int64_t C, double* __restrict meanOut,
+                  double* __restrict varianceOut) {
+  const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
+  std::vector<double> sums(static_cast<size_t>(threads) * 2 * C, 0.0);
+  const float* __restrict shift = xs;  // the first row
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    double* __restrict s1 = sums.data() + static_cast<size_t>(t) * 2 * C;
+    double* __restrict s2 = s1 + C;
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    for (int64_t row = r0; row < r1; ++row) {
+      const float* xr = xs + row * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = static_cast<double>(xr[c]) - static_cast<double>(shift[c]);
+        s1[c] += d;
+        s2[c] += d * d;
+      }
+    }
   }
-  return true;
+  const double n = static_cast<double>(rows);
+  for (int64_t c = 0; c < C; ++c) {
+    double a = 0, b = 0;
+    for (int t = 0; t < threads; ++t) {
+      a += sums[static_cast<size_t>(t) * 2 * C + c];
+      b += sums[static_cast<size_t>(t) * 2 * C + C + c];
+    }
+    const double m = a / n;
+    meanOut[c] = static_cast<double>(shift[c]) + m;
+    varianceOut[c] = std::max(0.0, b / n - m * m);
+  }
+}
+
+/**
+ * The forward pass of batchNormTraining on raw arrays: x and y are [rows, C]; scale and offset have C values or are
+ * null; mean and variance receive C values each.
+ */
+BATCHNORM_MULTIVERSION
+void trainingForward(const float* __restrict xs, const float* scale, const float* offset, float* __restrict ys,
+                     float* meanOut, float* varianceOut, int64_t rows, int64_t C, double epsilon) {
+  std::vector<double> m(C), v(C), k(C), b(C);
+  batchMoments(xs, rows, C, m.data(), v.data());
+  for (int64_t c = 0; c < C; ++c) {
+    meanOut[c] = static_cast<float>(m[c]);
+    varianceOut[c] = static_cast<float>(v[c]);
+    k[c] = (scale ? static_cast<double>(scale[c]) : 1.0) / std::sqrt(v[c] + epsilon);
+    b[c] = offset ? static_cast<double>(offset[c]) : 0.0;
+  }
+  const double* __restrict mp = m.data();
+  const double* __restrict kp = k.data();
+  const double* __restrict bp = b.data();
+  const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = xs + r * C;
+    float* yr = ys + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      yr[c] = static_cast<float>(bp[c] + (static_cast<double>(xr[c]) - mp[c]) * kp[c]);
+    }
+  }
+}
+
+/**
+ * The gradient pass of batchNormTrainingGrad on raw arrays: dy, x and dx are [rows, C]; scale, dMeanIn and
+ * dVarianceIn have C values or are null; dScale and dOffset receive C values each.
+ */
+BATCHNORM_MULTIVERSION
+void trainingBackward(const float* __restrict dys, const float* __restrict xs, const float* scale, const float* mean,
+                      const float* variance, const float* dMeanIn, const float* dVarianceIn, float* __restrict dxs,
+                      float* dScale, float* dOffset, int64_t rows, int64_t C, double epsilon) {
+  const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
+  const float* __restrict ms = mean;
+
+  // Pass 1: per channel, sum(dy) and sum(dy * (x - mean)).
+  std::vector<double> sums(static_cast<size_t>(threads) * 2 * C, 0.0);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    double* __restrict sDy = sums.data() + static_cast<size_t>(t) * 2 * C;
+    double* __restrict sDyXm = sDy + C;
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    for (int64_t row = r0; row < r1; ++row) {
+      const float* dyr = dys + row * C;
+      const float* xr = xs + row * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double g = dyr[c];
+        sDy[c] += g;
+        sDyXm[c] += g * (static_cast<double>(xr[c]) - static_cast<double>(ms[c]));
+      }
+    }
+  }
+
+  // dx = a * dy + b * (x - mean) + k per channel, from the formula in the header:
+  //   a = scale * r,  b = -scale * r^2 * dScale / N + 2 * dVarianceIn / N,  k = -scale * r * dOffset / N + dMeanIn / N
+  const double n = static_cast<double>(rows);
+  std::vector<double> a(C), b(C), k(C), m(C);
+  for (int64_t c = 0; c < C; ++c) {
+    double sumDy = 0, sumDyXm = 0;
+    for (int t = 0; t < threads; ++t) {
+      sumDy += sums[static_cast<size_t>(t) * 2 * C + c];
+      sumDyXm += sums[static_cast<size_t>(t) * 2 * C + C + c];
+    }
+    const double r = 1.0 / std::sqrt(static_cast<double>(variance[c]) + epsilon);
+    const double s = scale ? static_cast<double>(scale[c]) : 1.0;
+    const double gScale = sumDyXm * r;
+    dOffset[c] = static_cast<float>(sumDy);
+    dScale[c] = static_cast<float>(gScale);
+    a[c] = s * r;
+    b[c] = -s * r * r * gScale / n + (dVarianceIn ? 2.0 * dVarianceIn[c] / n : 0.0);
+    k[c] = -s * r * sumDy / n + (dMeanIn ? dMeanIn[c] / n : 0.0);
+    m[c] = ms[c];
+  }
+
+  // Pass 2: dx.
+  const double* __restrict ap = a.data();
+  const double* __restrict bp = b.data();
+  const double* __restrict kp = k.data();
+  const double* __restrict mp = m.data();
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* dyr = dys + row * C;
+    const float* xr = xs + row * C;
+    float* dxr = dxs + row * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      dxr[c] = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
+                                  kp[c]);
+    }
+  }
 }
 
 Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
@@ -244,13 +356,8 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
   const F32Arg mean = f32Arg(info, 4, "mean", C);
   const F32Arg variance = f32Arg(info, 5, "variance", C);
   const double epsilon = numberArg(info, 7, "epsilon");
-  TrainingEntry& e = trainingEntry(static_cast<int64_t>(x.length / C), channels, static_cast<float>(epsilon));
-  execute(e.forward, {{DNNL_ARG_SRC, wrap(e.data, x.data)},
-                      {DNNL_ARG_DST, wrap(e.data, y.data)},
-                      {DNNL_ARG_MEAN, wrap(e.channel, mean.data)},
-                      {DNNL_ARG_VARIANCE, wrap(e.channel, variance.data)},
-                      {DNNL_ARG_SCALE, wrap(e.channel, scale.data ? scale.data : e.ones.data())},
-                      {DNNL_ARG_SHIFT, wrap(e.channel, offset.data ? offset.data : e.zeros.data())}});
+  trainingForward(x.data, scale.data, offset.data, y.data, mean.data, variance.data,
+                  static_cast<int64_t>(x.length / C), channels, epsilon);
   return env.Undefined();
 }
 
@@ -272,42 +379,8 @@ Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo& info) {
   const F32Arg dScale = f32Arg(info, 8, "dScale", C);
   const F32Arg dOffset = f32Arg(info, 9, "dOffset", C);
   const double epsilon = numberArg(info, 11, "epsilon");
-  const int64_t rows = static_cast<int64_t>(dy.length / C);
-  TrainingEntry& e = trainingEntry(rows, channels, static_cast<float>(epsilon));
-  // oneDNN 2.6 wants the shift among the backward arguments too (it does not enter the gradients).
-  execute(e.backward, {{DNNL_ARG_SRC, wrap(e.data, x.data)},
-                       {DNNL_ARG_DIFF_DST, wrap(e.data, dy.data)},
-                       {DNNL_ARG_MEAN, wrap(e.channel, mean.data)},
-                       {DNNL_ARG_VARIANCE, wrap(e.channel, variance.data)},
-                       {DNNL_ARG_SCALE, wrap(e.channel, scale.data ? scale.data : e.ones.data())},
-                       {DNNL_ARG_SHIFT, wrap(e.channel, e.zeros.data())},
-                       {DNNL_ARG_DIFF_SRC, wrap(e.data, dx.data)},
-                       {DNNL_ARG_DIFF_SCALE, wrap(e.channel, dScale.data)},
-                       {DNNL_ARG_DIFF_SHIFT, wrap(e.channel, dOffset.data)}});
-  if (absentOrZero(dMeanIn.data, channels) && absentOrZero(dVarianceIn.data, channels)) return env.Undefined();
-
-  // dx += dMeanIn / N + dVarianceIn * 2 * (x - mean) / N
-  const double n = static_cast<double>(rows);
-  std::vector<double> k(C), b(C), m(C);
-  for (size_t c = 0; c < C; ++c) {
-    k[c] = dMeanIn.data ? dMeanIn.data[c] / n : 0.0;
-    b[c] = dVarianceIn.data ? 2.0 * dVarianceIn.data[c] / n : 0.0;
-    m[c] = mean.data[c];
-  }
-  const float* __restrict xs = x.data;
-  float* __restrict dxs = dx.data;
-  const double* __restrict kp = k.data();
-  const double* __restrict bp = b.data();
-  const double* __restrict mp = m.data();
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(dy.length) >= kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = xs + r * channels;
-    float* dxr = dxs + r * channels;
-#pragma omp simd
-    for (int64_t c = 0; c < channels; ++c) {
-      dxr[c] = static_cast<float>(dxr[c] + kp[c] + bp[c] * (static_cast<double>(xr[c]) - mp[c]));
-    }
-  }
+  trainingBackward(dy.data, x.data, scale.data, mean.data, variance.data, dMeanIn.data, dVarianceIn.data, dx.data,
+                   dScale.data, dOffset.data, static_cast<int64_t>(dy.length / C), channels, epsilon);
   return env.Undefined();
 }
 
@@ -318,7 +391,6 @@ void RegisterBatchNorm(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "batchNormGrad", BatchNormGrad);
   exportFunction(env, exports, "batchNormTraining", BatchNormTraining);
   exportFunction(env, exports, "batchNormTrainingGrad", BatchNormTrainingGrad);
-  registerCacheClearer([] { trainingCache.clear(); });
 }
 
 }  // namespace onednn_backend
