@@ -31,7 +31,9 @@ const CASES: ConvCase[] = [
   { name: '3x3, stride 2, valid', x: [2, 9, 9, 5], filter: [3, 3, 5, 6], strides: 2, pad: 'valid', grads: true },
   { name: '7x7, stride 2, same, non-square input', x: [2, 11, 8, 3], filter: [7, 7, 3, 8], strides: 2, pad: 'same', grads: true },
   { name: '1x1, stride 2, same', x: [3, 6, 6, 12], filter: [1, 1, 12, 20], strides: 2, pad: 'same', grads: true },
+  // 1x1, stride 1, unpadded: the native code runs these as matrix products.
   { name: '1x1, stride 1, valid, odd channels', x: [2, 5, 7, 9], filter: [1, 1, 9, 13], strides: 1, pad: 'valid', grads: true },
+  { name: 'batch 1, 1x1, stride 1, same, 40 -> 24 channels', x: [1, 3, 5, 40], filter: [1, 1, 40, 24], strides: 1, pad: 'same', grads: true },
   {
     name: 'non-square 3x2 filter, strides [1, 2], explicit pads',
     x: [1, 6, 9, 4],
@@ -128,7 +130,7 @@ describe('onednn conv kernels match the tfjs cpu kernels', { skip: SKIP_NATIVE }
   test('the same filter values give the same result when the reordered filter is reused', async () => {
     // The second conv with the same filter tensor reuses the reordered copy (same data token); a new filter
     // tensor with other values must not.
-    const c = CASES[6];
+    const c = CASES[7]; // 3x3, 16 -> 24 channels: a convolution with a reordered filter
     const { native, cpu } = await onBoth(() => {
       const { x, filter } = makeInputs(c, 5);
       const other = tf.neg(filter) as tf.Tensor4D;

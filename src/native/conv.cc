@@ -17,7 +17,17 @@
 // with dilations counted tfjs's way (1 = dense) and pads that satisfy
 //   outH == (inH + padTop + padBottom - ((filterH - 1) * dilationH + 1)) / strideH + 1   (integer division),
 // and the same for the width. `filterToken` identifies the filter's content (0 = unknown), see CachedReorder.
+//
+// Pointwise convolutions (1x1 filter, stride 1, no padding: two thirds of ResNet-50's) run as matrix products
+// instead: with M = batch * height * width, x is an M x inC matrix, an HWIO filter is an inC x outC matrix and y is
+// M x outC, all in the tfjs buffers as they are. Forward is x * W, backward-data dy * W^T, backward-weights
+// x^T * dy (the transposes are strides, not copies). oneDNN's convolutions want the filter reordered into a blocked
+// layout on every call in training (and the weight gradient reordered back): measured on ResNet-50's pointwise
+// shapes, the matmuls take 17.7 / 18.4 / 19.7 ms per step against 21.0 / 18.2 / 25.2 for the convolutions with
+// their reorders (2 threads, warm caches), and the reorders cost more in a real step where weights are cold.
 #include "common.h"
+
+#include <omp.h>
 
 namespace onednn_backend {
 namespace {
@@ -45,6 +55,11 @@ struct ConvGeometry {
           "conv geometry: output size does not match input size, filter, strides and pads");
     return g;
   }
+
+  /** A 1x1 convolution with stride 1 and no padding: a matrix product (dilation is then irrelevant). */
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0; }
+  /** Rows of the pointwise convolution's matrices: batch * height * width. */
+  int64_t rows() const { return n * oh * ow; }
 
   size_t srcSize() const { return static_cast<size_t>(n * ih * iw * ic); }
   size_t dstSize() const { return static_cast<size_t>(n * oh * ow * oc); }
@@ -76,6 +91,82 @@ struct ConvGeometry {
   }
 };
 
+// ---- pointwise convolutions as matrix products ----
+
+/** Which product a pointwise entry computes. */
+enum class Pointwise : int64_t { Forward = 0, BackwardData = 1, BackwardWeights = 2 };
+
+struct PointwiseEntry {
+  dnnl::matmul prim;
+  memory::desc src, weights, dst, bias;
+};
+
+PrimitiveCache<PointwiseEntry> pointwiseCache;
+
+/**
+ * The matmul for pass `pass` of the pointwise convolution `g` (Forward: optional bias, activation and residual
+ * post-ops; the backward passes take none).
+ */
+PointwiseEntry& pointwiseEntry(const ConvGeometry& g, Pointwise pass, bool withBias, bool withResidual,
+                               Activation act, float alpha) {
+  CacheKey key;
+  key.add({static_cast<int64_t>(pass), g.rows(), g.ic, g.oc}).add(withBias).add(withResidual);
+  key.add(static_cast<int64_t>(act)).addFloat(act == Activation::LeakyRelu ? alpha : 0.f);
+  return pointwiseCache.get(key, [&] {
+    auto e = std::make_unique<PointwiseEntry>();
+    const int64_t M = g.rows(), K = g.ic, N = g.oc;
+    dnnl::primitive_attr attr;
+    switch (pass) {
+      case Pointwise::Forward: {  // y[M,N] = x[M,K] * W[K,N] (+ bias, + residual, activation)
+        e->src = memory::desc({M, K}, dt::f32, tag::ab);
+        e->weights = memory::desc({K, N}, dt::f32, tag::ab);
+        e->dst = memory::desc({M, N}, dt::f32, tag::ab);
+        e->bias = memory::desc({1, N}, dt::f32, tag::ab);
+        dnnl::post_ops ops;
+        if (withResidual) ops.append_binary(algorithm::binary_add, e->dst);
+        appendActivation(ops, act, alpha);
+        attr.set_post_ops(ops);
+        break;
+      }
+      case Pointwise::BackwardData:  // dx[M,K] = dy[M,N] * W^T, W^T[N,K] read from W[K,N] by strides
+        e->src = memory::desc({M, N}, dt::f32, tag::ab);
+        e->weights = memory::desc({N, K}, dt::f32, tag::ba);
+        e->dst = memory::desc({M, K}, dt::f32, tag::ab);
+        break;
+      case Pointwise::BackwardWeights:  // dW[K,N] = x^T * dy, x^T[K,M] read from x[M,K] by strides
+        e->src = memory::desc({K, M}, dt::f32, tag::ba);
+        e->weights = memory::desc({M, N}, dt::f32, tag::ab);
+        e->dst = memory::desc({K, N}, dt::f32, tag::ab);
+        break;
+    }
+    auto desc = pass == Pointwise::Forward && withBias ? dnnl::matmul::desc(e->src, e->weights, e->bias, e->dst)
+                                                       : dnnl::matmul::desc(e->src, e->weights, e->dst);
+    e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpuEngine()));
+    return e;
+  });
+}
+
+/** sums[c] = the sum of column c of the rows x cols matrix `m` (the bias gradient), accumulated in double. */
+void columnSums(const float* m, int64_t rows, int64_t cols, float* sums) {
+  const int threads = rows * cols >= 65536 ? omp_get_max_threads() : 1;
+  std::vector<double> partial(static_cast<size_t>(threads * cols), 0.0);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    double* __restrict acc = partial.data() + static_cast<size_t>(t) * cols;
+    for (int64_t r = rows * t / nt; r < rows * (t + 1) / nt; ++r) {
+      const float* __restrict row = m + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
+    }
+  }
+  for (int64_t c = 0; c < cols; ++c) {
+    double total = 0;
+    for (int t = 0; t < threads; ++t) total += partial[static_cast<size_t>(t * cols + c)];
+    sums[c] = static_cast<float>(total);
+  }
+}
+
 // ---- forward ----
 
 struct ForwardEntry {
@@ -98,6 +189,17 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   const F32Arg residual = info.Length() > 8 ? optionalF32Arg(info, 8, "residual", g.dstSize()) : F32Arg{};
   const bool withBias = b.data != nullptr;
   const bool withResidual = residual.data != nullptr;
+
+  if (g.pointwise()) {
+    PointwiseEntry& p = pointwiseEntry(g, Pointwise::Forward, withBias, withResidual, act, alpha);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(p.src, x.data)},
+                                         {DNNL_ARG_WEIGHTS, wrap(p.weights, w.data)},
+                                         {DNNL_ARG_DST, wrap(p.dst, y.data)}};
+    if (withBias) args.emplace(DNNL_ARG_BIAS, wrap(p.bias, b.data));
+    if (withResidual) args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(p.dst, residual.data));
+    execute(p.prim, args);
+    return info.Env().Undefined();
+  }
 
   CacheKey key = g.key();
   key.add(withBias).add(withResidual).add(static_cast<int64_t>(act)).addFloat(act == Activation::LeakyRelu ? alpha : 0.f);
@@ -147,6 +249,14 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   const F32Arg dx = f32Arg(info, 2, "dx", g.srcSize());
   const double token = numberArg(info, 4, "filterToken");
 
+  if (g.pointwise()) {
+    PointwiseEntry& p = pointwiseEntry(g, Pointwise::BackwardData, false, false, Activation::Linear, 0.f);
+    execute(p.prim, {{DNNL_ARG_SRC, wrap(p.src, dy.data)},
+                     {DNNL_ARG_WEIGHTS, wrap(p.weights, w.data)},
+                     {DNNL_ARG_DST, wrap(p.dst, dx.data)}});
+    return info.Env().Undefined();
+  }
+
   BackwardDataEntry& e = backwardDataCache.get(g.key(), [&] {
     auto entry = std::make_unique<BackwardDataEntry>();
     dnnl::convolution_forward::primitive_desc hint(g.forwardDesc(prop_kind::forward_training, false), cpuEngine());
@@ -187,6 +297,15 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   const F32Arg dw = f32Arg(info, 2, "dFilter", g.weightsSize());
   const F32Arg db = optionalF32Arg(info, 3, "dBias", static_cast<size_t>(g.oc));
   const bool withBias = db.data != nullptr;
+
+  if (g.pointwise()) {
+    PointwiseEntry& p = pointwiseEntry(g, Pointwise::BackwardWeights, false, false, Activation::Linear, 0.f);
+    execute(p.prim, {{DNNL_ARG_SRC, wrap(p.src, x.data)},
+                     {DNNL_ARG_WEIGHTS, wrap(p.weights, dy.data)},
+                     {DNNL_ARG_DST, wrap(p.dst, dw.data)}});
+    if (withBias) columnSums(dy.data, g.rows(), g.oc, db.data);
+    return info.Env().Undefined();
+  }
 
   CacheKey key = g.key();
   key.add(withBias);
@@ -233,6 +352,7 @@ void RegisterConv(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "conv2dBackwardData", Conv2dBackwardData);
   exportFunction(env, exports, "conv2dBackwardWeights", Conv2dBackwardWeights);
   registerCacheClearer([] {
+    pointwiseCache.clear();
     forwardCache.clear();
     backwardDataCache.clear();
     backwardWeightsCache.clear();
