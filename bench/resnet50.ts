@@ -10,10 +10,16 @@
  * - ONNX Runtime: onnxruntime-node running that twin exported to ONNX, intra-op threads = cores (`bench/ort.ts`).
  * It ends with a table of medians, peak RSS and the ratios against the targets and the oneDNN convolution floor,
  * also written as JSON (default `bench/.cache/latest.json`). `--help` lists the options.
+ *
+ * The floor is the issue's figure unless `--measure-floor` measures it in the same run: it builds and runs
+ * `shared/tools/onednn-conv-floor` (oneDNN's own convolutions for these 53 layers, NHWC, caches flushed before each
+ * call as in a real step) and takes its training step with weight reorders and its inference with cached weights.
+ * `--spin` runs our side with OpenMP threads spinning between kernels (GOMP_SPINCOUNT=300000, what GNU OpenMP does
+ * by default and so what PyTorch's threads do here) instead of the backend's default passive waiting.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +32,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const TORCH_SCRIPT = join(ROOT, 'bench', 'torch_resnet50.py');
 const SETUP_SCRIPT = join(ROOT, 'scripts', 'bench-setup.sh');
+/** The oneDNN convolution floor tool, in the shared folder beside the repository. */
+const FLOOR_SOURCE = join(ROOT, '..', 'shared', 'tools', 'onednn-conv-floor', 'bench.cpp');
+/** GNU OpenMP's spin count when OMP_WAIT_POLICY is unset (its documented default), used by `--spin`. */
+export const GOMP_DEFAULT_SPINCOUNT = '300000';
 
 /** Per-step times of oneDNN 2.6.3's own convolutions for this model on this 2-core machine
  * (shared/tools/onednn-conv-floor): about 0.3 s per training step and 0.1 s per inference batch. */
@@ -50,6 +60,10 @@ export interface BenchOptions {
   /** The oneDNN convolution floor to compare with, ms per training step and per inference batch. */
   floorTrainMs: number;
   floorInferMs: number;
+  /** Measure the floor in this run (shared/tools/onednn-conv-floor) instead of using floorTrainMs/floorInferMs. */
+  measureFloor: boolean;
+  /** Run our side with spinning OpenMP threads (GOMP_SPINCOUNT=300000). */
+  spin: boolean;
 }
 
 /** One ratio of the summary. */
@@ -68,6 +82,10 @@ export interface BenchReport {
   config: {
     model: string; input: number[]; batch: number; classes: number; dtype: string; steps: number; warmup: number;
     floorMs: { train: number; infer: number };
+    /** Where floorMs comes from: 'measured' in this run, or 'given' (options or the issue's figures). */
+    floorSource?: 'measured' | 'given';
+    /** How our side's OpenMP threads wait between kernels. */
+    oursOpenMP?: 'passive' | 'spin';
   };
   results: Partial<Record<`${Side}.${'train' | 'infer'}`, SideResult>>;
   skipped: Partial<Record<`${Side}.${'train' | 'infer'}`, string>>;
@@ -85,9 +103,9 @@ function say(message: string): void {
 type ChildOutcome = { result: SideResult } | { refused: string } | { failed: string };
 
 /** Runs a measuring child, passing its stderr through and echoing its other stdout lines. */
-function runChild(label: string, command: string, args: string[]): Promise<ChildOutcome> {
+function runChild(label: string, command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ChildOutcome> {
   return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
     let stdout = '';
     let pending = '';
     child.stdout.setEncoding('utf8');
@@ -116,6 +134,39 @@ function succeeds(command: string, args: string[]): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Parses the floor tool's summary line for NHWC activations, e.g. `#STEP nhwc train: prim-only=160.6 ms
+ * with-reorders=178.6 ms | inference: prim-only=50.1 ms with-reorders=58.6 ms (with act-reorders only, weights
+ * pre-reordered: 50.1 ms)`: the training step with its weight reorders, and inference with weights reordered once.
+ */
+export function parseFloor(output: string): { train: number; infer: number } | null {
+  const m = /#STEP nhwc train:.*?with-reorders=([\d.]+) ms.*?weights pre-reordered: ([\d.]+) ms/.exec(output);
+  return m ? { train: Number(m[1]), infer: Number(m[2]) } : null;
+}
+
+/**
+ * Builds (once, into bench/.cache/) and runs the oneDNN convolution floor tool with every core and flushed caches.
+ * @throws naming what is missing or what failed
+ */
+function measureFloor(): { train: number; infer: number } {
+  if (!existsSync(FLOOR_SOURCE)) throw new Error(`${FLOOR_SOURCE} not found`);
+  const binary = join(ROOT, 'bench', '.cache', 'conv-floor');
+  mkdirSync(dirname(binary), { recursive: true });
+  if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(FLOOR_SOURCE).mtimeMs) {
+    say(`[floor] building ${FLOOR_SOURCE}`);
+    execFileSync(process.env.CXX || 'g++', ['-O2', '-std=c++17', '-fopenmp', '-o', binary, FLOOR_SOURCE, '-ldnnl'], { stdio: 'inherit' });
+  }
+  say('[floor] measuring oneDNN\'s own convolutions (about two minutes)');
+  const output = execFileSync(binary, ['--target_ms=300', '--nomm', '--flush'], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: `${availableParallelism()}` },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const floor = parseFloor(output);
+  if (floor === null) throw new Error('the floor tool printed no "#STEP nhwc" line');
+  return floor;
 }
 
 /**
@@ -180,7 +231,8 @@ export function ratios(
 export function summary(report: BenchReport): string {
   const r = report.results;
   const sideName = {
-    ours: `ours ${String(r['ours.train']?.backend ?? r['ours.infer']?.backend ?? '')}`.trimEnd(),
+    ours: `ours ${String(r['ours.train']?.backend ?? r['ours.infer']?.backend ?? '')}`.trimEnd() +
+      (report.config.oursOpenMP === 'spin' ? ' (spin)' : ''),
     torch: `PyTorch ${String(r['torch.train']?.torch ?? r['torch.infer']?.torch ?? '')}`.trimEnd(),
     ort: `ONNX Runtime ${String(r['ort.infer']?.onnxruntime ?? '')}`.trimEnd(),
   };
@@ -203,6 +255,8 @@ export function summary(report: BenchReport): string {
     `ResNet-50 ${c.input.join('x')}, batch ${c.batch}, ${c.dtype}, ${c.classes} classes; medians of ${c.steps} steps ` +
       `after ${c.warmup} warm-up; ${report.machine.cores} cores (${report.machine.cpu}); load average ` +
       `${report.machine.loadAvgStart[0].toFixed(2)} at start, ${report.machine.loadAvgEnd[0].toFixed(2)} at end`,
+    `oneDNN conv floor: ${c.floorSource === 'measured' ? 'measured in this run (caches flushed)' : "given (the issue's figures unless set; --measure-floor measures it)"}; ` +
+      `our OpenMP threads ${c.oursOpenMP === 'spin' ? `spin (GOMP_SPINCOUNT=${GOMP_DEFAULT_SPINCOUNT})` : 'wait passively (the default)'}`,
     '',
     table(['side', 'train step', 'inference', 'peak RSS train', 'peak RSS infer', 'note'], rows),
     '',
@@ -231,6 +285,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option('--no-setup', 'do not run scripts/bench-setup.sh (which installs PyTorch and onnxruntime-node if missing)')
     .option('--floor-train-ms <ms>', 'oneDNN convolution floor of a training step on this machine', int('--floor-train-ms', positiveInt), ONEDNN_FLOOR_MS.train)
     .option('--floor-infer-ms <ms>', 'oneDNN convolution floor of an inference batch on this machine', int('--floor-infer-ms', positiveInt), ONEDNN_FLOOR_MS.infer)
+    .option('--measure-floor', 'measure the oneDNN convolution floor in this run (shared/tools/onednn-conv-floor)', false)
+    .option('--spin', `run our side with spinning OpenMP threads (GOMP_SPINCOUNT=${GOMP_DEFAULT_SPINCOUNT}, GNU OpenMP's default)`, false)
     .option('--out <file>', 'where to write the JSON report', join(ROOT, 'bench', '.cache', 'latest.json'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -255,7 +311,7 @@ export async function main(argv: string[]): Promise<number> {
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), loadAvgStart: loadavg(), loadAvgEnd: [] },
     config: { model: 'ResNet50', input: [SIZE, SIZE, 3], batch: o.batch, classes: CLASSES, dtype: 'float32', steps: o.steps, warmup: o.warmup,
-      floorMs: { train: o.floorTrainMs, infer: o.floorInferMs } },
+      floorMs: { train: o.floorTrainMs, infer: o.floorInferMs }, floorSource: 'given', oursOpenMP: o.spin ? 'spin' : 'passive' },
     results: {},
     skipped: {},
     ratios: [],
@@ -266,6 +322,15 @@ export async function main(argv: string[]): Promise<number> {
   if (o.setup && (wanted('torch') || wanted('ort'))) {
     say('running scripts/bench-setup.sh');
     if (!succeeds('bash', [SETUP_SCRIPT])) say('bench-setup.sh could not install everything (see above); going on with what is there');
+  }
+  if (o.measureFloor) {
+    try {
+      report.config.floorMs = measureFloor();
+      report.config.floorSource = 'measured';
+      say(`[floor] training step ${report.config.floorMs.train} ms, inference ${report.config.floorMs.infer} ms`);
+    } catch (err) {
+      say(`[floor] not measured (${(err as Error).message}); using ${o.floorTrainMs} / ${o.floorInferMs} ms`);
+    }
   }
   const hasTorch = succeeds(PYTHON, ['-c', 'import torch']);
   const hasOrt = succeeds(process.execPath, ['-e', "require('onnxruntime-node')"]);
@@ -294,7 +359,8 @@ export async function main(argv: string[]): Promise<number> {
     const extra = o.allowCpu ? ['--allow-cpu'] : [];
     for (const mode of ['train', 'infer'] as const) {
       say(`[ours.${mode}] starting`);
-      const outcome = await runChild('ours', process.execPath, [ours, '--mode', mode, ...childArgs, ...extra]);
+      const env = o.spin ? { ...process.env, OMP_WAIT_POLICY: undefined, GOMP_SPINCOUNT: GOMP_DEFAULT_SPINCOUNT } : process.env;
+      const outcome = await runChild('ours', process.execPath, [ours, '--mode', mode, ...childArgs, ...extra], env);
       record(`ours.${mode}`, outcome);
       if ('refused' in outcome) {
         // Only the plain 'cpu' backend is refused, and it would be refused for the other mode as well.
@@ -329,7 +395,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   report.machine.loadAvgEnd = loadavg();
-  report.ratios = ratios(report.results, { train: o.floorTrainMs, infer: o.floorInferMs });
+  report.ratios = ratios(report.results, report.config.floorMs);
   say('');
   say(summary(report));
   mkdirSync(dirname(o.out), { recursive: true });

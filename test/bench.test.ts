@@ -14,7 +14,7 @@ import {
   peakRssMiB,
   warmUp,
 } from '../bench/common.js';
-import { type BenchReport, ONEDNN_FLOOR_MS, parseOptions, ratios, summary, table } from '../bench/resnet50.js';
+import { type BenchReport, ONEDNN_FLOOR_MS, parseFloor, parseOptions, ratios, summary, table } from '../bench/resnet50.js';
 
 function result(side: string, mode: string, medianMs: number, extra: Record<string, unknown> = {}): SideResult {
   return { side, mode, medianMs, timesMs: [medianMs], peakRssMiB: 100, ...extra };
@@ -87,7 +87,7 @@ describe('bench child arguments and results', () => {
 describe('bench options and summary', () => {
   it('parses the command line', () => {
     const o = parseOptions(['--steps', '2', '--batch', '16', '--only', 'torch', '--allow-cpu', '--no-setup',
-      '--out', 'x/y.json', '--floor-train-ms', '170']);
+      '--out', 'x/y.json', '--floor-train-ms', '170', '--spin', '--measure-floor']);
     assert.equal(o.steps, 2);
     assert.equal(o.warmup, 3);
     assert.equal(o.batch, 16);
@@ -97,11 +97,24 @@ describe('bench options and summary', () => {
     assert.equal(o.out, `${process.cwd()}/x/y.json`);
     assert.equal(o.floorTrainMs, 170);
     assert.equal(o.floorInferMs, ONEDNN_FLOOR_MS.infer);
+    assert.equal(o.spin, true);
+    assert.equal(o.measureFloor, true);
     const d = parseOptions([]);
+    assert.equal(d.spin, false);
+    assert.equal(d.measureFloor, false);
     assert.equal(d.steps, 10);
     assert.equal(d.setup, true);
     assert.equal(d.skipTorch, false);
     assert.match(d.out, /bench\/\.cache\/latest\.json$/);
+  });
+
+  it("reads the floor tool's NHWC summary line: training with weight reorders, inference with cached weights", () => {
+    const output = [
+      '#STEP any  train: prim-only=151.1 ms  with-reorders=195.3 ms | inference: prim-only=45.0 ms with-reorders=59.6 ms (with act-reorders only, weights pre-reordered: 54.1 ms)',
+      '#STEP nhwc train: prim-only=160.6 ms  with-reorders=178.6 ms | inference: prim-only=50.1 ms with-reorders=58.6 ms (with act-reorders only, weights pre-reordered: 50.1 ms)',
+    ].join('\n');
+    assert.deepEqual(parseFloor(output), { train: 178.6, infer: 50.1 });
+    assert.equal(parseFloor('#STEP any  train: prim-only=1 ms'), null);
   });
 
   it('rejects bad command lines', () => {
