@@ -46,6 +46,13 @@ const CASES: ConvCase[] = [
   { name: 'even 2x2 filter, stride 2, valid, odd input', x: [2, 11, 10, 7], filter: [2, 2, 7, 3], strides: 2, pad: 'valid', grads: true },
   { name: 'numeric pad with ceil rounding', x: [1, 8, 8, 3], filter: [3, 3, 3, 4], strides: 2, pad: 1, dimRoundingMode: 'ceil', grads: false },
   { name: 'dilation 2, same', x: [1, 10, 9, 4], filter: [3, 3, 4, 5], strides: 1, pad: 'same', dilations: 2, grads: false },
+  // Filters that outweigh the output (4 * batch * outH * outW <= outC): the native code runs these as matrix
+  // products over x's patches (im2col, and col2im for the input gradient).
+  { name: 'patches: batch 1, 3x3, same, 3x3 output, 40 channels', x: [1, 3, 3, 4], filter: [3, 3, 4, 40], strides: 1, pad: 'same', grads: true },
+  { name: 'patches: 3x3, stride 2, same, odd input', x: [2, 5, 5, 3], filter: [3, 3, 3, 80], strides: 2, pad: 'same', grads: true },
+  { name: 'patches: 1x1, stride 2', x: [1, 4, 4, 8], filter: [1, 1, 8, 20], strides: 2, pad: 'valid', grads: true },
+  { name: 'patches: 2x3 filter, valid, non-square input', x: [2, 3, 4, 5], filter: [2, 3, 5, 32], strides: 1, pad: 'valid', grads: true },
+  { name: 'patches: dilation 2, same', x: [1, 6, 6, 3], filter: [3, 3, 3, 150], strides: 1, pad: 'same', dilations: 2, grads: false },
 ];
 
 /** Input tensors of a case: x, filter, bias, and a random weighting of the output used as the gradient. */

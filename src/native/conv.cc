@@ -18,16 +18,25 @@
 //   outH == (inH + padTop + padBottom - ((filterH - 1) * dilationH + 1)) / strideH + 1   (integer division),
 // and the same for the width. `filterToken` identifies the filter's content (0 = unknown), see CachedReorder.
 //
-// Pointwise convolutions (1x1 filter, stride 1, no padding: two thirds of ResNet-50's) run as matrix products
-// instead: with M = batch * height * width, x is an M x inC matrix, an HWIO filter is an inC x outC matrix and y is
-// M x outC, all in the tfjs buffers as they are. Forward is x * W, backward-data dy * W^T, backward-weights
-// x^T * dy (the transposes are strides, not copies). oneDNN's convolutions want the filter reordered into a blocked
-// layout on every call in training (and the weight gradient reordered back): measured on ResNet-50's pointwise
-// shapes, the matmuls take 17.7 / 18.4 / 19.7 ms per step against 21.0 / 18.2 / 25.2 for the convolutions with
-// their reorders (2 threads, warm caches), and the reorders cost more in a real step where weights are cold.
+// Two kinds of convolution run as matrix products (oneDNN matmul) instead, with M = batch * outH * outW rows:
+// - Pointwise ones (1x1 filter, stride 1, no padding: two thirds of ResNet-50's): x is an M x inC matrix, the HWIO
+//   filter an inC x outC matrix and y is M x outC, all in the tfjs buffers as they are. Forward is x * W,
+//   backward-data dy * W^T, backward-weights x^T * dy (the transposes are strides, not copies). oneDNN's
+//   convolutions want the filter reordered into a blocked layout on every call in training (and the weight gradient
+//   reordered back): on ResNet-50's pointwise shapes the matmuls take 17.7 / 18.4 / 19.7 ms per step against
+//   21.0 / 18.2 / 25.2 for the convolutions with their reorders (2 threads, warm caches), and the reorders cost
+//   more in a real step where weights are cold.
+// - Convolutions whose filter outweighs their output (4 * M <= outC: ResNet-50's stage 5 at 64x64): the patches of
+//   x are copied into an M x (kh * kw * inC) matrix (im2col), which the HWIO filter multiplies as it is; the
+//   backward-data product gives the patches' gradients, added back into dx (col2im). There oneDNN's direct
+//   convolutions are slow (few output pixels per filter) and their filter reorders dear: for the 3x3 512 -> 512
+//   convolution at 2x2, 2.5 / 3.0 / 2.7 ms (forward / backward-data / backward-weights, caches flushed) against
+//   1.5 / 1.5 / 1.3 ms this way. At 4x4 and above the direct convolutions win, so they keep them.
 #include "common.h"
 
 #include <omp.h>
+
+#include <cstring>
 
 namespace onednn_backend {
 namespace {
@@ -57,9 +66,15 @@ struct ConvGeometry {
   }
 
   /** A 1x1 convolution with stride 1 and no padding: a matrix product (dilation is then irrelevant). */
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0; }
-  /** Rows of the pointwise convolution's matrices: batch * height * width. */
+  bool pointwise() const {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0;
+  }
+  /** Run as a matrix product: pointwise, or with a filter that outweighs the output (see the top comment). */
+  bool asMatmul() const { return pointwise() || rows() * 4 <= oc; }
+  /** Rows of the convolution as a matrix product: batch * outH * outW. */
   int64_t rows() const { return n * oh * ow; }
+  /** Columns of x's patch matrix: kh * kw * inC (the rows of an HWIO filter seen as a matrix). */
+  int64_t patch() const { return kh * kw * ic; }
 
   size_t srcSize() const { return static_cast<size_t>(n * ih * iw * ic); }
   size_t dstSize() const { return static_cast<size_t>(n * oh * ow * oc); }
@@ -91,33 +106,33 @@ struct ConvGeometry {
   }
 };
 
-// ---- pointwise convolutions as matrix products ----
+// ---- convolutions as matrix products ----
 
-/** Which product a pointwise entry computes. */
-enum class Pointwise : int64_t { Forward = 0, BackwardData = 1, BackwardWeights = 2 };
+/** Which product a matmul entry computes. */
+enum class Pass : int64_t { Forward = 0, BackwardData = 1, BackwardWeights = 2 };
 
-struct PointwiseEntry {
+struct MatmulEntry {
   dnnl::matmul prim;
   memory::desc src, weights, dst, bias;
 };
 
-PrimitiveCache<PointwiseEntry> pointwiseCache;
+PrimitiveCache<MatmulEntry> matmulCache;
 
 /**
- * The matmul for pass `pass` of the pointwise convolution `g` (Forward: optional bias, activation and residual
- * post-ops; the backward passes take none).
+ * The matmul for pass `pass` of the convolution `g` as a matrix product over its patch matrix (x itself when
+ * pointwise). Forward takes optional bias, activation and residual post-ops; the backward passes take none.
  */
-PointwiseEntry& pointwiseEntry(const ConvGeometry& g, Pointwise pass, bool withBias, bool withResidual,
-                               Activation act, float alpha) {
+MatmulEntry& matmulEntry(const ConvGeometry& g, Pass pass, bool withBias, bool withResidual, Activation act,
+                         float alpha) {
   CacheKey key;
-  key.add({static_cast<int64_t>(pass), g.rows(), g.ic, g.oc}).add(withBias).add(withResidual);
+  key.add({static_cast<int64_t>(pass), g.rows(), g.patch(), g.oc}).add(withBias).add(withResidual);
   key.add(static_cast<int64_t>(act)).addFloat(act == Activation::LeakyRelu ? alpha : 0.f);
-  return pointwiseCache.get(key, [&] {
-    auto e = std::make_unique<PointwiseEntry>();
-    const int64_t M = g.rows(), K = g.ic, N = g.oc;
+  return matmulCache.get(key, [&] {
+    auto e = std::make_unique<MatmulEntry>();
+    const int64_t M = g.rows(), K = g.patch(), N = g.oc;
     dnnl::primitive_attr attr;
     switch (pass) {
-      case Pointwise::Forward: {  // y[M,N] = x[M,K] * W[K,N] (+ bias, + residual, activation)
+      case Pass::Forward: {  // y[M,N] = cols[M,K] * W[K,N] (+ bias, + residual, activation)
         e->src = memory::desc({M, K}, dt::f32, tag::ab);
         e->weights = memory::desc({K, N}, dt::f32, tag::ab);
         e->dst = memory::desc({M, N}, dt::f32, tag::ab);
@@ -128,22 +143,88 @@ PointwiseEntry& pointwiseEntry(const ConvGeometry& g, Pointwise pass, bool withB
         attr.set_post_ops(ops);
         break;
       }
-      case Pointwise::BackwardData:  // dx[M,K] = dy[M,N] * W^T, W^T[N,K] read from W[K,N] by strides
+      case Pass::BackwardData:  // dcols[M,K] = dy[M,N] * W^T, W^T[N,K] read from W[K,N] by strides
         e->src = memory::desc({M, N}, dt::f32, tag::ab);
         e->weights = memory::desc({N, K}, dt::f32, tag::ba);
         e->dst = memory::desc({M, K}, dt::f32, tag::ab);
         break;
-      case Pointwise::BackwardWeights:  // dW[K,N] = x^T * dy, x^T[K,M] read from x[M,K] by strides
+      case Pass::BackwardWeights:  // dW[K,N] = cols^T * dy, cols^T[K,M] read from cols[M,K] by strides
         e->src = memory::desc({K, M}, dt::f32, tag::ba);
         e->weights = memory::desc({M, N}, dt::f32, tag::ab);
         e->dst = memory::desc({K, N}, dt::f32, tag::ab);
         break;
     }
-    auto desc = pass == Pointwise::Forward && withBias ? dnnl::matmul::desc(e->src, e->weights, e->bias, e->dst)
+    auto desc = pass == Pass::Forward && withBias ? dnnl::matmul::desc(e->src, e->weights, e->bias, e->dst)
                                                        : dnnl::matmul::desc(e->src, e->weights, e->dst);
     e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpuEngine()));
     return e;
   });
+}
+
+/** Scratch for patch matrices (the addon runs on the JS thread only, one call at a time). */
+std::vector<float> patchScratch;
+
+float* scratchFor(const ConvGeometry& g) {
+  const size_t size = static_cast<size_t>(g.rows() * g.patch());
+  if (patchScratch.size() < size) patchScratch.resize(size);
+  return patchScratch.data();
+}
+
+/**
+ * The patch matrix of x (im2col): row (b, oy, ox), column (ky, kx, c) holds x[b, oy * sh - pt + ky * dh,
+ * ox * sw - pl + kx * dw, c], or 0 in the padding. Columns follow the rows of an HWIO filter.
+ */
+const float* im2col(const ConvGeometry& g, const float* x) {
+  float* cols = scratchFor(g);
+  const int64_t K = g.patch();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < g.n; ++b) {
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        float* row = cols + ((b * g.oh + oy) * g.ow + ox) * K;
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
+            float* dst = row + (ky * g.kw + kx) * g.ic;
+            if (iy < 0 || iy >= g.ih || ix < 0 || ix >= g.iw) {
+              std::memset(dst, 0, sizeof(float) * g.ic);
+            } else {
+              std::memcpy(dst, x + ((b * g.ih + iy) * g.iw + ix) * g.ic, sizeof(float) * g.ic);
+            }
+          }
+        }
+      }
+    }
+  }
+  return cols;
+}
+
+/** dx = the sum over patches of their gradients dcols (col2im, the adjoint of im2col); images in parallel. */
+void col2im(const ConvGeometry& g, const float* dcols, float* dx) {
+  const int64_t K = g.patch(), image = g.ih * g.iw * g.ic;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < g.n; ++b) {
+    float* dxb = dx + b * image;
+    std::memset(dxb, 0, sizeof(float) * image);
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const float* row = dcols + ((b * g.oh + oy) * g.ow + ox) * K;
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+          if (iy < 0 || iy >= g.ih) continue;
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
+            if (ix < 0 || ix >= g.iw) continue;
+            float* __restrict d = dxb + (iy * g.iw + ix) * g.ic;
+            const float* __restrict src = row + (ky * g.kw + kx) * g.ic;
+#pragma omp simd
+            for (int64_t c = 0; c < g.ic; ++c) d[c] += src[c];
+          }
+        }
+      }
+    }
+  }
 }
 
 /** sums[c] = the sum of column c of the rows x cols matrix `m` (the bias gradient), accumulated in double. */
@@ -190,9 +271,10 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   const bool withBias = b.data != nullptr;
   const bool withResidual = residual.data != nullptr;
 
-  if (g.pointwise()) {
-    PointwiseEntry& p = pointwiseEntry(g, Pointwise::Forward, withBias, withResidual, act, alpha);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(p.src, x.data)},
+  if (g.asMatmul()) {
+    MatmulEntry& p = matmulEntry(g, Pass::Forward, withBias, withResidual, act, alpha);
+    const float* cols = g.pointwise() ? x.data : im2col(g, x.data);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(p.src, cols)},
                                          {DNNL_ARG_WEIGHTS, wrap(p.weights, w.data)},
                                          {DNNL_ARG_DST, wrap(p.dst, y.data)}};
     if (withBias) args.emplace(DNNL_ARG_BIAS, wrap(p.bias, b.data));
@@ -249,11 +331,13 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   const F32Arg dx = f32Arg(info, 2, "dx", g.srcSize());
   const double token = numberArg(info, 4, "filterToken");
 
-  if (g.pointwise()) {
-    PointwiseEntry& p = pointwiseEntry(g, Pointwise::BackwardData, false, false, Activation::Linear, 0.f);
+  if (g.asMatmul()) {
+    MatmulEntry& p = matmulEntry(g, Pass::BackwardData, false, false, Activation::Linear, 0.f);
+    float* dcols = g.pointwise() ? dx.data : scratchFor(g);
     execute(p.prim, {{DNNL_ARG_SRC, wrap(p.src, dy.data)},
                      {DNNL_ARG_WEIGHTS, wrap(p.weights, w.data)},
-                     {DNNL_ARG_DST, wrap(p.dst, dx.data)}});
+                     {DNNL_ARG_DST, wrap(p.dst, dcols)}});
+    if (!g.pointwise()) col2im(g, dcols, dx.data);
     return info.Env().Undefined();
   }
 
@@ -298,9 +382,10 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   const F32Arg db = optionalF32Arg(info, 3, "dBias", static_cast<size_t>(g.oc));
   const bool withBias = db.data != nullptr;
 
-  if (g.pointwise()) {
-    PointwiseEntry& p = pointwiseEntry(g, Pointwise::BackwardWeights, false, false, Activation::Linear, 0.f);
-    execute(p.prim, {{DNNL_ARG_SRC, wrap(p.src, x.data)},
+  if (g.asMatmul()) {
+    MatmulEntry& p = matmulEntry(g, Pass::BackwardWeights, false, false, Activation::Linear, 0.f);
+    const float* cols = g.pointwise() ? x.data : im2col(g, x.data);
+    execute(p.prim, {{DNNL_ARG_SRC, wrap(p.src, cols)},
                      {DNNL_ARG_WEIGHTS, wrap(p.weights, dy.data)},
                      {DNNL_ARG_DST, wrap(p.dst, dw.data)}});
     if (withBias) columnSums(dy.data, g.rows(), g.oc, db.data);
@@ -352,7 +437,8 @@ void RegisterConv(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "conv2dBackwardData", Conv2dBackwardData);
   exportFunction(env, exports, "conv2dBackwardWeights", Conv2dBackwardWeights);
   registerCacheClearer([] {
-    pointwiseCache.clear();
+    matmulCache.clear();
+    std::vector<float>().swap(patchScratch);
     forwardCache.clear();
     backwardDataCache.clear();
     backwardWeightsCache.clear();
