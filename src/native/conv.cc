@@ -32,6 +32,8 @@
 //   convolutions are slow (few output pixels per filter) and their filter reorders dear: for the 3x3 512 -> 512
 //   convolution at 2x2, 2.5 / 3.0 / 2.7 ms (forward / backward-data / backward-weights, caches flushed) against
 //   1.5 / 1.5 / 1.3 ms this way. At 4x4 and above the direct convolutions win, so they keep them.
+// - 1x1 convolutions with a stride (ResNet's projection shortcuts): their patch matrix is x subsampled, smaller than
+//   x; about 4 ms less per training step and 1 ms per inference than the direct convolutions.
 #include "common.h"
 
 #include <omp.h>
@@ -69,8 +71,11 @@ struct ConvGeometry {
   bool pointwise() const {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0;
   }
-  /** Run as a matrix product: pointwise, or with a filter that outweighs the output (see the top comment). */
-  bool asMatmul() const { return pointwise() || rows() * 4 <= oc; }
+  /**
+   * Run as a matrix product: pointwise; 1x1 with a stride (its patch matrix is x subsampled); or with a filter that
+   * outweighs the output (see the top comment).
+   */
+  bool asMatmul() const { return (kh == 1 && kw == 1) || rows() * 4 <= oc; }
   /** Rows of the convolution as a matrix product: batch * outH * outW. */
   int64_t rows() const { return n * oh * ow; }
   /** Columns of x's patch matrix: kh * kw * inC (the rows of an HWIO filter seen as a matrix). */
