@@ -45,10 +45,12 @@ export function conv2dResidual(
   };
   const inputs = { x, filter, residual, ...(bias === undefined ? {} : { bias }) };
   if (tf.getKernel(ONEDNN_CONV2D_RESIDUAL, tf.getBackend()) !== undefined && conv2DResidualApplies(inputs, attrs)) {
-    return tf.engine().runKernel(ONEDNN_CONV2D_RESIDUAL, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as Tensor4D;
+    const kernelInputs = inputs as unknown as tf.NamedTensorMap;
+    return tf.engine().runKernel(ONEDNN_CONV2D_RESIDUAL, kernelInputs, attrs as unknown as tf.NamedAttrMap) as Tensor4D;
   }
   return tf.tidy((): Tensor4D => {
-    const conv = tf.fused.conv2d({ x, filter, bias, strides: geometry.strides, pad: geometry.padding, dilations: geometry.dilations });
+    const { strides, padding: pad, dilations } = geometry;
+    const conv = tf.fused.conv2d({ x, filter, bias, strides, pad, dilations });
     const sum: Tensor4D = tf.add(conv, residual);
     return activation === 'relu' ? tf.relu(sum) : sum;
   });
@@ -101,7 +103,8 @@ export class Conv2DResidual extends tf.layers.Layer {
     this.activation = args.activation ?? 'linear';
     this.useBias = args.useBias ?? true;
     if (this.activation !== 'linear' && this.activation !== 'relu') {
-      throw new Error(`Conv2DResidual ${this.name}: activation must be 'linear' or 'relu', got '${String(this.activation)}'`);
+      const got = String(this.activation);
+      throw new Error(`Conv2DResidual ${this.name}: activation must be 'linear' or 'relu', got '${got}'`);
     }
   }
 
