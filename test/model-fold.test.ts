@@ -1,13 +1,14 @@
 /**
  * BatchNorm folding for inference (`foldBatchNorm`): a folded model predicts what the original predicts in inference
- * mode, has no BatchNormalization left after a convolution, fuses the ReLUs it can, keeps every other layer, leaves
+ * mode, has no BatchNormalization left after a convolution, fuses the ReLUs and the residual Add + ReLU it can
+ * (Conv2DResidual, on the onednn and the cpu backend, and through a save and load), keeps every other layer, leaves
  * the original untouched and leaks no tensors. The tiny model's folded weights are derived by hand.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { ResNet18, ResNet50, foldBatchNorm, foldSummary } from '../src/model/index.js';
+import { Conv2DResidual, ResNet18, ResNet50, foldBatchNorm, foldSummary } from '../src/model/index.js';
 import { mulberry32 } from '../src/data/random.js';
 
 const backend = await initBackend('auto');
@@ -291,4 +292,53 @@ test('a BN that does not follow a conv alone is kept: after Dense, on the input,
     original.dispose();
     folded.dispose();
   }
+});
+
+test('residual fusion: conv + Add + ReLU becomes one Conv2DResidual; on cpu too, and it saves and loads', async () => {
+  const input = tf.input({ shape: [5, 5, 4] });
+  const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'conv_a' }).apply(input) as tf.SymbolicTensor;
+  const b = tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'conv_b', useBias: false }).apply(a) as tf.SymbolicTensor;
+  const sum = tf.layers.add({ name: 'sum' }).apply([input, b]) as tf.SymbolicTensor; // the conv is the second input
+  const out = tf.layers.activation({ activation: 'relu', name: 'out' }).apply(sum) as tf.SymbolicTensor;
+  // An Add of two non-convolutions stays, and so does one whose conv output is also read elsewhere.
+  const c = tf.layers.conv2d({ filters: 4, kernelSize: 1, name: 'conv_c' }).apply(out) as tf.SymbolicTensor;
+  const kept = tf.layers.add({ name: 'kept' }).apply([c, out]) as tf.SymbolicTensor;
+  const twice = tf.layers.multiply({ name: 'twice' }).apply([kept, c]) as tf.SymbolicTensor;
+  const original = tf.model({ inputs: input, outputs: twice });
+  const folded = foldBatchNorm(original);
+  try {
+    assert.deepEqual(foldSummary(folded)?.fusedResiduals, [{ add: 'sum', activation: 'out', conv: 'conv_b' }]);
+    const fused = folded.getLayer('conv_b');
+    assert.equal(fused.getClassName(), 'Conv2DResidual');
+    assert.deepEqual(fused.inboundNodes[0].inboundLayers.map((l) => l.name), ['conv_a', folded.inputLayers[0].name]);
+    assert.equal(folded.getLayer('kept').getClassName(), 'Add');
+    for (const name of [backend, 'cpu']) {
+      await initBackend(name as 'onednn' | 'cpu');
+      const [p, q] = predictBoth(original, folded, 2, 5);
+      assert.ok(relativeError(q, p) <= 1e-5, `backend ${name}`);
+    }
+    await initBackend(backend as 'onednn' | 'cpu');
+    // The layer serializes: the folded model saves and loads, and predicts the same.
+    let artifacts!: tf.io.ModelArtifacts;
+    await folded.save(tf.io.withSaveHandler(async (a2) => {
+      artifacts = a2;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    try {
+      assert.equal(loaded.getLayer('conv_b').getClassName(), 'Conv2DResidual');
+      const [p, q] = predictBoth(folded, loaded, 2, 6);
+      assert.deepEqual(q, p);
+    } finally {
+      loaded.dispose();
+    }
+  } finally {
+    original.dispose();
+    folded.dispose();
+  }
+});
+
+test('Conv2DResidual takes only a linear or relu activation', () => {
+  assert.throws(() => new Conv2DResidual({ filters: 2, kernelSize: 1, activation: 'sigmoid' as 'relu', name: 'r' }),
+    /Conv2DResidual r: activation must be 'linear' or 'relu', got 'sigmoid'/);
 });
