@@ -70,7 +70,9 @@ for seed in $SEEDS; do
   train_end=$(date +%s.%N)
 
   model="$run ($CHECKPOINT checkpoint)"
-  node "$CLI" evaluate --model "$run" --checkpoint "$CHECKPOINT" --data "$TEST" --json > "$run/test-eval.json"
+  # The final checkpoint of the schedule is the run's latest.
+  which=$([[ "$CHECKPOINT" == final ]] && echo latest || echo best)
+  node "$CLI" evaluate --model "$run" --checkpoint "$which" --data "$TEST" --json > "$run/test-eval.json"
   end=$(date +%s.%N)
 
   # Print the test result (accuracy, per-class precision/recall) and decide pass/fail.
