@@ -47,4 +47,5 @@ export {
   BEST_FILE,
   STATE_JSON,
 } from './checkpoint.js';
+export { type LrSchedule, LR_SCHEDULES, learningRateAt, setLearningRate } from './schedule.js';
 export { createOptimizer, restoreOptimizer, writeOptimizerFiles, OPTIMIZER_NAMES, type OptimizerName } from './optimizer.js';
