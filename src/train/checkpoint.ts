@@ -48,7 +48,7 @@ export interface EpochRecord {
   time: number;
   /** Training throughput in images per second. */
   images_per_s: number;
-  /** Learning rate used during the epoch. */
+  /** Learning rate at the epoch's first step (with `lrSchedule` 'constant': the rate of every step). */
   lr: number;
 }
 

@@ -29,6 +29,7 @@ import { writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
 import { writeReport } from './report.js';
+import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from './schedule.js';
 
 /** Options of {@link train}. Only `data` and `out` are required. */
 export interface TrainOptions {
@@ -54,8 +55,16 @@ export interface TrainOptions {
   batchSize?: number;
   /** Optimizer. Default `adam`. */
   optimizer?: OptimizerName;
-  /** Learning rate. Default 0.001. */
+  /** Learning rate (with a schedule: its starting value). Default 0.001. */
   lr?: number;
+  /**
+   * Learning-rate schedule. `constant` (the default): `lr` at every step. `cosine`: step `t` of the run (0-based,
+   * counting the steps of earlier epochs, so a resumed run continues the same curve) uses
+   * `lr * 0.5 * (1 + cos(pi * t / T))`, where `T = epochs * steps per epoch` is the run's planned number of steps;
+   * the rate decays from `lr` towards 0 at the end of the last epoch. It is stored with the run's arguments; like
+   * `lr`, the value given to a resumed run is the one it uses (the CLI passes the stored one when none is given).
+   */
+  lrSchedule?: LrSchedule;
   /** The run folder. */
   out: string;
   /** Continue from the run folder's latest checkpoint (model, optimizer state, epoch count, logs). */
@@ -163,6 +172,7 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
     batchSize: o.batchSize ?? 32,
     optimizer: o.optimizer ?? 'adam',
     lr: o.lr ?? 0.001,
+    lrSchedule: o.lrSchedule ?? 'constant',
     earlyStop: o.earlyStop,
     augment: o.augment,
     preciseBn: o.preciseBn,
@@ -196,10 +206,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const epochs = options.epochs ?? 2;
   const batchSize = options.batchSize ?? 32;
   const lr = options.lr ?? 0.001;
+  const lrSchedule = options.lrSchedule ?? 'constant';
   const seed = options.seed ?? 0;
   if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive whole number, got ${epochs}`);
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be a positive whole number, got ${batchSize}`);
   if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
+  if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
 
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
@@ -266,7 +278,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const steps = Math.ceil(data.train.size / batchSize);
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const record = await trainEpoch(model, data, {
-        epoch, epochs, steps, batchSize, lr, seed, augment: options.augment, preciseBn: options.preciseBn ?? 0, reporter, checkpoint,
+        epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? 0, reporter, checkpoint,
       });
       const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
       const value = record[monitor] as number;
@@ -299,7 +311,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'input shape': formatImageShape(metadata.inputShape ?? []),
           'training images': data.train.size,
           'validation images': data.validation?.size ?? 0,
-          optimizer: `${options.optimizer ?? 'adam'} (lr ${lr})`,
+          optimizer: `${options.optimizer ?? 'adam'} (lr ${lr}${lrSchedule === 'cosine' ? ', cosine decay to 0' : ''})`,
           'batch size': batchSize,
           backend,
           checkpoint: checkpoint ?? 'none',
@@ -321,7 +333,11 @@ interface EpochSettings {
   epochs: number;
   steps: number;
   batchSize: number;
+  /** Base learning rate. */
   lr: number;
+  lrSchedule: LrSchedule;
+  /** The model's optimizer, whose learning rate the schedule sets before each step. */
+  optimizer: tf.Optimizer;
   seed: number;
   augment?: AugmentOptions;
   /** Batches of BatchNorm recalibration after training (0: none). */
@@ -342,7 +358,12 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
   let lossSum = 0;
   let accSum = 0;
   let batch = 0;
+  /** Steps of the whole run: earlier epochs' steps count, so a resumed run continues the same schedule. */
+  const totalSteps = s.epochs * s.steps;
+  const firstStep = (s.epoch - 1) * s.steps;
+  const lrAt = (step: number): number => learningRateAt(s.lrSchedule, s.lr, Math.min(step, totalSteps), totalSteps);
   for await (const { xs, ys } of data.train.batches({ batchSize: s.batchSize, shuffle: true, seed: s.seed, epoch: s.epoch, augment: s.augment })) {
+    setLearningRate(s.optimizer, lrAt(firstStep + batch));
     batch++;
     const n = xs.shape[0];
     let loss: number;
@@ -359,7 +380,7 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
     s.reporter.step(lossSum / seen, accSum / seen, seen / ((performance.now() - start) / 1000));
   }
   const time = (performance.now() - start) / 1000;
-  const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: s.lr };
+  const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: lrAt(firstStep) };
   if (s.preciseBn > 0) await recalibrateBatchNorm(model, data.train, { batches: s.preciseBn, batchSize: s.batchSize, seed: s.seed, epoch: s.epoch });
   if (data.validation !== undefined) {
     const val = await evaluateModel(model, data.validation, s.batchSize);
