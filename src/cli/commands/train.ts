@@ -10,6 +10,8 @@ import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
 import { ARCH_NAMES, type ArchName } from '../../model/index.js';
 import {
+  LR_SCHEDULES,
+  type LrSchedule,
   OPTIMIZER_NAMES,
   type OptimizerName,
   type TrainOptions,
@@ -72,6 +74,7 @@ interface TrainCliOptions {
   batchSize: number;
   optimizer: OptimizerName;
   lr: number;
+  lrSchedule: LrSchedule;
   out?: string;
   resume?: boolean;
   earlyStop?: number;
@@ -95,6 +98,7 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
   ['batchSize', 'batchSize'],
   ['optimizer', 'optimizer'],
   ['lr', 'lr'],
+  ['lrSchedule', 'lrSchedule'],
   ['earlyStop', 'earlyStop'],
   ['augment', 'augment'],
   ['preciseBn', 'preciseBn'],
@@ -139,6 +143,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'images per training step', parsePositiveInt, 32)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZER_NAMES).default('adam'))
     .option('--lr <rate>', 'learning rate', parsePositiveNumber, 0.001)
+    .addOption(new Option('--lr-schedule <name>', "learning-rate schedule: constant, or cosine decay to 0 over the run's steps").choices(LR_SCHEDULES).default('constant'))
     .option('--out <dir>', 'run folder (default: runs/<arch>-<date>-<time>)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', parsePositiveInt)
@@ -163,6 +168,7 @@ export function register(program: Command): void {
       batchSize: opts.batchSize,
       optimizer: opts.optimizer,
       lr: opts.lr,
+      lrSchedule: opts.lrSchedule,
       out,
       resume: opts.resume,
       earlyStop: opts.earlyStop,
