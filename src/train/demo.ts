@@ -10,6 +10,7 @@ import { exists } from './fsutil.js';
 import { type EvaluationResult, evaluateModel } from './evaluate.js';
 import { formatImageShape } from './io.js';
 import type { ProgressReporter } from './progress.js';
+import type { LrSchedule } from './schedule.js';
 import { writeReport } from './report.js';
 import { type TrainResult, train } from './train.js';
 
@@ -39,6 +40,8 @@ export interface DemoSettings {
   batchSize: number;
   /** Learning rate (Adam). */
   lr: number;
+  /** Learning-rate schedule over the run's steps (see `learningRateAt`). */
+  lrSchedule: LrSchedule;
   /** BatchNorm recalibration batches after each epoch (see `recalibrateBatchNorm`). */
   preciseBn: number;
   /** Run folder. An existing demo run there is continued, not overwritten. */
@@ -50,20 +53,23 @@ export interface DemoSettings {
 }
 
 /**
- * The demo's defaults: ResNet-50 as specified, at 40x40x3 (close to its smallest input, 37), on 3,000 training
- * images for 2 epochs; BatchNorm statistics re-estimated over 20 batches after each epoch, without which the
- * inference-mode accuracy after so few steps stays near chance (see `batchnorm.ts`).
+ * The demo's defaults: ResNet-50 as specified, at 40x40x3 (close to its smallest input, 37), on 6,000 training
+ * images for 2 epochs with Adam at 3e-4 decayed by a cosine schedule; BatchNorm statistics re-estimated over 20
+ * batches after each epoch, without which the inference-mode accuracy after so few steps stays near chance (see
+ * `batchnorm.ts`). Chosen by validation accuracy among 3,000 or 6,000 images, Adam at 1e-3 or 3e-4, constant or
+ * cosine (0.79 against 0.64 to 0.77), in about 70 s on 2 cores.
  */
 export const DEMO_DEFAULTS: Readonly<DemoSettings> = {
   data: FASHION_MNIST_DIR,
   epochs: 2,
-  limit: 3000,
+  limit: 6000,
   testLimit: 1000,
   arch: 'resnet50',
   widthDivisor: 1,
   inputShape: [40, 40, 3],
   batchSize: 32,
-  lr: 0.001,
+  lr: 0.0003,
+  lrSchedule: 'cosine',
   preciseBn: 20,
   out: join('runs', 'demo'),
   backend: 'auto',
@@ -105,6 +111,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
     epochs: o.epochs,
     batchSize: o.batchSize,
     lr: o.lr,
+    lrSchedule: o.lrSchedule,
     preciseBn: o.preciseBn,
     optimizer: 'adam',
     out: o.out,

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { ARCH_NAMES } from '../../model/index.js';
-import { DEMO_DEFAULTS, demo, formatImageShape, type DemoSettings } from '../../train/index.js';
+import { DEMO_DEFAULTS, LR_SCHEDULES, demo, formatImageShape, type DemoSettings } from '../../train/index.js';
 import { parsePositiveInt, parseShape } from '../common.js';
 import { addBackendOption, parseNonNegativeInt, parsePositiveNumber } from './train.js';
 
@@ -26,6 +26,7 @@ export function register(program: Command): void {
     .option('--input <h,w,c>', `input shape (the 28x28 images are resized to it; default ${formatImageShape(d.inputShape)})`, parseShape, d.inputShape)
     .option('--batch-size <n>', 'images per training step', parsePositiveInt, d.batchSize)
     .option('--lr <rate>', 'learning rate (Adam)', parsePositiveNumber, d.lr)
+    .addOption(new Option('--lr-schedule <name>', "learning-rate schedule: constant, or cosine decay to 0 over the run's steps").choices(LR_SCHEDULES).default(d.lrSchedule))
     .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), d.preciseBn)
     .option('--out <dir>', 'run folder (an existing demo run there is continued)', d.out);
   addBackendOption(cmd).action(async ({ input, ...opts }: DemoCliOptions) => {
