@@ -12,14 +12,17 @@
 # The default then became the plain fixed schedule, which is what the course does; seed 2 was never run before that
 # change, so its result is untouched by it (see the README).
 #
-# Default settings: 20 epochs, batch 32, Adam at 3e-4, --augment shift=0.1, --precise-bn 10, --val-split 0.1. They were
-# chosen from the training and validation curves (Adam at 1e-3 diverged for seed 1; 12 epochs at 3e-4 left training
-# accuracy near 0.90 and validation accuracy still rising), never by test accuracy.
+# Default settings: 20 epochs, batch 32, Adam at 3e-4 with cosine decay, --augment shift=0.1, --precise-bn 10,
+# --val-split 0.1. They were chosen from the training and validation curves (Adam at 1e-3 diverged for seed 1; 12
+# epochs at 3e-4 left training accuracy near 0.90 and validation accuracy still rising), never by test accuracy.
+# The cosine decay (LR_SCHEDULE) came later: with a constant 3e-4 the training loss of seed 2 jumped from 0.69 to 2.04
+# at epochs 12-13 (after the training-mode BatchNorm kernel changed its rounding); constant-rate results are in the
+# README.
 #
 # Usage (from anywhere; needs `npm run build` first):
 #   scripts/signs-accuracy.sh                 # seed 0
 #   SEEDS="0 1" scripts/signs-accuracy.sh     # one training per seed, one after the other; fails if any is below
-# Settings (environment): SEEDS, EPOCHS, BATCH_SIZE, LR, AUGMENT, PRECISE_BN, VAL_SPLIT, CHECKPOINT, MIN_ACCURACY,
+# Settings (environment): SEEDS, EPOCHS, BATCH_SIZE, LR, LR_SCHEDULE, AUGMENT, PRECISE_BN, VAL_SPLIT, CHECKPOINT, MIN_ACCURACY,
 # OUT_ROOT (run folders; default a fresh temp folder), DATA_DIR (default ../shared/data/signs relative to the repo root).
 #
 # Exit status: 0 when every seed reaches MIN_ACCURACY, 1 when one does not, 2 on a usage or setup problem.
@@ -35,6 +38,7 @@ SEEDS="${SEEDS:-0}"
 EPOCHS="${EPOCHS:-20}"
 BATCH_SIZE="${BATCH_SIZE:-32}"
 LR="${LR:-0.0003}"
+LR_SCHEDULE="${LR_SCHEDULE:-cosine}"
 AUGMENT="${AUGMENT:-shift=0.1}"
 PRECISE_BN="${PRECISE_BN:-10}"
 VAL_SPLIT="${VAL_SPLIT:-0.1}"
@@ -52,7 +56,7 @@ if [[ -z "${OUT_ROOT:-}" ]]; then
 fi
 mkdir -p "$OUT_ROOT"
 
-echo "signs-accuracy: resnet50, epochs=$EPOCHS batch=$BATCH_SIZE lr=$LR augment=${AUGMENT:-none} precise-bn=$PRECISE_BN" \
+echo "signs-accuracy: resnet50, epochs=$EPOCHS batch=$BATCH_SIZE lr=$LR lr-schedule=$LR_SCHEDULE augment=${AUGMENT:-none} precise-bn=$PRECISE_BN" \
   "val-split=$VAL_SPLIT checkpoint=$CHECKPOINT seeds=[$SEEDS] OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} runs in $OUT_ROOT"
 
 failed=0
@@ -65,7 +69,7 @@ for seed in $SEEDS; do
 
   start=$(date +%s.%N)
   node "$CLI" train --data "$TRAIN" --val-split "$VAL_SPLIT" --arch resnet50 \
-    --epochs "$EPOCHS" --batch-size "$BATCH_SIZE" --lr "$LR" "${augment_args[@]}" \
+    --epochs "$EPOCHS" --batch-size "$BATCH_SIZE" --lr "$LR" --lr-schedule "$LR_SCHEDULE" "${augment_args[@]}" \
     --precise-bn "$PRECISE_BN" --seed "$seed" --out "$run"
   train_end=$(date +%s.%N)
 
