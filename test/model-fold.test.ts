@@ -338,6 +338,24 @@ test('residual fusion: conv + Add + ReLU becomes one Conv2DResidual; on cpu too,
   }
 });
 
+test('with residuals: false the folded model has standard tfjs layers only, and the same predictions', () => {
+  const original = ResNet50({ inputShape: [40, 40, 3], widthDivisor: 16 });
+  randomizeBatchNorms(original, 9);
+  const folded = foldBatchNorm(original, { residuals: false });
+  try {
+    const classes = countByClass(folded);
+    assert.equal(classes.get('Conv2DResidual'), undefined);
+    assert.equal(classes.get('Add'), 16);
+    assert.equal(classes.get('Activation'), 16); // the ReLUs after the additions
+    assert.deepEqual(foldSummary(folded)?.fusedResiduals, []);
+    const [a, b] = predictBoth(original, folded, 2, 8);
+    assert.ok(relativeError(b, a) <= 1e-4);
+  } finally {
+    original.dispose();
+    folded.dispose();
+  }
+});
+
 test('Conv2DResidual takes only a linear or relu activation', () => {
   assert.throws(() => new Conv2DResidual({ filters: 2, kernelSize: 1, activation: 'sigmoid' as 'relu', name: 'r' }),
     /Conv2DResidual r: activation must be 'linear' or 'relu', got 'sigmoid'/);

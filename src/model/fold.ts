@@ -12,7 +12,8 @@
  *    one fused conv + bias + relu kernel (native on the `onednn` backend) instead of three passes over the activations.
  * 3. **Residual fusion.** Where a residual block ends in "linear Conv2D, Add(shortcut), ReLU", the three layers
  *    become one {@link Conv2DResidual} layer called on `[convInput, shortcut]`: relu(conv(x) + bias + shortcut), one
- *    native kernel on the `onednn` backend (TensorFlow's `_FusedConv2D` with `BiasAdd, Add, Relu`).
+ *    native kernel on the `onednn` backend (TensorFlow's `_FusedConv2D` with `BiasAdd, Add, Relu`). It is this
+ *    library's layer, so `{ residuals: false }` leaves it out for a model of standard tfjs layers only.
  *
  * The result is a new model for inference only: with its BatchNorms gone it must not be trained.
  */
@@ -203,10 +204,22 @@ function foldedWeights(conv: tf.layers.Layer, bn: tf.layers.Layer, epsilon: numb
   return { kernel: newKernel, bias: newBias };
 }
 
+/** Options of {@link foldBatchNorm}. */
+export interface FoldOptions {
+  /**
+   * Fuse residual additions (a linear Conv2D's output + a shortcut, then a ReLU) into {@link Conv2DResidual} layers
+   * (default true). That layer is this library's: a model saved with it loads where this library is imported (it
+   * registers the class). Pass false for a model made of standard tfjs layers only, to save and load anywhere.
+   */
+  residuals?: boolean;
+}
+
 /**
  * Returns a new inference-only functional model with the same inputs, outputs and predictions (in inference mode) as
  * `model`, with every BatchNormalization that directly follows a Conv2D folded into the convolution's kernel and bias,
- * and every ReLU activation layer that alone follows a linear Conv2D fused into the convolution.
+ * every ReLU activation layer that alone follows a linear Conv2D fused into the convolution, and (unless
+ * `options.residuals` is false) every residual Add of a convolution's output, with the ReLU after it, fused into a
+ * {@link Conv2DResidual}.
  *
  * - A BatchNormalization is folded when its one input is a Conv2D with a linear activation, called once in the model,
  *   whose output nothing else reads, and when it normalizes the convolution's channel axis. The folded convolution
@@ -221,8 +234,9 @@ function foldedWeights(conv: tf.layers.Layer, bn: tf.layers.Layer, epsilon: numb
  * The result must not be trained: its BatchNorm layers, and with them the batch statistics of training, are gone.
  *
  * @param model a functional `tf.LayersModel` (a `tf.Sequential` is read as its functional graph)
+ * @param options see {@link FoldOptions}
  */
-export function foldBatchNorm(model: tf.LayersModel): tf.LayersModel {
+export function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}): tf.LayersModel {
   const source = model instanceof tf.Sequential ? tf.model({ inputs: model.inputs, outputs: model.outputs, name: model.name }) : model;
   const raw = source.getConfig() as unknown as FunctionalConfig;
   if (!Array.isArray(raw.layers) || !Array.isArray(raw.outputLayers)) {
@@ -261,7 +275,7 @@ export function foldBatchNorm(model: tf.LayersModel): tf.LayersModel {
 
   // 3. Fuse each residual Add of a convolution's output (and the ReLU that alone reads the sum) into the convolution.
   readers = readersOf(config);
-  for (const add of [...config.layers]) {
+  for (const add of options.residuals === false ? [] : [...config.layers]) {
     if (add.className !== 'Add') continue;
     const found = residualConv(config, readers, add);
     if (found === undefined) continue;
