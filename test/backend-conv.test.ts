@@ -134,18 +134,21 @@ describe('onednn conv kernels match the tfjs cpu kernels', { skip: SKIP_NATIVE }
     assert.equal(calls.conv2dForward, 4);
   });
 
-  test('the same filter values give the same result when the reordered filter is reused', async () => {
-    // The second conv with the same filter tensor reuses the reordered copy (same data token); a new filter
-    // tensor with other values must not.
-    const c = CASES[7]; // 3x3, 16 -> 24 channels: a convolution with a reordered filter
-    const { native, cpu } = await onBoth(() => {
-      const { x, filter } = makeInputs(c, 5);
-      const other = tf.neg(filter) as tf.Tensor4D;
-      return [conv(c, x, filter), conv(c, x, filter), conv(c, x, other), conv(c, x, filter)];
+  // A convolution keeps its filter reordered by data token; a matrix-product convolution (1x1, or over patches) packs
+  // a filter it has seen before. The second call with the same filter tensor reuses that copy; a new filter tensor
+  // with other values must not.
+  for (const c of [CASES[7], CASES[4], CASES[12]]) {
+    test(`the same filter gives the same result when its reordered copy is reused: ${c.name}`, async () => {
+      const { native, cpu } = await onBoth(() => {
+        const { x, filter } = makeInputs(c, 5);
+        const other = tf.neg(filter) as tf.Tensor4D;
+        return [conv(c, x, filter), conv(c, x, filter), conv(c, x, other), conv(c, x, filter), conv(c, x, other)];
+      });
+      assertClose(native, cpu, 'repeated filters');
+      assert.ok(relErr(native.values[2], native.values[0].map((v) => -v)) <= TOLERANCE, 'negated filter negates y');
+      assert.deepEqual(native.values[1], native.values[3], 'the cached copy gives the same bits each time');
     });
-    assertClose(native, cpu, 'repeated filters');
-    assert.ok(relErr(native.values[2], native.values[0].map((v) => -v)) <= TOLERANCE, 'negated filter negates y');
-  });
+  }
 });
 
 describe('OnednnConv2DResidual (conv2dResidual) matches conv, add and relu on the cpu backend', { skip: SKIP_NATIVE }, () => {

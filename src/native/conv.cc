@@ -38,6 +38,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace onednn_backend {
@@ -119,6 +121,23 @@ enum class Pass : int64_t { Forward = 0, BackwardData = 1, BackwardWeights = 2 }
 struct MatmulEntry {
   dnnl::matmul prim;
   memory::desc src, weights, dst, bias;
+
+  // Forward only. The matmul repacks a plain filter into its own blocked layout on every call; a filter used again
+  // (inference: constant weights) is reordered into that layout once, cached by token, and multiplied by `packedPrim`.
+  // A filter's first use (every use in training, where filters change each step) stays plain.
+  dnnl::matmul packedPrim;
+  std::unique_ptr<CachedReorder> packed;
+  std::array<double, 64> seen{};  // tokens of filters used once, most recent last (0: empty)
+  size_t nextSeen = 0;
+
+  /** Whether the filter with this token was used before; remembers it otherwise. */
+  bool usedBefore(double token) {
+    if (token == 0) return false;
+    if (std::find(seen.begin(), seen.end(), token) != seen.end()) return true;
+    seen[nextSeen] = token;
+    nextSeen = (nextSeen + 1) % seen.size();
+    return false;
+  }
 };
 
 PrimitiveCache<MatmulEntry> matmulCache;
@@ -162,6 +181,13 @@ MatmulEntry& matmulEntry(const ConvGeometry& g, Pass pass, bool withBias, bool w
     auto desc = pass == Pass::Forward && withBias ? dnnl::matmul::desc(e->src, e->weights, e->bias, e->dst)
                                                        : dnnl::matmul::desc(e->src, e->weights, e->dst);
     e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpuEngine()));
+    if (pass == Pass::Forward) {
+      const memory::desc any({K, N}, dt::f32, tag::any);
+      auto packedDesc = withBias ? dnnl::matmul::desc(e->src, any, e->bias, e->dst) : dnnl::matmul::desc(e->src, any, e->dst);
+      dnnl::matmul::primitive_desc pd(packedDesc, attr, cpuEngine());
+      e->packedPrim = dnnl::matmul(pd);
+      e->packed = std::make_unique<CachedReorder>(e->weights, pd.weights_desc());
+    }
     return e;
   });
 }
@@ -279,12 +305,14 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   if (g.asMatmul()) {
     MatmulEntry& p = matmulEntry(g, Pass::Forward, withBias, withResidual, act, alpha);
     const float* cols = g.pointwise() ? x.data : im2col(g, x.data);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(p.src, cols)},
-                                         {DNNL_ARG_WEIGHTS, wrap(p.weights, w.data)},
-                                         {DNNL_ARG_DST, wrap(p.dst, y.data)}};
+    const bool packed = p.usedBefore(token);
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, wrap(p.src, cols)},
+        {DNNL_ARG_WEIGHTS, packed ? p.packed->get(w.data, token) : wrap(p.weights, w.data)},
+        {DNNL_ARG_DST, wrap(p.dst, y.data)}};
     if (withBias) args.emplace(DNNL_ARG_BIAS, wrap(p.bias, b.data));
     if (withResidual) args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(p.dst, residual.data));
-    execute(p.prim, args);
+    execute(packed ? p.packedPrim : p.prim, args);
     return info.Env().Undefined();
   }
 
