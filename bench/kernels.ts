@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     const token = 1e9 + idx;
     const fwdRaw = time(() => native.conv2dForward(xv, wv, null, yOut, geometry, 0, 0, token), o.targetMs);
     const bdRaw = s.first ? 0 : time(() => native.conv2dBackwardData(dyv, wv, dxOut, geometry, token), o.targetMs);
-    const bwRaw = time(() => native.conv2dBackwardWeights(xv, dyv, dwOut, null, geometry), o.targetMs);
+    const bwRaw = time(() => { native.conv2dBackwardWeights(xv, dyv, dwOut, null, geometry); }, o.targetMs);
     native.releaseToken(token);
     rawFilter.dispose();
 

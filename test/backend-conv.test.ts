@@ -178,28 +178,31 @@ describe('OnednnConv2DResidual (conv2dResidual) matches conv, add and relu on th
 });
 
 describe('the bias gradient taken from Conv2DBackpropFilter', { skip: SKIP_NATIVE }, () => {
-  test('a Sum of dy over all but the channel axis after Conv2DBackpropFilter gives the cpu sums, once', async () => {
-    const c = CASES[1];
-    const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad as 'same' | 'valid').outShape;
-    let result!: Awaited<ReturnType<typeof onBoth>>;
-    const calls = await countNativeCalls(async () => {
-      result = await onBoth(() => {
-        const { x } = makeInputs(c, 41);
-        const dy = tf.tensor4d(randomValues(tf.util.sizeFromShape(outShape), 42), outShape);
-        const dFilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy },
-          { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter }) as tf.Tensor;
-        return [
-          dFilter,
-          tf.sum(tf.reshape(dy, [outShape[0], -1]), 0), // a reshape that moves the channel axis: other sums
-          tf.sum(dy, [0, 1, 2]), // taken from the backward-weights pass
-          tf.sum(dy, [0, 1, 2], true), // computed again: the sums are handed over once
-          tf.sum(tf.reshape(dy, [-1, outShape[3]]), 0), // a reshape keeping the channel axis
-        ];
+  // oneDNN's convolution primitive gives the per-channel sums of dy with dFilter, and the next Sum of dy over
+  // N, H, W takes them; a convolution run as a matmul (1x1) gives none, and every Sum then reduces.
+  for (const [c, sumsGiven] of [[CASES[1], true], [CASES[4], false]] as const) {
+    test(`${c.name}: Sums of dy after Conv2DBackpropFilter give the cpu sums (${sumsGiven ? 'the first one taken from it' : 'all reduced'})`, async () => {
+      const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad as 'same' | 'valid').outShape;
+      let result!: Awaited<ReturnType<typeof onBoth>>;
+      const calls = await countNativeCalls(async () => {
+        result = await onBoth(() => {
+          const { x } = makeInputs(c, 41);
+          const dy = tf.tensor4d(randomValues(tf.util.sizeFromShape(outShape), 42), outShape);
+          const dFilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy },
+            { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter }) as tf.Tensor;
+          return [
+            dFilter,
+            tf.sum(tf.reshape(dy, [outShape[0], -1]), 0), // a reshape that moves the channel axis: other sums
+            tf.sum(dy, [0, 1, 2]), // taken from the backward-weights pass when it gave them
+            tf.sum(dy, [0, 1, 2], true), // computed again: the sums are handed over once
+            tf.sum(tf.reshape(dy, [-1, outShape[3]]), 0), // a reshape keeping the channel axis
+          ];
+        });
       });
+      assertClose(result.native, result.cpu, 'sums');
+      assert.deepEqual(result.native.shapes.slice(2, 4), [[outShape[3]], [1, 1, 1, outShape[3]]]);
+      assert.equal(calls.conv2dBackwardWeights, 1);
+      assert.equal(calls.reduce, sumsGiven ? 3 : 4, sumsGiven ? 'the first Sum over N, H, W ran no reduction' : 'every Sum reduced');
     });
-    assertClose(result.native, result.cpu, 'sums');
-    assert.deepEqual(result.native.shapes.slice(2, 4), [[outShape[3]], [1, 1, 1, outShape[3]]]);
-    assert.equal(calls.conv2dBackwardWeights, 1);
-    assert.equal(calls.reduce, 3, 'the first Sum ran no reduction');
-  });
+  }
 });

@@ -61,7 +61,7 @@ export interface OnednnAddon {
     dFilter: Float32Array,
     dBias: Float32Array | null,
     geometry: Int32Array,
-  ): void;
+  ): boolean;
   /**
    * c = activation(op(a) op(b) + bias) per batch, `dims` = [batchA, batchB, m, k, n, transposeA, transposeB]
    * (batchA and batchB equal, or one of them 1).

@@ -1,13 +1,15 @@
 /**
- * Conv2DBackpropFilter (the gradient of Conv2D with respect to its filter) on oneDNN, HWIO output. The same
- * primitive also sums dy per output channel (the bias gradient of a convolution with bias) at little cost; the backend
- * remembers that sum so that the Sum tfjs's fused conv2d gradient runs next over dy takes it (kernels/Sum.ts).
+ * Conv2DBackpropFilter (the gradient of Conv2D with respect to its filter) on oneDNN, HWIO output. oneDNN's
+ * convolution primitive also sums dy per output channel (the bias gradient of a convolution with bias) at little cost;
+ * the backend then remembers that sum so that the Sum tfjs's fused conv2d gradient runs next over dy takes it
+ * (kernels/Sum.ts). Convolutions the addon runs as matmuls give no such sum.
  */
 import { Conv2DBackpropFilter } from '@tensorflow/tfjs';
 import type { Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, KernelConfig } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
 import { planConv2D } from '../conv_util.js';
+import { bufferPool } from '../buffer_pool.js';
 import { float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
@@ -29,8 +31,11 @@ function conv2DBackpropFilter({
   }
   const dFilter = outputArray(sizeOf(attrs.filterShape));
   const dBias = outputArray(convInfo.outChannels);
-  backend.native.conv2dBackwardWeights(xData, dyData, dFilter, dBias, geometry);
-  backend.rememberChannelSums(dy.dataId, dBias);
+  if (backend.native.conv2dBackwardWeights(xData, dyData, dFilter, dBias, geometry)) {
+    backend.rememberChannelSums(dy.dataId, dBias);
+  } else {
+    bufferPool.give(dBias);
+  }
   return backend.makeTensorInfo(attrs.filterShape, 'float32', dFilter);
 }
 
