@@ -206,3 +206,46 @@ describe('the bias gradient taken from Conv2DBackpropFilter', { skip: SKIP_NATIV
     });
   }
 });
+
+describe('seeded random convolutions: forward and gradients match the cpu kernels', { skip: SKIP_NATIVE }, () => {
+  test('60 random shapes (filters 1-4 each way, strides 1-3, dilation 2, same/valid; most forced onto the matmul paths)', async () => {
+    let seed = 12345;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const int = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1));
+    let cases = 0;
+    let matmulCases = 0;
+    for (let t = 0; t < 60; t++) {
+      const [kh, kw] = [int(1, 4), int(1, 4)];
+      const dilation = (kh > 1 || kw > 1) && next() < 0.2 ? 2 : 1;
+      const drawnStride = int(1, 3);
+      const stride = dilation > 1 ? 1 : drawnStride; // tfjs takes a stride or a dilation, not both
+      const pad = next() < 0.5 ? 'same' : 'valid';
+      const [b, ci] = [int(1, 3), int(1, 9)];
+      const [h, w] = [int(Math.max(kh * dilation, 2), 7), int(Math.max(kw * dilation, 2), 7)];
+      let oc = int(1, 12);
+      const info = tf.backend_util.computeConv2DInfo([b, h, w, ci], [kh, kw, ci, oc], stride, dilation, pad);
+      const rows = b * info.outHeight * info.outWidth;
+      if (next() < 0.7) oc = Math.max(oc, 4 * rows); // a filter that outweighs the output: the matmul path
+      if (kh * kw === 1 || 4 * rows <= oc) matmulCases++;
+      const xs = randomValues(b * h * w * ci, 100 + t);
+      const fs = randomValues(kh * kw * ci * oc, 200 + t, 0.5);
+      const label = `case ${t}: x [${b},${h},${w},${ci}], filter ${kh}x${kw}x${ci}x${oc}, stride ${stride}, dilation ${dilation}, ${pad}`;
+      const { native, cpu } = await onBoth(() => {
+        const x = tf.tensor4d(xs, [b, h, w, ci]);
+        const filter = tf.tensor4d(fs, [kh, kw, ci, oc]);
+        const bias = tf.mul(tf.range(0, oc), 0.01) as tf.Tensor1D;
+        const conv = (a: tf.Tensor, f: tf.Tensor, c: tf.Tensor) => tf.fused.conv2d({
+          x: a as tf.Tensor4D, filter: f as tf.Tensor4D, bias: c, strides: stride, pad, dilations: dilation, activation: 'relu',
+        });
+        const y = conv(x, filter, bias);
+        if (dilation > 1) return [y]; // tfjs has no gradients for dilated convolutions
+        const r = tf.tensor(randomValues(y.size, 300 + t), y.shape);
+        return [y, ...tf.grads((a, f, c) => tf.sum(tf.mul(conv(a, f, c), r)))([x, filter, bias])];
+      });
+      assertClose(native, cpu, label);
+      cases++;
+    }
+    assert.equal(cases, 60);
+    assert.ok(matmulCases >= 30, `${matmulCases} cases on the matmul paths`);
+  });
+});
