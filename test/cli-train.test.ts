@@ -67,6 +67,7 @@ test('train: SIGKILL during epoch 2, then --resume continues from the last check
   const { model, state } = await loadCheckpoint(join(run, 'checkpoints', latest));
   assert.equal(state.epoch, 1);
   assert.equal(state.iterations, 30);
+  assert.equal(state.history[0].step_loss?.length, 30, 'one loss per step');
   model.dispose();
 
   // Resume with only --out and --resume: the other options come from the run.
@@ -79,6 +80,8 @@ test('train: SIGKILL during epoch 2, then --resume continues from the last check
   const final = await readState(join(run, 'checkpoints', 'epoch-0003'));
   assert.equal(final.epoch, 3);
   assert.equal(final.iterations, 90, 'the optimizer step count continued: 3 epochs of 30 steps');
+  assert.deepEqual(final.history[0].step_loss, state.history[0].step_loss, "epoch 1's step losses survive the kill and the resume");
+  assert.deepEqual(final.history.map((h) => h.step_loss?.length), [30, 30, 30]);
   const csv = readFileSync(join(run, 'log.csv'), 'utf8').trim().split('\n').slice(1);
   assert.deepEqual(csv.map((l) => l.split(',')[0]), ['1', '2', '3']);
   assert.ok(existsSync(join(run, 'report', 'report.md')));

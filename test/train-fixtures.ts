@@ -57,18 +57,23 @@ export function memoryDataset(n: number, shape: [number, number, number], classe
   return new SourceDataset(source, Int32Array.from({ length: n }, (_, i) => i));
 }
 
-/** A reporter that keeps messages and epoch records. */
-export function recordingReporter(): ProgressReporter & { messages: string[]; records: EpochRecord[]; steps: number } {
+/**
+ * A reporter that keeps messages, epoch records, the step count and, per step, the running mean loss it was given
+ * (`stepMeans`, all epochs in order).
+ */
+export function recordingReporter(): ProgressReporter & { messages: string[]; records: EpochRecord[]; steps: number; stepMeans: number[] } {
   const r = {
     messages: [] as string[],
     records: [] as EpochRecord[],
     steps: 0,
+    stepMeans: [] as number[],
     message(line: string) {
       r.messages.push(line);
     },
     start() {},
-    step() {
+    step(loss: number) {
       r.steps++;
+      r.stepMeans.push(loss);
     },
     end(record: EpochRecord) {
       r.records.push(record);

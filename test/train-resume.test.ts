@@ -1,11 +1,12 @@
 /**
  * Resuming: a run interrupted after epoch 1 and resumed for epoch 2 ends exactly where an uninterrupted 2-epoch run
- * ends (model, optimizer state and epoch count restored; logs continued without duplicates). Also early stopping,
+ * ends (model, optimizer state and epoch count restored; logs and per-step losses continued without duplicates); a
+ * state from before per-step losses were recorded still resumes. Also early stopping,
  * checkpoint pruning, and the refusals: an existing run without `resume`, a resumed run at another input shape.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readState, train, type TrainOptions } from '../src/train/index.js';
@@ -45,6 +46,8 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
 
     const first = await train(options(split.dir, { epochs: 1 }));
     assert.equal(first.state.epoch, 1);
+    const firstSteps = first.state.history[0].step_loss;
+    assert.equal(firstSteps?.length, 3, 'one loss per step: 24 images in batches of 8');
     assert.equal(first.optimizer.iterations, 3);
     first.optimizer.dispose();
     first.model.dispose();
@@ -60,6 +63,11 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
       const state = await readState(join(split.dir, 'checkpoints', 'epoch-0002'));
       assert.equal(state.epoch, 2);
       assert.deepEqual(state.history.map((h) => h.epoch), [1, 2]);
+      // The per-step losses of epoch 1 survive the resume; epoch 2 adds its own.
+      assert.deepEqual(state.history[0].step_loss, firstSteps);
+      assert.equal(state.history[1].step_loss?.length, 3);
+      const stepsCsv = readFileSync(join(split.dir, 'steps.csv'), 'utf8').trim().split('\n').slice(1);
+      assert.deepEqual(stepsCsv.map((l) => l.split(',').slice(0, 2).join(',')), ['1,1', '1,2', '1,3', '2,1', '2,2', '2,3']);
 
       const csv = readFileSync(join(split.dir, 'log.csv'), 'utf8').trim().split('\n').slice(1);
       assert.deepEqual(csv.map((l) => l.split(',')[0]), ['1', '2'], 'each epoch logged once');
@@ -77,6 +85,9 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
       // The straight run's log holds the same epoch-1 metrics as the split run's.
       const straightLog = JSON.parse(readFileSync(join(straight.dir, 'log.json'), 'utf8'));
       assert.ok(Math.abs(straightLog[0].loss - json[0].loss) < 1e-6);
+      // And the same per-step losses in both epochs (epoch 2 up to the tiny weight differences above).
+      assert.deepEqual(straightLog[0].step_loss, json[0].step_loss);
+      straightLog[1].step_loss.forEach((l: number, i: number) => assert.ok(Math.abs(l - json[1].step_loss[i]) < 1e-3, `epoch 2 step ${i + 1}`));
     } finally {
       second.optimizer.dispose();
       second.model.dispose();
@@ -91,6 +102,38 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
   } finally {
     straight.cleanup();
     split.cleanup();
+  }
+});
+
+test('resume: a run whose state.json predates per-step losses resumes; only the new epochs have them', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await train(options(dir, { epochs: 1 }));
+    r.optimizer.dispose();
+    r.model.dispose();
+    // Rewrite the checkpoint's state as an older version wrote it: no step_loss, no step_acc.
+    const stateFile = join(dir, 'checkpoints', 'epoch-0001', 'state.json');
+    const old = JSON.parse(readFileSync(stateFile, 'utf8'));
+    for (const h of old.history) {
+      delete h.step_loss;
+      delete h.step_acc;
+    }
+    writeFileSync(stateFile, JSON.stringify(old, null, 2));
+
+    const resumed = await train(options(dir, { epochs: 2, resume: true, report: true }));
+    try {
+      const { history } = resumed.state;
+      assert.equal(history[0].step_loss, undefined);
+      assert.equal(history[1].step_loss?.length, 3);
+      const steps = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n').slice(1);
+      assert.deepEqual(steps.map((l) => l.split(',').slice(0, 2).join(',')), ['2,1', '2,2', '2,3']);
+      assert.match(readFileSync(join(dir, 'report', 'curves.svg'), 'utf8'), />train \(per step\)</);
+    } finally {
+      resumed.optimizer.dispose();
+      resumed.model.dispose();
+    }
+  } finally {
+    cleanup();
   }
 });
 

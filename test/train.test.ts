@@ -1,6 +1,7 @@
 /**
- * Training end to end on real SIGNS images: checkpoints, logs and report files; the loss going down when a small
- * ResNet overfits one fixed batch; memory staying flat over training steps.
+ * Training end to end on real SIGNS images: checkpoints, logs and report files; the per-step losses that the state,
+ * `steps.csv` and the curves chart hold; the loss going down when a small ResNet overfits one fixed batch; memory
+ * staying flat over training steps.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { openDataset } from '../src/data/index.js';
-import { compileForTraining, loadModel, readState, train } from '../src/train/index.js';
-import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import { STEP_SERIES, compileForTraining, curvesSpec, loadModel, readState, renderSvg, train } from '../src/train/index.js';
+import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -49,6 +50,13 @@ test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable r
       const state = await readState(join(ckpts, 'epoch-0002'));
       assert.equal(state.epoch, 2);
       assert.equal(state.iterations, 6);
+      // One training loss and accuracy per step, per epoch, kept in the state.
+      assert.deepEqual(state.history.map((h) => h.step_loss?.length), [3, 3]);
+      assert.deepEqual(state.history.map((h) => h.step_acc?.length), [3, 3]);
+      for (const h of state.history) {
+        // Each batch holds 10 images, so its accuracy is a whole number of tenths.
+        for (const a of h.step_acc ?? []) assert.ok(Math.abs(a * 10 - Math.round(a * 10)) < 1e-4, `step accuracy ${a}`);
+      }
       assert.deepEqual(state.classes, ['0', '1', '2', '3', '4', '5']);
 
       // log.csv: header + one line per epoch, with the columns the brief lists; log.json the same rows.
@@ -76,6 +84,7 @@ test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable r
         assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
         assert.equal((await sharp(png).metadata()).format, 'png');
       }
+      assert.match(readFileSync(join(report, 'curves.svg'), 'utf8'), />train \(per step\)</, 'the per-step loss is in the legend');
       const md = readFileSync(join(report, 'report.md'), 'utf8');
       assert.match(md, /!\[[^\]]*\]\(curves\.png\)/);
       assert.match(md, /!\[[^\]]*\]\(confusion\.png\)/);
@@ -101,6 +110,75 @@ test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable r
       });
       tf.dispose([x, a, b]);
       loaded.dispose();
+    } finally {
+      result.optimizer.dispose();
+      result.model.dispose();
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('train: per-step losses: one per batch, their batch-weighted mean is the epoch loss; steps.csv and the chart show them', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const reporter = recordingReporter();
+    // 10 images in batches of 4: steps of 4, 4 and 2 images, so the epoch loss is a weighted mean.
+    const sizes = [4, 4, 2];
+    const result = await train({
+      data: memoryDataset(10, TINY_INPUT, 3),
+      buildModel: (shape, classes) => tinyResNet(shape, classes),
+      epochs: 2,
+      batchSize: 4,
+      lr: 0.01,
+      out: dir,
+      backend: TEST_BACKEND,
+      reporter,
+    });
+    try {
+      const { history } = result.state;
+      assert.deepEqual(history.map((h) => h.step_loss?.length), [3, 3]);
+      history.forEach((h, e) => {
+        const steps = h.step_loss ?? [];
+        // The epoch loss is the batch-size-weighted mean of the step losses (which are rounded to 5 digits).
+        const weighted = steps.reduce((sum, l, i) => sum + l * sizes[i], 0) / 10;
+        assert.ok(Math.abs(weighted - h.loss) <= 1e-4 * h.loss, `epoch ${h.epoch}: weighted mean ${weighted}, epoch loss ${h.loss}`);
+        // Each step's loss, recovered from the running means the progress reporter was given, is the stored one.
+        const means = reporter.stepMeans.slice(3 * e, 3 * e + 3);
+        let seen = 0;
+        means.forEach((m, i) => {
+          const stepLoss = (m * (seen + sizes[i]) - (i === 0 ? 0 : means[i - 1] * seen)) / sizes[i];
+          seen += sizes[i];
+          assert.ok(Math.abs(stepLoss - steps[i]) <= 1e-4 * Math.abs(steps[i]) + 1e-6, `epoch ${h.epoch} step ${i + 1}: ${stepLoss} vs ${steps[i]}`);
+        });
+        // Stored rounded to 5 significant digits.
+        for (const l of steps) assert.equal(l, Number(l.toPrecision(5)));
+      });
+
+      // steps.csv: a header, then one line per step with the stored values.
+      const csv = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n');
+      assert.equal(csv[0], 'epoch,step,loss,acc');
+      assert.deepEqual(
+        csv.slice(1).map((l) => l.split(',').map(Number)),
+        history.flatMap((h) => (h.step_loss ?? []).map((l, i) => [h.epoch, i + 1, l, h.step_acc?.[i]])),
+      );
+
+      // The loss panel draws them, step s (0-based) of epoch e at x = e - 1 + (s + 1) / 3.
+      const spec = curvesSpec(history) as unknown as { data: { values: { epoch: number; metric: string; split: string; value: number }[] } };
+      const perStep = spec.data.values.filter((r) => r.split === STEP_SERIES);
+      assert.deepEqual(perStep.map((r) => r.metric), Array(6).fill('loss'));
+      const xs = [1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2];
+      perStep.forEach((r, i) => assert.ok(Math.abs(r.epoch - xs[i]) < 1e-12, `x ${r.epoch}, expected ${xs[i]}`));
+      assert.deepEqual(perStep.map((r) => r.value), history.flatMap((h) => h.step_loss));
+      // A history from before per-step losses were recorded draws no per-step line and no legend entry.
+      const old = history.map(({ step_loss: _l, step_acc: _a, ...rest }) => rest);
+      const oldSvg = await renderSvg(curvesSpec(old));
+      assert.doesNotMatch(oldSvg, /per step/);
+      assert.match(oldSvg, />train</);
+      const svg = readFileSync(join(dir, 'report', 'curves.svg'), 'utf8');
+      assert.match(svg, />train \(per step\)</);
+      const metrics = JSON.parse(readFileSync(join(dir, 'report', 'metrics.json'), 'utf8'));
+      assert.deepEqual(metrics.history.map((h: { step_loss: number[] }) => h.step_loss), history.map((h) => h.step_loss));
     } finally {
       result.optimizer.dispose();
       result.model.dispose();

@@ -50,6 +50,13 @@ export interface EpochRecord {
   images_per_s: number;
   /** Learning rate at the epoch's first step (with `lrSchedule` 'constant': the rate of every step). */
   lr: number;
+  /**
+   * Training loss of each step (batch) of the epoch, in order, rounded to 5 significant digits. {@link loss} is their
+   * mean weighted by batch size. Absent in runs written before per-step losses were recorded.
+   */
+  step_loss?: number[];
+  /** Training accuracy of each step's batch, in order, rounded to 5 significant digits. Absent like `step_loss`. */
+  step_acc?: number[];
 }
 
 /** Which metric is watched for early stopping and for the best checkpoint, and its best value. */

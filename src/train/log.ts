@@ -1,5 +1,6 @@
 /**
- * The training log of a run: `<run>/log.csv` and `<run>/log.json`, one row per completed epoch.
+ * The training log of a run: `<run>/log.csv` and `<run>/log.json`, one row per completed epoch, and `<run>/steps.csv`,
+ * one row per training step (the loss and accuracy of each batch).
  *
  * Both files are rewritten whole (atomically) from the checkpoint's history after each epoch, so a resumed run
  * continues the log where its checkpoint left it: no epoch is missing or listed twice, even after a crash between
@@ -19,8 +20,24 @@ export function historyCsv(history: EpochRecord[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Writes `log.csv` and `log.json` of a run folder from its history. */
+/** Columns of `steps.csv`, in order. `step` counts from 1 within its epoch. */
+export const STEP_COLUMNS = ['epoch', 'step', 'loss', 'acc'] as const;
+
+/**
+ * The CSV text of a history's per-step values: a header line, then one line per training step of the epochs that
+ * recorded them (`step_loss`); an absent accuracy is an empty cell.
+ */
+export function stepsCsv(history: EpochRecord[]): string {
+  const lines: string[] = [STEP_COLUMNS.join(',')];
+  for (const r of history) {
+    (r.step_loss ?? []).forEach((loss, i) => lines.push(`${r.epoch},${i + 1},${loss},${r.step_acc?.[i] ?? ''}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes `log.csv`, `log.json` and `steps.csv` of a run folder from its history. */
 export async function writeLogs(runDir: string, history: EpochRecord[]): Promise<void> {
   await writeFileAtomic(join(runDir, 'log.csv'), historyCsv(history));
+  await writeFileAtomic(join(runDir, 'steps.csv'), stepsCsv(history));
   await writeFileAtomic(join(runDir, 'log.json'), `${JSON.stringify(history, null, 2)}\n`);
 }

@@ -52,31 +52,59 @@ export async function svgToPng(svg: string): Promise<Buffer> {
   return sharp(Buffer.from(svg), { density: 144 }).png().toBuffer();
 }
 
-/** Vega-Lite spec of the loss and accuracy curves, train and validation, side by side. */
+/** Legend name of the per-step training loss in the curves chart. */
+export const STEP_SERIES = 'train (per step)';
+
+/** Colours of the curves: Vega's default first two category colours for train and validation, a light blue per step. */
+const SERIES_COLORS: Record<string, string> = { train: '#4c78a8', validation: '#f58518', [STEP_SERIES]: '#9ecae9' };
+
+/**
+ * Vega-Lite spec of the loss and accuracy curves, train and validation per epoch, side by side. Where the history
+ * holds per-step training losses (`step_loss`), the loss panel also draws them as a thin light line behind the
+ * per-epoch lines, step `s` (0-based) of `n` in epoch `e` at x = `e - 1 + (s + 1) / n`, so that an epoch's last step
+ * sits at x = `e`, beside that epoch's mean.
+ */
 export function curvesSpec(history: EpochRecord[]): TopLevelSpec {
   const rows: { epoch: number; metric: string; split: string; value: number }[] = [];
+  for (const h of history) {
+    const steps = h.step_loss ?? [];
+    steps.forEach((value, s) => rows.push({ epoch: h.epoch - 1 + (s + 1) / steps.length, metric: 'loss', split: STEP_SERIES, value }));
+  }
   for (const h of history) {
     rows.push({ epoch: h.epoch, metric: 'loss', split: 'train', value: h.loss });
     rows.push({ epoch: h.epoch, metric: 'accuracy', split: 'train', value: h.acc });
     if (h.val_loss !== undefined) rows.push({ epoch: h.epoch, metric: 'loss', split: 'validation', value: h.val_loss });
     if (h.val_acc !== undefined) rows.push({ epoch: h.epoch, metric: 'accuracy', split: 'validation', value: h.val_acc });
   }
+  const values = rows.filter((r) => Number.isFinite(r.value));
+  const perStep = values.some((r) => r.split === STEP_SERIES);
+  // With per-step data the colours are fixed explicitly (the same as Vega's defaults for train and validation), so the
+  // per-step series gets its light shade; without it the chart is exactly as it was before per-step losses existed.
+  const domain = ['train', 'validation', STEP_SERIES].filter((split) => values.some((r) => r.split === split));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Training curves',
-    data: { values: rows.filter((r) => Number.isFinite(r.value)) },
+    data: { values },
     facet: { column: { field: 'metric', type: 'nominal', title: null, sort: ['loss', 'accuracy'] } },
     spec: {
       width: 300,
       height: 220,
-      mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } },
         y: { field: 'value', type: 'quantitative', title: null },
-        color: { field: 'split', type: 'nominal', title: null, sort: ['train', 'validation'] },
+        color: perStep
+          ? { field: 'split', type: 'nominal', title: null, scale: { domain, range: domain.map((d) => SERIES_COLORS[d]) } }
+          : { field: 'split', type: 'nominal', title: null, sort: ['train', 'validation'] },
       },
+      layer: perStep
+        ? [
+            { transform: [{ filter: { field: 'split', equal: STEP_SERIES } }], mark: { type: 'line', strokeWidth: 1 } },
+            { transform: [{ filter: { not: { field: 'split', equal: STEP_SERIES } } }], mark: { type: 'line', point: true } },
+          ]
+        : [{ mark: { type: 'line', point: true } }],
     },
-    resolve: { scale: { y: 'independent' } },
+    // Per-step points start before epoch 1; only the loss panel has them, so the accuracy panel keeps its own x range.
+    resolve: { scale: perStep ? { x: 'independent', y: 'independent' } : { y: 'independent' } },
     config: { background: 'white' },
   };
 }

@@ -358,6 +358,8 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
   let lossSum = 0;
   let accSum = 0;
   let batch = 0;
+  const stepLoss: number[] = [];
+  const stepAcc: number[] = [];
   /** Steps of the whole run: earlier epochs' steps count, so a resumed run continues the same schedule. */
   const totalSteps = s.epochs * s.steps;
   const firstStep = (s.epoch - 1) * s.steps;
@@ -377,10 +379,12 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
     seen += n;
     lossSum += loss * n;
     accSum += acc * n;
+    stepLoss.push(roundSignificant(loss));
+    stepAcc.push(roundSignificant(acc));
     s.reporter.step(lossSum / seen, accSum / seen, seen / ((performance.now() - start) / 1000));
   }
   const time = (performance.now() - start) / 1000;
-  const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: lrAt(firstStep) };
+  const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: lrAt(firstStep), step_loss: stepLoss, step_acc: stepAcc };
   if (s.preciseBn > 0) await recalibrateBatchNorm(model, data.train, { batches: s.preciseBn, batchSize: s.batchSize, seed: s.seed, epoch: s.epoch });
   if (data.validation !== undefined) {
     const val = await evaluateModel(model, data.validation, s.batchSize);
@@ -388,4 +392,9 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
     record.val_acc = val.accuracy;
   }
   return record;
+}
+
+/** `x` rounded to `digits` significant digits (per-step values are stored compactly in `state.json`). */
+function roundSignificant(x: number, digits = 5): number {
+  return Number(x.toPrecision(digits));
 }
