@@ -101,31 +101,26 @@ function soleReader(config: FunctionalConfig, readers: Map<string, Readers>, pro
   return reader;
 }
 
+/** A layer output: `[layerName, nodeIndex, tensorIndex]`. */
+type OutputRef = [string, number, number];
+
+/** Removes layer `removed` (called once) and makes everything that read its output read `by` instead. */
+function replaceReaders(config: FunctionalConfig, removed: LayerEntry, by: OutputRef): void {
+  config.layers = config.layers.filter((l) => l !== removed);
+  for (const layer of config.layers) {
+    for (const node of layer.inboundNodes) {
+      node.forEach((input, i) => {
+        if (input[0] === removed.name) node[i] = [...by, ...input.slice(3)] as NodeInput;
+      });
+    }
+  }
+  config.outputLayers = config.outputLayers.map((o) => (o[0] === removed.name ? [...by] : o));
+}
+
 /** Removes layer `removed` (called once, on one input) and makes everything that read its output read its input. */
 function bypass(config: FunctionalConfig, removed: LayerEntry): void {
   const [source, sourceNode, sourceTensor] = removed.inboundNodes[0][0];
-  config.layers = config.layers.filter((l) => l !== removed);
-  for (const layer of config.layers) {
-    for (const node of layer.inboundNodes) {
-      node.forEach((input, i) => {
-        if (input[0] === removed.name) node[i] = [source, sourceNode, sourceTensor, ...input.slice(3)] as NodeInput;
-      });
-    }
-  }
-  config.outputLayers = config.outputLayers.map((o) => (o[0] === removed.name ? [source, sourceNode, sourceTensor] : o));
-}
-
-/** Removes layer `removed` (called once) and makes everything that read its output read layer `by`'s output. */
-function replaceBy(config: FunctionalConfig, removed: LayerEntry, by: string): void {
-  config.layers = config.layers.filter((l) => l !== removed);
-  for (const layer of config.layers) {
-    for (const node of layer.inboundNodes) {
-      node.forEach((input, i) => {
-        if (input[0] === removed.name) node[i] = [by, 0, 0, ...input.slice(3)] as NodeInput;
-      });
-    }
-  }
-  config.outputLayers = config.outputLayers.map((o) => (o[0] === removed.name ? [by, 0, 0] : o));
+  replaceReaders(config, removed, [source, sourceNode, sourceTensor]);
 }
 
 /**
@@ -296,8 +291,8 @@ export function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}):
       activation: relu === undefined ? 'linear' : 'relu',
     };
     conv.inboundNodes = [[conv.inboundNodes[0][0], add.inboundNodes[0][1 - index]]];
-    replaceBy(config, add, conv.name);
-    if (relu !== undefined) replaceBy(config, relu, conv.name);
+    replaceReaders(config, add, [conv.name, 0, 0]);
+    if (relu !== undefined) replaceReaders(config, relu, [conv.name, 0, 0]);
     summary.fusedResiduals.push({ add: add.name, ...(relu === undefined ? {} : { activation: relu.name }), conv: conv.name });
     readers = readersOf(config);
   }
