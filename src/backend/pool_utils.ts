@@ -1,5 +1,16 @@
-/** Pooling on the native side (pooling.cc): the 12-integer geometry the addon takes, from tfjs's pool info. */
+/**
+ * Pooling on the native side (pooling.cc): the 12-integer geometry the addon takes, from tfjs's pool info, and the
+ * kernel-function factory of MaxPool and AvgPool.
+ */
 import { backend_util } from '@tensorflow/tfjs';
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+
+import { notFloat32 } from './eltwise_utils.js';
+import { float32Data, outputArray, sizeOf, withCpuFallback } from './kernel_utils.js';
+import type { KernelArgs } from './kernel_utils.js';
+
+/** Pooling kinds of `pool()` in pooling.cc. */
+export const POOL_OPS = { max: 0, avg: 1 } as const;
 
 /** tfjs's pooling attributes (MaxPool, AvgPool and their gradients). */
 export interface PoolAttrs {
@@ -50,4 +61,20 @@ export function planPool2D(xShape: readonly number[], attrs: PoolAttrs): PoolPla
     c.padInfo.left,
   ];
   return { convInfo, geometry };
+}
+
+/**
+ * A forward pooling kernel function (input `x`, NHWC float32) running `op` natively, with the CPU kernel
+ * `kernelName` as fallback.
+ */
+export function poolKernelFunc(kernelName: string, op: number): KernelFunc {
+  return withCpuFallback(kernelName, ({ inputs, backend, attrs }: KernelArgs<{ x: TensorInfo }, PoolAttrs>) => {
+    const xData = float32Data(backend, inputs.x);
+    if (xData === null) return notFloat32(backend, inputs.x);
+    const plan = planPool2D(inputs.x.shape, attrs);
+    if (typeof plan === 'string') return plan;
+    const out = outputArray(sizeOf(plan.convInfo.outShape));
+    backend.native.pool(op, xData, out, plan.geometry);
+    return backend.makeTensorInfo(plan.convInfo.outShape, 'float32', out);
+  });
 }
