@@ -52,6 +52,36 @@ inline float paramAt(const F32Arg& p, int64_t c, float fallback) {
   return p.length == 1 ? p.data[0] : p.data[c];
 }
 
+// The addon is compiled for baseline x86-64; the loops of this file are also compiled for AVX2 and AVX-512 and the
+// best one for the CPU is chosen when the addon loads (GCC/Clang function multiversioning).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BATCHNORM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BATCHNORM_MULTIVERSION
+#endif
+
+/** Threads for a pass over `length` elements of `rows` rows: all of them for large tensors, at most one per row. */
+int threadsFor(size_t length, int64_t rows) {
+  if (static_cast<int64_t>(length) < kParallelThreshold) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), rows)));
+}
+
+/** ys = b + (xs - m) * k per channel over [rows, C], each value computed in double and rounded once. */
+BATCHNORM_MULTIVERSION
+void normalizeRows(const float* __restrict xs, float* __restrict ys, int64_t rows, int64_t C,
+                   const double* __restrict m, const double* __restrict k, const double* __restrict b) {
+  const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = xs + r * C;
+    float* yr = ys + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      yr[c] = static_cast<float>(b[c] + (static_cast<double>(xr[c]) - m[c]) * k[c]);
+    }
+  }
+}
+
 Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t channels = intArg(info, 6, "channels");
@@ -73,20 +103,7 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
            std::sqrt(static_cast<double>(paramAt(variance, c, 0.f)) + epsilon);
     b[c] = paramAt(offset, c, 0.f);
   }
-  const float* __restrict xs = x.data;
-  float* __restrict ys = out.data;
-  const double* __restrict mp = m.data();
-  const double* __restrict kp = k.data();
-  const double* __restrict bp = b.data();
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(x.length) >= kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = xs + r * C;
-    float* yr = ys + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      yr[c] = static_cast<float>(bp[c] + (static_cast<double>(xr[c]) - mp[c]) * kp[c]);
-    }
-  }
+  normalizeRows(x.data, out.data, rows, C, m.data(), k.data(), b.data());
   return env.Undefined();
 }
 
@@ -119,7 +136,7 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   }
 
   const int64_t rows = static_cast<int64_t>(dy.length / C);
-  const int threads = static_cast<int64_t>(dy.length) >= kParallelThreshold ? omp_get_max_threads() : 1;
+  const int threads = threadsFor(dy.length, rows);
   // Per thread: sums of dMean, dVariance, dScale and dOffset terms, C doubles each.
   std::vector<double> sums(static_cast<size_t>(threads) * 4 * C, 0.0);
   const float* __restrict dys = dy.data;
@@ -181,27 +198,13 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 // Why not oneDNN's batch_normalization primitives (forward_training and backward with scale and shift, on x seen
 // as NHWC [rows, C, 1, 1]; 2-D "nc" memory selects a reference implementation 30 times slower): in isolation,
 // back to back on an idle machine (2 cores, AVX-512), they were 1.5-2 times faster than these loops compiled for
-// baseline x86-64 and about as fast as the AVX-512 build below (e.g. 8192x256: oneDNN 0.57 ms forward, 0.82 ms
+// baseline x86-64 and about as fast as the AVX-512 build of them (e.g. 8192x256: oneDNN 0.57 ms forward, 0.82 ms
 // backward; these loops 0.66 and 1.00). But inside a ResNet-50 training step (64x64x3, batch 32, profile-step)
 // oneDNN's forward took 1.1-1.4 ms per call even on 512x256 tensors (its JIT synchronises the threads several
 // times per call, and between kernels the OpenMP threads sleep), and the 53 layers took 29 ms forward and 32 ms
 // backward per step, against 16 ms and 23 ms with these loops. With another busy process on the two cores,
 // oneDNN's forward was 3 to 4 times slower than the loops. These loops also take the gradients that reach the
 // mean and variance outputs in the same pass, which oneDNN's backward does not.
-//
-// The addon is compiled for baseline x86-64; the three functions below are also compiled for AVX2 and AVX-512 and
-// the best one for the CPU is chosen when the addon loads (GCC/Clang function multiversioning).
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BATCHNORM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BATCHNORM_MULTIVERSION
-#endif
-
-/** Threads for a pass over `length` elements of `rows` rows: all of them for large tensors, at most one per row. */
-int threadsFor(size_t length, int64_t rows) {
-  if (static_cast<int64_t>(length) < kParallelThreshold) return 1;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), rows)));
-}
 
 /**
  * Per-channel batch mean and biased variance of x ([rows, C]), in double. The sums are taken of x minus the first
@@ -258,19 +261,7 @@ void trainingForward(const float* __restrict xs, const float* scale, const float
     k[c] = (scale ? static_cast<double>(scale[c]) : 1.0) / std::sqrt(v[c] + epsilon);
     b[c] = offset ? static_cast<double>(offset[c]) : 0.0;
   }
-  const double* __restrict mp = m.data();
-  const double* __restrict kp = k.data();
-  const double* __restrict bp = b.data();
-  const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = xs + r * C;
-    float* yr = ys + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      yr[c] = static_cast<float>(bp[c] + (static_cast<double>(xr[c]) - mp[c]) * kp[c]);
-    }
-  }
+  normalizeRows(xs, ys, rows, C, m.data(), k.data(), b.data());
 }
 
 /**
