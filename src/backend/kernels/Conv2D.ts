@@ -5,15 +5,56 @@ import type { Conv2DAttrs, Conv2DInputs, KernelConfig, TensorInfo } from '@tenso
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
 import type { BackendOnednn } from '../backend_onednn.js';
 import { planConv2D } from '../conv_util.js';
-import { activationCode, float32Data, outputArray, withCpuFallback } from '../kernel_utils.js';
+import type { NativeConvPlan } from '../conv_util.js';
+import { activationCode, float32Data, outputArray, sizeOf, withCpuFallback } from '../kernel_utils.js';
 import type { KernelArgs, NativeResult } from '../kernel_utils.js';
 
 /** Convolution attributes shared by Conv2D and FusedConv2D. */
 export type ConvForwardAttrs = Pick<Conv2DAttrs, 'strides' | 'pad' | 'dataFormat' | 'dilations' | 'dimRoundingMode'>;
 
+/** A forward convolution the native code can run: its conv plan and activation code. */
+export interface ConvForwardPlan extends NativeConvPlan {
+  activation: number;
+}
+
 /**
- * y = activation(conv2d(x, filter) + bias + residual) natively, or the reason it cannot be (dtype, layout, bias or
- * residual shape, or activation not supported). `residual`, when given, has the output's shape.
+ * Plans y = activation(conv2d(x, filter) + bias + residual) from the tensors' dtypes and shapes alone, or returns
+ * why the native code cannot run it (dtype, layout, bias or residual shape, or activation not supported).
+ * `residual`, when given, has the output's shape.
+ */
+export function planConvForward(
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | undefined,
+  activation: string | undefined,
+  leakyreluAlpha: number | undefined,
+  attrs: ConvForwardAttrs,
+  residual?: TensorInfo,
+): ConvForwardPlan | string {
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32') return 'input or filter is not float32';
+  const act = activationCode(activation, leakyreluAlpha);
+  if (act === null) return `activation '${activation}'${leakyreluAlpha === undefined ? ' without alpha' : ''}`;
+  const plan = planConv2D(x.shape, filter.shape, attrs.strides, attrs.pad, attrs.dataFormat, attrs.dilations,
+    attrs.dimRoundingMode);
+  if (typeof plan === 'string') return plan;
+  const out = plan.convInfo.outShape;
+  if (bias !== undefined) {
+    if (bias.dtype !== 'float32') return 'bias is not float32';
+    const lastDim = bias.shape.length === 0 ? 1 : bias.shape[bias.shape.length - 1];
+    if (sizeOf(bias.shape) !== out[3] || lastDim !== out[3]) return 'bias is not one value per output channel';
+  }
+  if (residual !== undefined) {
+    if (residual.dtype !== 'float32') return 'residual is not float32';
+    if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== out[i])) {
+      return `residual of shape [${residual.shape.join(',')}], output [${out.join(',')}]`;
+    }
+  }
+  return { ...plan, activation: act };
+}
+
+/**
+ * y = activation(conv2d(x, filter) + bias + residual) natively (see {@link planConvForward}), or the reason it
+ * cannot be.
  */
 export function convForward(
   backend: BackendOnednn,
@@ -25,36 +66,18 @@ export function convForward(
   attrs: ConvForwardAttrs,
   residual?: TensorInfo,
 ): NativeResult {
+  const plan = planConvForward(x, filter, bias, activation, leakyreluAlpha, attrs, residual);
+  if (typeof plan === 'string') return plan;
   const xData = float32Data(backend, x);
   const filterData = float32Data(backend, filter);
   if (xData === null || filterData === null) return 'input or filter is not float32';
-  const act = activationCode(activation, leakyreluAlpha);
-  if (act === null) return `activation '${activation}'${leakyreluAlpha === undefined ? ' without alpha' : ''}`;
-  const plan = planConv2D(x.shape, filter.shape, attrs.strides, attrs.pad, attrs.dataFormat, attrs.dilations,
-    attrs.dimRoundingMode);
-  if (typeof plan === 'string') return plan;
+  const biasData = bias === undefined ? null : float32Data(backend, bias);
+  if (bias !== undefined && biasData === null) return 'bias is not float32';
+  const residualData = residual === undefined ? null : float32Data(backend, residual);
+  if (residual !== undefined && residualData === null) return 'residual is not float32';
   const { convInfo, geometry } = plan;
-  let biasData: Float32Array | null = null;
-  if (bias !== undefined) {
-    biasData = float32Data(backend, bias);
-    if (biasData === null) return 'bias is not float32';
-    const lastDim = bias.shape.length === 0 ? 1 : bias.shape[bias.shape.length - 1];
-    if (biasData.length !== convInfo.outChannels || lastDim !== convInfo.outChannels) {
-      return 'bias is not one value per output channel';
-    }
-  }
-  let residualData: Float32Array | null = null;
-  if (residual !== undefined) {
-    residualData = float32Data(backend, residual);
-    if (residualData === null) return 'residual is not float32';
-    const out = convInfo.outShape;
-    if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== out[i])) {
-      return `residual of shape [${residual.shape.join(',')}], output [${out.join(',')}]`;
-    }
-  }
-  const [n, oh, ow, oc] = convInfo.outShape;
-  const y = outputArray(n * oh * ow * oc);
-  backend.native.conv2dForward(xData, filterData, biasData, y, geometry, act,
+  const y = outputArray(sizeOf(convInfo.outShape));
+  backend.native.conv2dForward(xData, filterData, biasData, y, geometry, plan.activation,
     leakyreluAlpha ?? 0, backend.dataToken(filter.dataId), residualData);
   return backend.makeTensorInfo(convInfo.outShape, 'float32', y);
 }

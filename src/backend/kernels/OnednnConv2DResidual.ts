@@ -12,10 +12,8 @@
 import type { FusedConv2DAttrs, KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { planConv2D } from '../conv_util.js';
-import { activationCode } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
-import { convForward } from './Conv2D.js';
+import { convForward, planConvForward } from './Conv2D.js';
 
 /** The kernel's registered name. */
 export const ONEDNN_CONV2D_RESIDUAL = 'OnednnConv2DResidual';
@@ -40,14 +38,8 @@ export type OnednnConv2DResidualAttrs = Pick<
  */
 export function conv2DResidualApplies(inputs: OnednnConv2DResidualInputs, attrs: OnednnConv2DResidualAttrs): boolean {
   const { x, filter, bias, residual } = inputs;
-  if ([x, filter, residual, ...(bias === undefined ? [] : [bias])].some((t) => t.dtype !== 'float32')) return false;
-  if (activationCode(attrs.activation, attrs.leakyreluAlpha) === null) return false;
-  const plan = planConv2D(x.shape, filter.shape, attrs.strides, attrs.pad, attrs.dataFormat, attrs.dilations,
-    attrs.dimRoundingMode);
-  if (typeof plan === 'string') return false;
-  const out = plan.convInfo.outShape;
-  if (bias !== undefined && !(bias.shape.length === 1 && bias.shape[0] === out[3])) return false;
-  return residual.shape.length === 4 && residual.shape.every((d, i) => d === out[i]);
+  if (bias !== undefined && bias.shape.length !== 1) return false;
+  return typeof planConvForward(x, filter, bias, attrs.activation, attrs.leakyreluAlpha, attrs, residual) !== 'string';
 }
 
 function onednnConv2DResidual({
