@@ -126,9 +126,22 @@ struct MatmulEntry {
 
   // Forward only. The matmul repacks a plain filter into its own blocked layout on every call; a filter used again
   // (inference: constant weights) is reordered into that layout once, cached by token, and multiplied by `packedPrim`.
-  // A filter's first use (every use in training, where filters change each step) stays plain.
+  // A filter's first use (every use in training, where filters change each step) stays plain, and the packed
+  // primitive is only created on the first reuse.
+  dnnl::primitive_attr attr;
+  bool withBias = false;
   dnnl::matmul packedPrim;
   std::unique_ptr<CachedReorder> packed;
+
+  /** Creates the packed primitive and its filter cache, once. */
+  void preparePacked() {
+    if (packed) return;
+    const memory::desc any(weights.dims(), dt::f32, tag::any);
+    auto desc = withBias ? dnnl::matmul::desc(src, any, bias, dst) : dnnl::matmul::desc(src, any, dst);
+    dnnl::matmul::primitive_desc pd(desc, attr, cpuEngine());
+    packedPrim = dnnl::matmul(pd);
+    packed = std::make_unique<CachedReorder>(weights, pd.weights_desc());
+  }
   std::array<double, 64> seen{};  // tokens of filters used once, most recent last (0: empty)
   size_t nextSeen = 0;
 
@@ -183,13 +196,8 @@ MatmulEntry& matmulEntry(const ConvGeometry& g, Pass pass, bool withBias, bool w
     auto desc = pass == Pass::Forward && withBias ? dnnl::matmul::desc(e->src, e->weights, e->bias, e->dst)
                                                        : dnnl::matmul::desc(e->src, e->weights, e->dst);
     e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpuEngine()));
-    if (pass == Pass::Forward) {
-      const memory::desc any({K, N}, dt::f32, tag::any);
-      auto packedDesc = withBias ? dnnl::matmul::desc(e->src, any, e->bias, e->dst) : dnnl::matmul::desc(e->src, any, e->dst);
-      dnnl::matmul::primitive_desc pd(packedDesc, attr, cpuEngine());
-      e->packedPrim = dnnl::matmul(pd);
-      e->packed = std::make_unique<CachedReorder>(e->weights, pd.weights_desc());
-    }
+    e->attr = attr;
+    e->withBias = pass == Pass::Forward && withBias;
     return e;
   });
 }
@@ -287,6 +295,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
     MatmulEntry& p = matmulEntry(g, Pass::Forward, withBias, withResidual, act, alpha);
     const float* cols = g.pointwise() ? x.data : im2col(g, x.data);
     const bool packed = p.usedBefore(token);
+    if (packed) p.preparePacked();
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, wrap(p.src, cols)},
         {DNNL_ARG_WEIGHTS, packed ? p.packed->get(w.data, token) : wrap(p.weights, w.data)},
