@@ -8,12 +8,23 @@
  * - PyTorch: Debian's python3-torch running an exact twin of the spec's model, channels_last, all cores
  *   (`bench/torch_resnet50.py`);
  * - ONNX Runtime: onnxruntime-node running that twin exported to ONNX, intra-op threads = cores (`bench/ort.ts`).
+ * The whole set of measuring children runs `--rounds` times (default 3), interleaved so that slow drift in the load
+ * of a shared machine falls on every side alike: round 1 runs ours, PyTorch, ONNX Runtime; round 2 the reverse
+ * (ONNX Runtime, PyTorch, ours); and so on, alternating. For each side and mode the report keeps every round's
+ * result (`rounds`) and shows the median round (`results`: the round whose median step time is the median over
+ * rounds, the lower-middle one for an even count, with the largest peak RSS of all rounds). The two target ratios
+ * (ours/PyTorch training step, ours/ONNX Runtime inference) are taken within each round, from same-round pairs only,
+ * and summarized as the median of those per-round ratios with their min and max; the other ratios come from the
+ * median rounds. A side that fails in a round is noted as skipped, naming the round, and the rest goes on; a side
+ * that refuses (ours on the plain 'cpu' backend) is left out of the later rounds.
  * It ends with a table of medians, peak RSS and the ratios against the targets and the oneDNN convolution floor,
- * also written as JSON (default `bench/.cache/latest.json`). `--help` lists the options.
+ * also written as JSON (default `bench/.cache/latest.json`, written to a temporary file and renamed). `--help` lists
+ * the options.
  *
- * The floor is the issue's figure unless `--measure-floor` measures it in the same run: it builds and runs
- * `shared/tools/onednn-conv-floor` (oneDNN's own convolutions for these 53 layers, NHWC, caches flushed before each
- * call as in a real step) and takes its training step with weight reorders and its inference with cached weights.
+ * The floor is the issue's figure unless `--measure-floor` measures it in the same run, once, before the rounds (as
+ * is the ONNX export): it builds and runs `shared/tools/onednn-conv-floor` (oneDNN's own convolutions for these 53
+ * layers, NHWC, caches flushed before each call as in a real step) and takes its training step with weight reorders
+ * and its inference with cached weights.
  * `--spin` runs our side with OpenMP threads spinning between kernels (GOMP_SPINCOUNT=300000, what GNU OpenMP does
  * by default and so what PyTorch's threads do here) instead of the backend's default passive waiting.
  */
@@ -24,7 +35,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EXIT_REFUSED, type SideResult, nonNegativeInt, parseResult, positiveInt } from './common.js';
+import { EXIT_REFUSED, type SideResult, median, nonNegativeInt, parseResult, positiveInt } from './common.js';
 
 /** Repository root (this file runs as dist/bench/resnet50.js). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -46,6 +57,12 @@ export const TARGETS = { trainVsTorch: 0.5, inferVsOrt: 1.0 } as const;
 /** The sides that can be measured. */
 export type Side = 'ours' | 'torch' | 'ort';
 
+/** One side and mode, the key of a result: `ours.train`, `torch.infer`, ... */
+export type ResultKey = `${Side}.${'train' | 'infer'}`;
+
+/** The results of one round, by side and mode (a key is absent where that side did not run or failed). */
+export type RoundResults = Partial<Record<ResultKey, SideResult>>;
+
 /** Options of `npm run bench`. */
 export interface BenchOptions {
   steps: number;
@@ -64,6 +81,8 @@ export interface BenchOptions {
   measureFloor: boolean;
   /** Run our side with spinning OpenMP threads (GOMP_SPINCOUNT=300000). */
   spin: boolean;
+  /** How many interleaved rounds of all measuring children to run (>= 1). */
+  rounds: number;
 }
 
 /** One ratio of the summary. */
@@ -73,6 +92,12 @@ export interface Ratio {
   target: number | null;
   /** true/false against the target; null where there is no target or no value. */
   met: boolean | null;
+  /** Smallest per-round ratio (only for ratios taken within each round). */
+  min?: number;
+  /** Largest per-round ratio (only for ratios taken within each round). */
+  max?: number;
+  /** How many rounds had both sides, so gave a per-round ratio (only for ratios taken within each round). */
+  rounds?: number;
 }
 
 /** Everything the benchmark found, as written to the JSON file. */
@@ -86,9 +111,18 @@ export interface BenchReport {
     floorSource?: 'measured' | 'given';
     /** How our side's OpenMP threads wait between kernels. */
     oursOpenMP?: 'passive' | 'spin';
+    /** How many interleaved rounds were asked for (`--rounds`). */
+    rounds?: number;
   };
-  results: Partial<Record<`${Side}.${'train' | 'infer'}`, SideResult>>;
-  skipped: Partial<Record<`${Side}.${'train' | 'infer'}`, string>>;
+  /**
+   * The median round of each side and mode (see {@link combineRounds}): that round's result, with `peakRssMiB` the
+   * largest over all rounds and `round` the (1-based) round it comes from.
+   */
+  results: RoundResults;
+  /** Why a side and mode has no result, or failed in some rounds (then naming them). */
+  skipped: Partial<Record<ResultKey, string>>;
+  /** Every round's results, in the order run (absent in reports written before rounds existed). */
+  rounds?: RoundResults[];
   ratios: Ratio[];
 }
 
@@ -102,8 +136,8 @@ function say(message: string): void {
 /** Outcome of one child process: its result, or why there is none. */
 type ChildOutcome = { result: SideResult } | { refused: string } | { failed: string };
 
-/** Runs a measuring child, passing its stderr through and echoing its other stdout lines. */
-function runChild(label: string, command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ChildOutcome> {
+/** Runs a measuring child, passing its stderr through and echoing its other stdout lines after `prefix`. */
+function runChild(prefix: string, command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ChildOutcome> {
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
     let stdout = '';
@@ -114,7 +148,7 @@ function runChild(label: string, command: string, args: string[], env?: NodeJS.P
       pending += chunk;
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) if (!line.startsWith('BENCH_RESULT ') && line.trim()) say(`[${label}] ${line}`);
+      for (const line of lines) if (!line.startsWith('BENCH_RESULT ') && line.trim()) say(`${prefix} ${line}`);
     });
     child.on('error', (err) => resolvePromise({ failed: `${command}: ${err.message}` }));
     child.on('close', (code, signal) => {
@@ -182,7 +216,7 @@ async function onnxModel(): Promise<string> {
     if (/^resnet50-.*\.onnx$/.test(name)) rmSync(join(dirname(file), name), { force: true });
   }
   say(`[ort] exporting the PyTorch twin to ${file}`);
-  const outcome = await runChild('torch', PYTHON, [TORCH_SCRIPT, 'export', '--onnx', file, '--classes', `${CLASSES}`]);
+  const outcome = await runChild('[torch]', PYTHON, [TORCH_SCRIPT, 'export', '--onnx', file, '--classes', `${CLASSES}`]);
   if (!('result' in outcome)) throw new Error(`ONNX export failed: ${'failed' in outcome ? outcome.failed : outcome.refused}`);
   return file;
 }
@@ -207,24 +241,140 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** The ratios of the summary, from whatever results there are, with `floor` as the oneDNN convolution floor. */
+/** The modes each side measures, in the order they run within a round. */
+export const SIDE_MODES: Readonly<Record<Side, readonly ('train' | 'infer')[]>> = {
+  ours: ['train', 'infer'],
+  torch: ['train', 'infer'],
+  ort: ['infer'],
+};
+
+/**
+ * The order in which the sides run in round `round` (1-based): ours, PyTorch, ONNX Runtime in odd rounds and the
+ * reverse in even ones, so that a slow drift in the machine's load weighs on every side alike.
+ */
+export function roundOrder(round: number): Side[] {
+  const order: Side[] = ['ours', 'torch', 'ort'];
+  return round % 2 === 1 ? order : order.reverse();
+}
+
+/**
+ * The median round of one side and mode, from each round's result (undefined where that round has none): a copy of
+ * the result whose `medianMs` is the median over the rounds that have one — for an even count the lower-middle one,
+ * so that it is a measured round and not an average of two; equal times go to the earlier round — with `peakRssMiB`
+ * the largest of all those rounds and `round` the (1-based) round it comes from.
+ * @returns undefined when no round has a result
+ */
+export function medianRound(perRound: ReadonlyArray<SideResult | undefined>): SideResult | undefined {
+  const present = perRound.flatMap((result, i) => (result === undefined ? [] : [{ result, round: i + 1 }]));
+  if (present.length === 0) return undefined;
+  const sorted = [...present].sort((a, b) => a.result.medianMs - b.result.medianMs || a.round - b.round);
+  const chosen = sorted[(sorted.length - 1) >> 1];
+  return { ...chosen.result, peakRssMiB: Math.max(...present.map((p) => p.result.peakRssMiB)), round: chosen.round };
+}
+
+/** The median round ({@link medianRound}) of every side and mode that has a result in at least one round. */
+export function combineRounds(rounds: readonly RoundResults[]): RoundResults {
+  const keys = new Set(rounds.flatMap((r) => Object.keys(r) as ResultKey[]));
+  const results: RoundResults = {};
+  for (const key of keys) results[key] = medianRound(rounds.map((r) => r[key]));
+  return results;
+}
+
+/** A ratio taken within each round, summarized over the rounds. */
+export interface RoundRatio {
+  /** Median of the per-round ratios (the mean of the two middle ones for an even count). */
+  value: number;
+  min: number;
+  max: number;
+  /** How many rounds had both sides. */
+  rounds: number;
+}
+
+/**
+ * `numerator / denominator` of median step times, taken within each round that has results for both (same-round
+ * pairs only), and summarized as the median of those per-round ratios with their min and max.
+ * @returns null when no round has both
+ */
+export function roundRatio(
+  rounds: readonly RoundResults[],
+  numerator: ResultKey,
+  denominator: ResultKey,
+): RoundRatio | null {
+  const perRound = rounds.flatMap((r) => {
+    const a = r[numerator];
+    const b = r[denominator];
+    return a !== undefined && b !== undefined ? [a.medianMs / b.medianMs] : [];
+  });
+  if (perRound.length === 0) return null;
+  return { value: median(perRound), min: Math.min(...perRound), max: Math.max(...perRound), rounds: perRound.length };
+}
+
+/** Why a side and mode has no result in one round (1-based). */
+export interface RoundSkip {
+  round: number;
+  why: string;
+}
+
+/**
+ * The note of a side and mode that had no result in some of `rounds` rounds: each distinct reason once, in the order
+ * first seen, followed by the rounds it happened in unless it happened in all of them, e.g.
+ * `failed: exited with 1 (round 2 of 3)` or `failed: exited with 1 (rounds 1, 3 of 3)`; reasons joined by `; `.
+ */
+export function skipNote(skips: readonly RoundSkip[], rounds: number): string {
+  const byWhy = new Map<string, number[]>();
+  for (const { round, why } of skips) byWhy.set(why, [...(byWhy.get(why) ?? []), round]);
+  return [...byWhy].map(([why, rs]) => {
+    const distinct = [...new Set(rs)].sort((a, b) => a - b);
+    if (distinct.length === rounds) return why;
+    return `${why} (round${distinct.length === 1 ? '' : 's'} ${distinct.join(', ')} of ${rounds})`;
+  }).join('; ');
+}
+
+/**
+ * The ratios of the summary, from whatever results there are, with `floor` as the oneDNN convolution floor.
+ *
+ * Without `rounds`, every ratio comes from `results`. With `rounds`, the two target ratios (ours / PyTorch training
+ * step, ours / ONNX Runtime inference) are taken within each round instead ({@link roundRatio}): `value` is the median
+ * of the per-round ratios, with `min`, `max` and `rounds`; the others still come from `results` (the median rounds).
+ */
 export function ratios(
   results: BenchReport['results'],
   floor: { train: number; infer: number } = ONEDNN_FLOOR_MS,
+  rounds?: readonly RoundResults[],
 ): Ratio[] {
-  const ms = (key: keyof BenchReport['results']): number | undefined => results[key]?.medianMs;
+  const ms = (key: ResultKey): number | undefined => results[key]?.medianMs;
+  const met = (value: number | null, target: number | null): boolean | null =>
+    value === null || target === null ? null : value <= target;
   const ratio = (name: string, a: number | undefined, b: number | undefined, target: number | null): Ratio => {
     const value = a !== undefined && b !== undefined ? a / b : null;
-    return { name, value, target, met: value === null || target === null ? null : value <= target };
+    return { name, value, target, met: met(value, target) };
+  };
+  const target = (name: string, a: ResultKey, b: ResultKey, goal: number): Ratio => {
+    if (rounds === undefined) return ratio(name, ms(a), ms(b), goal);
+    const r = roundRatio(rounds, a, b);
+    if (r === null) return { name, value: null, target: goal, met: null };
+    return { name, value: r.value, target: goal, met: met(r.value, goal), min: r.min, max: r.max, rounds: r.rounds };
   };
   return [
-    ratio('ours train step / PyTorch train step', ms('ours.train'), ms('torch.train'), TARGETS.trainVsTorch),
-    ratio('ours inference / ONNX Runtime inference', ms('ours.infer'), ms('ort.infer'), TARGETS.inferVsOrt),
+    target('ours train step / PyTorch train step', 'ours.train', 'torch.train', TARGETS.trainVsTorch),
+    target('ours inference / ONNX Runtime inference', 'ours.infer', 'ort.infer', TARGETS.inferVsOrt),
     ratio(`ours train step / oneDNN conv floor (${floor.train} ms)`, ms('ours.train'), floor.train, null),
     ratio(`ours inference / oneDNN conv floor (${floor.infer} ms)`, ms('ours.infer'), floor.infer, null),
     ratio('PyTorch train step / oneDNN conv floor', ms('torch.train'), floor.train, null),
     ratio('PyTorch inference / ONNX Runtime inference', ms('torch.infer'), ms('ort.infer'), null),
   ];
+}
+
+/**
+ * A ratio's value as the summary prints it: two decimals, and for a ratio taken within each round its spread,
+ * e.g. `0.94 (0.89-0.97, 3 rounds)` or `0.94 (1 round)`; `-` where there is no value.
+ */
+export function formatRatio(q: Ratio): string {
+  if (q.value === null) return '-';
+  const value = q.value.toFixed(2);
+  if (q.rounds === undefined) return value;
+  if (q.rounds === 1 || q.min === undefined || q.max === undefined) return `${value} (${q.rounds} round${q.rounds === 1 ? '' : 's'})`;
+  return `${value} (${q.min.toFixed(2)}-${q.max.toFixed(2)}, ${q.rounds} rounds)`;
 }
 
 /** The summary tables of a report. */
@@ -246,14 +396,16 @@ export function summary(report: BenchReport): string {
   });
   const ratioRows = report.ratios.map((q) => [
     q.name,
-    q.value === null ? '-' : q.value.toFixed(2),
+    formatRatio(q),
     q.target === null ? '' : `<= ${q.target.toFixed(1)}`,
     q.met === null ? '' : q.met ? 'met' : 'NOT met',
   ]);
   const c = report.config;
   return [
     `ResNet-50 ${c.input.join('x')}, batch ${c.batch}, ${c.dtype}, ${c.classes} classes; medians of ${c.steps} steps ` +
-      `after ${c.warmup} warm-up; ${report.machine.cores} cores (${report.machine.cpu}); load average ` +
+      `after ${c.warmup} warm-up; ` +
+      (c.rounds === undefined ? '' : `median of ${c.rounds} interleaved round${c.rounds === 1 ? '' : 's'} (peak RSS: the largest); `) +
+      `${report.machine.cores} cores (${report.machine.cpu}); load average ` +
       `${report.machine.loadAvgStart[0].toFixed(2)} at start, ${report.machine.loadAvgEnd[0].toFixed(2)} at end`,
     `oneDNN conv floor: ${c.floorSource === 'measured' ? 'measured in this run (caches flushed)' : "given (the issue's figures unless set; --measure-floor measures it)"}; ` +
       `our OpenMP threads ${c.oursOpenMP === 'spin' ? `spin (GOMP_SPINCOUNT=${GOMP_DEFAULT_SPINCOUNT})` : 'wait passively (the default)'}`,
@@ -286,6 +438,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option('--floor-train-ms <ms>', 'oneDNN convolution floor of a training step on this machine', int('--floor-train-ms', positiveInt), ONEDNN_FLOOR_MS.train)
     .option('--floor-infer-ms <ms>', 'oneDNN convolution floor of an inference batch on this machine', int('--floor-infer-ms', positiveInt), ONEDNN_FLOOR_MS.infer)
     .option('--measure-floor', 'measure the oneDNN convolution floor in this run (shared/tools/onednn-conv-floor)', false)
+    .option('--rounds <n>', 'interleaved rounds of all measuring children (ours, torch, ort; then the reverse; ...): ' +
+      'the report shows the median round, and the target ratios as the median of the per-round ratios with their range',
+    int('--rounds', positiveInt), 3)
     .option('--spin', `run our side with spinning OpenMP threads (GOMP_SPINCOUNT=${GOMP_DEFAULT_SPINCOUNT}, GNU OpenMP's default)`, false)
     .option('--out <file>', 'where to write the JSON report', join(ROOT, 'bench', '.cache', 'latest.json'))
     .exitOverride()
@@ -307,16 +462,20 @@ export async function main(argv: string[]): Promise<number> {
   const wanted = (side: Side): boolean =>
     o.only !== undefined ? o.only === side : !(side === 'torch' && o.skipTorch) && !(side === 'ort' && o.skipOrt);
 
+  /** Every round's results, in the order run (also the report's `rounds`). */
+  const rounds: RoundResults[] = [];
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), loadAvgStart: loadavg(), loadAvgEnd: [] },
     config: { model: 'ResNet50', input: [SIZE, SIZE, 3], batch: o.batch, classes: CLASSES, dtype: 'float32', steps: o.steps, warmup: o.warmup,
-      floorMs: { train: o.floorTrainMs, infer: o.floorInferMs }, floorSource: 'given', oursOpenMP: o.spin ? 'spin' : 'passive' },
+      floorMs: { train: o.floorTrainMs, infer: o.floorInferMs }, floorSource: 'given', oursOpenMP: o.spin ? 'spin' : 'passive', rounds: o.rounds },
     results: {},
     skipped: {},
+    rounds,
     ratios: [],
   };
-  say(`ResNet-50 benchmark: batch ${o.batch}, ${o.steps} steps after ${o.warmup} warm-up, ${report.machine.cores} cores, ` +
+  say(`ResNet-50 benchmark: batch ${o.batch}, ${o.steps} steps after ${o.warmup} warm-up, ${o.rounds} round${o.rounds === 1 ? '' : 's'}, ` +
+    `${report.machine.cores} cores, ` +
     `load average ${report.machine.loadAvgStart.map((l) => l.toFixed(2)).join(' ')}`);
 
   if (o.setup && (wanted('torch') || wanted('ort'))) {
@@ -337,65 +496,100 @@ export async function main(argv: string[]): Promise<number> {
 
   let failed = false;
   const childArgs = ['--batch', `${o.batch}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`, '--size', `${SIZE}`, '--classes', `${CLASSES}`];
-  const record = (key: keyof BenchReport['results'], outcome: ChildOutcome): void => {
-    if ('result' in outcome) {
-      report.results[key] = outcome.result;
-      say(`[${key}] median ${outcome.result.medianMs.toFixed(1)} ms, peak RSS ${outcome.result.peakRssMiB.toFixed(0)} MiB`);
-    } else if ('refused' in outcome) {
-      report.skipped[key] = outcome.refused;
-    } else {
-      report.skipped[key] = `failed: ${outcome.failed}`;
-      say(`[${key}] failed: ${outcome.failed}`);
-      failed = true;
-    }
-  };
-  const skip = (key: keyof BenchReport['results'], why: string): void => {
-    report.skipped[key] = why;
+  /** Skips decided for the whole run (a side that cannot run, or refused); they win over per-round notes. */
+  const skipped: BenchReport['skipped'] = {};
+  /** Failures in single rounds, merged into notes by skipNote at the end. */
+  const roundSkips: Partial<Record<ResultKey, RoundSkip[]>> = {};
+  const skip = (key: ResultKey, why: string): void => {
+    skipped[key] = why;
     say(`[${key}] skipped: ${why}`);
   };
 
-  if (wanted('ours')) {
-    const ours = fileURLToPath(new URL('./ours.js', import.meta.url));
-    const extra = o.allowCpu ? ['--allow-cpu'] : [];
-    for (const mode of ['train', 'infer'] as const) {
-      say(`[ours.${mode}] starting`);
-      const env = o.spin ? { ...process.env, OMP_WAIT_POLICY: undefined, GOMP_SPINCOUNT: GOMP_DEFAULT_SPINCOUNT } : process.env;
-      const outcome = await runChild('ours', process.execPath, [ours, '--mode', mode, ...childArgs, ...extra], env);
-      record(`ours.${mode}`, outcome);
-      if ('refused' in outcome) {
-        // Only the plain 'cpu' backend is refused, and it would be refused for the other mode as well.
-        for (const m of ['train', 'infer'] as const) report.skipped[`ours.${m}`] = "refused: plain 'cpu' backend (--allow-cpu)";
-        break;
-      }
-    }
-  }
+  // Decided once, before the rounds: which sides can run at all, and the ONNX export that ONNX Runtime runs.
+  const runnable = new Set<Side>();
+  if (wanted('ours')) runnable.add('ours');
   if (wanted('torch')) {
-    for (const mode of ['train', 'infer'] as const) {
-      if (!hasTorch) {
-        skip(`torch.${mode}`, `${PYTHON} cannot import torch (scripts/bench-setup.sh installs python3-torch)`);
-        continue;
-      }
-      say(`[torch.${mode}] starting`);
-      record(`torch.${mode}`, await runChild('torch', PYTHON, [TORCH_SCRIPT, mode, ...childArgs]));
-    }
+    if (hasTorch) runnable.add('torch');
+    else for (const mode of SIDE_MODES.torch) skip(`torch.${mode}`, `${PYTHON} cannot import torch (scripts/bench-setup.sh installs python3-torch)`);
   }
+  let onnxFile: string | undefined;
   if (wanted('ort')) {
     if (!hasOrt) skip('ort.infer', 'onnxruntime-node is not installed (npm install)');
     else if (!hasTorch) skip('ort.infer', `the ONNX export needs PyTorch, and ${PYTHON} cannot import torch`);
     else {
       try {
-        const file = await onnxModel();
-        say('[ort.infer] starting');
-        const ort = fileURLToPath(new URL('./ort.js', import.meta.url));
-        record('ort.infer', await runChild('ort', process.execPath, [ort, '--mode', 'infer', '--onnx', file, ...childArgs]));
+        onnxFile = await onnxModel();
+        runnable.add('ort');
       } catch (err) {
-        record('ort.infer', { failed: (err as Error).message });
+        skipped['ort.infer'] = `failed: ${(err as Error).message}`;
+        say(`[ort.infer] failed: ${(err as Error).message}`);
+        failed = true;
       }
     }
   }
 
+  /** The command, arguments and environment of the child measuring `side` in `mode`. */
+  const child = (side: Side, mode: 'train' | 'infer'): [string, string[], NodeJS.ProcessEnv] => {
+    switch (side) {
+      case 'ours': {
+        const env = o.spin ? { ...process.env, OMP_WAIT_POLICY: undefined, GOMP_SPINCOUNT: GOMP_DEFAULT_SPINCOUNT } : process.env;
+        const script = fileURLToPath(new URL('./ours.js', import.meta.url));
+        return [process.execPath, [script, '--mode', mode, ...childArgs, ...(o.allowCpu ? ['--allow-cpu'] : [])], env];
+      }
+      case 'torch':
+        return [PYTHON, [TORCH_SCRIPT, mode, ...childArgs], process.env];
+      case 'ort': {
+        const script = fileURLToPath(new URL('./ort.js', import.meta.url));
+        return [process.execPath, [script, '--mode', mode, '--onnx', onnxFile ?? '', ...childArgs], process.env];
+      }
+    }
+  };
+
+  for (let round = 1; round <= o.rounds; round++) {
+    const tag = `[round ${round}/${o.rounds}]`;
+    const results: RoundResults = {};
+    rounds.push(results);
+    const order = roundOrder(round).filter((side) => runnable.has(side));
+    say(`${tag} ${order.length > 0 ? order.join(', ') : 'nothing to run'}`);
+    for (const side of order) {
+      for (const mode of SIDE_MODES[side]) {
+        const key: ResultKey = `${side}.${mode}`;
+        say(`${tag} [${key}] starting`);
+        const [command, args, env] = child(side, mode);
+        const outcome = await runChild(`${tag} [${side}]`, command, args, env);
+        if ('result' in outcome) {
+          results[key] = outcome.result;
+          say(`${tag} [${key}] median ${outcome.result.medianMs.toFixed(1)} ms, peak RSS ${outcome.result.peakRssMiB.toFixed(0)} MiB`);
+        } else if ('refused' in outcome) {
+          // Only our side refuses (the plain 'cpu' backend without --allow-cpu), and it would refuse every mode in
+          // every round: it is dropped from the rest of the run.
+          const why = side === 'ours' ? "refused: plain 'cpu' backend (--allow-cpu)" : outcome.refused;
+          for (const m of SIDE_MODES[side]) skipped[`${side}.${m}`] = why;
+          runnable.delete(side);
+          say(`${tag} [${key}] ${why}`);
+          break;
+        } else {
+          (roundSkips[key] ??= []).push({ round, why: `failed: ${outcome.failed}` });
+          say(`${tag} [${key}] failed: ${outcome.failed}`);
+          failed = true;
+        }
+      }
+    }
+    const pairs = [
+      ['ours/PyTorch train', roundRatio([results], 'ours.train', 'torch.train')],
+      ['ours/ONNX Runtime infer', roundRatio([results], 'ours.infer', 'ort.infer')],
+    ] as const;
+    const done = pairs.flatMap(([name, r]) => (r === null ? [] : [`${name} ${r.value.toFixed(2)}`]));
+    if (done.length > 0) say(`${tag} ${done.join(', ')}`);
+  }
+
+  report.results = combineRounds(rounds);
+  for (const [key, skips] of Object.entries(roundSkips) as [ResultKey, RoundSkip[]][]) {
+    if (skipped[key] === undefined) skipped[key] = skipNote(skips, o.rounds);
+  }
+  report.skipped = skipped;
   report.machine.loadAvgEnd = loadavg();
-  report.ratios = ratios(report.results, report.config.floorMs);
+  report.ratios = ratios(report.results, report.config.floorMs, rounds);
   say('');
   say(summary(report));
   mkdirSync(dirname(o.out), { recursive: true });
