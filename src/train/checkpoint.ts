@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
 import { exists, removeStaleTemps, writeDirAtomic, writeFileAtomic, writeFileSynced } from './fsutil.js';
 import { MODEL_JSON, type ModelMetadata, loadModel, writeModelFiles } from './io.js';
+import { formatJson } from './log.js';
 import { writeOptimizerFiles } from './optimizer.js';
 
 /** Sub-folder of a run folder that holds the checkpoints. */
@@ -113,7 +114,7 @@ export async function saveCheckpoint(runDir: string, content: CheckpointContent,
   await writeDirAtomic(dir, async (tmp) => {
     await writeModelFiles(content.model, tmp, content.metadata);
     await writeOptimizerFiles(content.optimizer, tmp);
-    await writeFileSynced(join(tmp, STATE_JSON), JSON.stringify(content.state, null, 2));
+    await writeFileSynced(join(tmp, STATE_JSON), formatJson(content.state));
   });
   await writeFileAtomic(join(root, LATEST_FILE), `${name}\n`);
   if (content.state.best?.epoch === content.state.epoch) await writeFileAtomic(join(root, BEST_FILE), `${name}\n`);

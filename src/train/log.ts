@@ -35,9 +35,41 @@ export function stepsCsv(history: EpochRecord[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * `value` as JSON indented by two spaces, except that arrays of numbers (and nulls) stay on one line: a run's
+ * per-step losses and accuracies then take one line per epoch in `state.json` and `log.json` instead of one line per
+ * step. Parses back to the same value as `JSON.stringify(value)` does. (json-stringify-pretty-compact, here through
+ * vega-lite, puts whatever fits a line limit on one line and breaks longer arrays into one line per element: exactly
+ * the per-step arrays this is for.)
+ */
+export function formatJson(value: unknown): string {
+  const format = (v: unknown, indent: string): string | undefined => {
+    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+      return format((v as { toJSON: () => unknown }).toJSON(), indent);
+    }
+    if (Array.isArray(v)) {
+      if (v.length === 0) return '[]';
+      if (v.every((e) => e === null || typeof e === 'number')) return `[${v.map((e) => JSON.stringify(e)).join(', ')}]`;
+      const inner = `${indent}  `;
+      // As JSON.stringify: an element that has no JSON form (undefined, a function) becomes null.
+      return `[\n${v.map((e) => `${inner}${format(e, inner) ?? 'null'}`).join(',\n')}\n${indent}]`;
+    }
+    if (v !== null && typeof v === 'object') {
+      const inner = `${indent}  `;
+      const entries = Object.entries(v as Record<string, unknown>).flatMap(([k, e]) => {
+        const text = format(e, inner);
+        return text === undefined ? [] : [`${inner}${JSON.stringify(k)}: ${text}`];
+      });
+      return entries.length === 0 ? '{}' : `{\n${entries.join(',\n')}\n${indent}}`;
+    }
+    return JSON.stringify(v);
+  };
+  return format(value, '') ?? 'null';
+}
+
 /** Writes `log.csv`, `log.json` and `steps.csv` of a run folder from its history. */
 export async function writeLogs(runDir: string, history: EpochRecord[]): Promise<void> {
   await writeFileAtomic(join(runDir, 'log.csv'), historyCsv(history));
   await writeFileAtomic(join(runDir, 'steps.csv'), stepsCsv(history));
-  await writeFileAtomic(join(runDir, 'log.json'), `${JSON.stringify(history, null, 2)}\n`);
+  await writeFileAtomic(join(runDir, 'log.json'), `${formatJson(history)}\n`);
 }
