@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { learningRateAt, readState, setLearningRate, train, type EpochRecord, type TrainOptions } from '../src/train/index.js';
+import { learningRateAt, readState, scheduleChangeNote, setLearningRate, train, type EpochRecord, type TrainOptions } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
@@ -42,6 +42,32 @@ test('learningRateAt: bad inputs are refused', () => {
   assert.throws(() => learningRateAt('cosine', 0.01, -1, 8), /step must be a whole number in \[0, 8\], got -1/);
   assert.throws(() => learningRateAt('cosine', 0.01, 9, 8), /step must be a whole number in \[0, 8\], got 9/);
   assert.throws(() => learningRateAt('constant', 0.01, 1.5, 8), /step must be a whole number/);
+});
+
+test('scheduleChangeNote: a resumed run says where its rate jumps, and only then', () => {
+  const resumed = (args: Record<string, unknown>) => ({ epoch: 1, args });
+  const cosine2 = { epochs: 2, lr: 0.01, lrSchedule: 'cosine' };
+  // 3 steps an epoch, resuming at step 3. Stored: cosine over T = 6 steps, 0.01 * 0.5 * (1 + cos(pi / 2)) = 0.005.
+  // Asked: T = 12, 0.01 * 0.5 * (1 + cos(pi / 4)) = 0.0085355.
+  assert.equal(
+    scheduleChangeNote(resumed(cosine2), { epochs: 4, lr: 0.01, lrSchedule: 'cosine' }, 3),
+    'note: the learning rate jumps from 0.005000 to 0.008536 at epoch 2 (epochs 2 -> 4)',
+  );
+  // The same settings, or more epochs at a constant rate: no jump, no note.
+  assert.equal(scheduleChangeNote(resumed(cosine2), { epochs: 2, lr: 0.01, lrSchedule: 'cosine' }, 3), undefined);
+  assert.equal(scheduleChangeNote(resumed({ epochs: 2, lr: 0.01, lrSchedule: 'constant' }), { epochs: 5, lr: 0.01, lrSchedule: 'constant' }, 3), undefined);
+  // A new base rate, and a new schedule (constant 0.01 -> cosine at step 3 of 6: 0.005).
+  assert.equal(
+    scheduleChangeNote(resumed({ epochs: 2, lr: 0.01, lrSchedule: 'constant' }), { epochs: 2, lr: 0.02, lrSchedule: 'constant' }, 3),
+    'note: the learning rate jumps from 0.01000 to 0.02000 at epoch 2 (lr 0.01 -> 0.02)',
+  );
+  assert.equal(
+    scheduleChangeNote(resumed({ epochs: 2, lr: 0.01, lrSchedule: 'constant' }), { epochs: 2, lr: 0.01, lrSchedule: 'cosine' }, 3),
+    'note: the learning rate jumps from 0.01000 to 0.005000 at epoch 2 (schedule constant -> cosine)',
+  );
+  // Nothing left to train, or stored arguments that do not say: no note.
+  assert.equal(scheduleChangeNote({ epoch: 2, args: cosine2 }, { epochs: 2, lr: 0.02, lrSchedule: 'cosine' }, 3), undefined);
+  assert.equal(scheduleChangeNote(resumed({}), { epochs: 4, lr: 0.01, lrSchedule: 'cosine' }, 3), undefined);
 });
 
 test('setLearningRate: the next step of SGD, Adam and RMSProp uses the new rate', async () => {
@@ -138,6 +164,11 @@ test('train: with cosine the optimizer steps at the scheduled rate, the log has 
       const lrColumn = csv[0].split(',').indexOf('lr');
       assert.deepEqual(csv.slice(1).map((l) => Number(l.split(',')[lrColumn])), [LR, a.result.state.history[1].lr]);
       const state = await readState(join(straight.dir, 'checkpoints', 'epoch-0002'));
+      // Per-step values take one line per epoch in state.json.
+      const stateText = readFileSync(join(straight.dir, 'checkpoints', 'epoch-0002', 'state.json'), 'utf8');
+      const stepLines = stateText.split('\n').filter((l) => l.includes('"step_loss"'));
+      assert.equal(stepLines.length, 2);
+      for (const line of stepLines) assert.match(line, /"step_loss": \[[-\d.e, ]+\],?$/);
       assert.equal(state.args.lrSchedule, 'cosine', 'the schedule is stored with the run\'s arguments');
       expectedWeights = await weightsOf(a.result.model);
     } finally {

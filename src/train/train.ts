@@ -264,6 +264,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     optimizer = compileForTraining(model, options.optimizer ?? 'adam', lr);
     if (options.resume && latest !== undefined) await restoreOptimizer(optimizer, model, latest);
 
+    const resumed = state;
     state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
     await writeLogs(out, state.history);
     const metadata: ModelMetadata = {
@@ -276,6 +277,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let checkpoint = latest;
     let stoppedEarly = false;
     const steps = Math.ceil(data.train.size / batchSize);
+    if (resumed !== undefined) {
+      const note = scheduleChangeNote(resumed, { epochs, lr, lrSchedule }, steps);
+      if (note !== undefined) reporter.message(note);
+    }
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const record = await trainEpoch(model, data, {
         epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? 0, reporter, checkpoint,
@@ -392,6 +397,38 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
     record.val_acc = val.accuracy;
   }
   return record;
+}
+
+/**
+ * What a resumed run does to the learning-rate curve when its options differ from the stored ones: the schedule is a
+ * function of the step, the base rate and the run's planned steps, so a new `--epochs` (with cosine), `--lr` or
+ * `--lr-schedule` moves the rate at the resume point. Returns a one-line note giving the rate the stored settings
+ * would have used at the next step and the rate the new ones use, or undefined when they agree (or the stored
+ * arguments do not say).
+ */
+export function scheduleChangeNote(
+  resumed: Pick<TrainState, 'epoch' | 'args'>,
+  now: { epochs: number; lr: number; lrSchedule: LrSchedule },
+  steps: number,
+): string | undefined {
+  const had = resumed.args;
+  const hadEpochs = Number(had.epochs);
+  const hadLr = Number(had.lr);
+  const hadSchedule = had.lrSchedule === undefined ? 'constant' : had.lrSchedule;
+  if (!(Number.isInteger(hadEpochs) && hadEpochs >= 1 && hadLr > 0) || !LR_SCHEDULES.includes(hadSchedule as LrSchedule)) return undefined;
+  if (resumed.epoch >= now.epochs) return undefined; // nothing left to train
+  const step = resumed.epoch * steps;
+  const rateAt = (schedule: LrSchedule, base: number, epochs: number): number =>
+    learningRateAt(schedule, base, Math.min(step, epochs * steps), epochs * steps);
+  const before = rateAt(hadSchedule as LrSchedule, hadLr, hadEpochs);
+  const after = rateAt(now.lrSchedule, now.lr, now.epochs);
+  if (Math.abs(after - before) <= 1e-9 * Math.max(before, after)) return undefined;
+  const changed = [
+    hadEpochs !== now.epochs && (hadSchedule === 'cosine' || now.lrSchedule === 'cosine') ? `epochs ${hadEpochs} -> ${now.epochs}` : undefined,
+    hadLr !== now.lr ? `lr ${hadLr} -> ${now.lr}` : undefined,
+    hadSchedule !== now.lrSchedule ? `schedule ${hadSchedule} -> ${now.lrSchedule}` : undefined,
+  ].filter((c) => c !== undefined);
+  return `note: the learning rate jumps from ${before.toPrecision(4)} to ${after.toPrecision(4)} at epoch ${resumed.epoch + 1} (${changed.join(', ')})`;
 }
 
 /** `x` rounded to `digits` significant digits (per-step values are stored compactly in `state.json`). */
