@@ -177,6 +177,13 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--augment', 'rotate']).code, 2);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
   assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 1, /already holds a training run/);
+
+  // Bad training data: one line naming the file, and no empty run folder left behind.
+  const truncated = join(work, 'truncated.h5');
+  writeFileSync(truncated, readFileSync(SIGNS_TRAIN).subarray(0, 5000));
+  const fresh = join(work, 'never-trained');
+  assertOneLineError(resnet(['train', '--data', truncated, '--out', fresh, ...tiny]), 1, new RegExp(`^resnet: ${truncated}: truncated HDF5 file`));
+  assert.equal(existsSync(fresh), false, 'the run folder the failed run created is gone');
 });
 
 test('train: a diverging run exits non-zero with one line and keeps its last good checkpoint', async () => {

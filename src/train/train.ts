@@ -25,6 +25,7 @@ import {
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
+import { exists } from './fsutil.js';
 import { writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
@@ -216,6 +217,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
 
+  const outExisted = await exists(out);
   await fsp.mkdir(out, { recursive: true });
   await cleanRunDir(out);
   const latest = await latestCheckpoint(out);
@@ -328,6 +330,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     reporter.stop();
     optimizer?.dispose();
     model?.dispose();
+    // A run folder this call created and nothing was written into (bad data, a bad model) goes again.
+    if (!outExisted) await fsp.rmdir(out).catch(() => undefined);
     throw err;
   }
 }
