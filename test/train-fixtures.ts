@@ -43,7 +43,13 @@ export function tempDir(prefix = 'resnet-train-'): { dir: string; cleanup: () =>
  * An in-memory data set of `n` images of `shape`, labels cycling through `classes` classes, pixel values a fixed
  * function of (image, position) so that it is the same on every run.
  */
-export function memoryDataset(n: number, shape: [number, number, number], classes: number, name = 'memory'): Dataset {
+export function memoryDataset(
+  n: number,
+  shape: [number, number, number],
+  classes: number,
+  name = 'memory',
+  classNames: string[] = Array.from({ length: classes }, (_, k) => `class${k}`),
+): Dataset {
   const [h, w, c] = shape;
   const size = h * w * c;
   const pixels = new Uint8Array(n * size);
@@ -52,8 +58,7 @@ export function memoryDataset(n: number, shape: [number, number, number], classe
     labels[i] = i % classes;
     for (let j = 0; j < size; j++) pixels[i * size + j] = (i * 37 + j * 11 + labels[i] * 53) % 256;
   }
-  const names = Array.from({ length: classes }, (_, k) => `class${k}`);
-  const source = new MemorySource(name, names, shape, labels, pixels, shape);
+  const source = new MemorySource(name, classNames, shape, labels, pixels, shape);
   return new SourceDataset(source, Int32Array.from({ length: n }, (_, i) => i));
 }
 

@@ -17,8 +17,11 @@ export const FASHION_MNIST_CLASSES = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
 ];
 
-/** Default delivered shape for IDX images (MNIST's 28x28 gray, resized). */
-export const IDX_DEFAULT_SHAPE: [number, number, number] = [32, 32, 3];
+/**
+ * Default delivered shape for IDX images: MNIST's 28x28 gray, resized to 40x40 with three channels, which every
+ * architecture here takes (ResNet-50's smallest input is 37x37) and the demo trains on.
+ */
+export const IDX_DEFAULT_SHAPE: [number, number, number] = [40, 40, 3];
 
 /** A parsed IDX file. */
 export interface IdxArray {

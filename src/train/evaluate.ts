@@ -28,7 +28,9 @@ export interface EvaluationResult {
 }
 
 /**
- * Checks that a data set fits a model: same image shape and same number of classes. Throws a one-line error naming
+ * Checks that a data set fits a model: same image shape, same number of classes and, where the model's metadata
+ * names its classes (models this library saves do), the same class names in the same order: a model evaluated on
+ * other classes would otherwise print a meaningless accuracy under its own names. Throws a one-line error naming
  * `source` otherwise.
  */
 export function checkCompatible(model: tf.LayersModel, data: Dataset, source = data.name): void {
@@ -40,6 +42,18 @@ export function checkCompatible(model: tf.LayersModel, data: Dataset, source = d
   if (classes !== data.classes.length) {
     throw new Error(`class count mismatch: the model has ${classes} classes, ${source} has ${data.classes.length}`);
   }
+  const named = modelMetadata(model).classes;
+  if (Array.isArray(named) && named.length === classes) checkSameClasses(named, data.classes, 'the model was trained on', source);
+}
+
+/**
+ * Throws a one-line error unless `actual` (the classes of `source`) are `expected` in the same order; `what`
+ * says where `expected` comes from ("the model was trained on").
+ */
+export function checkSameClasses(expected: readonly string[], actual: readonly string[], what: string, source: string): void {
+  if (expected.length === actual.length && expected.every((c, i) => c === actual[i])) return;
+  const list = (names: readonly string[]): string => `[${names.join(', ')}]`;
+  throw new Error(`class mismatch: ${what} classes ${list(expected)}, ${source} has ${list(actual)}`);
 }
 
 /**

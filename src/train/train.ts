@@ -23,7 +23,7 @@ import {
   saveCheckpoint,
 } from './checkpoint.js';
 import { recalibrateBatchNorm } from './batchnorm.js';
-import { type EvaluationResult, checkCompatible, evaluateModel } from './evaluate.js';
+import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
 import { exists } from './fsutil.js';
 import { writeLogs } from './log.js';
@@ -76,7 +76,8 @@ export interface TrainOptions {
   augment?: AugmentOptions;
   /**
    * After each epoch, re-estimate BatchNorm's moving statistics over this many training batches with the epoch's final
-   * weights ("precise BN", see `batchnorm.ts`) before validating and saving. Default 0: off, as in Keras.
+   * weights ("precise BN", see `batchnorm.ts`) before validating and saving; 0 turns it off (as Keras trains).
+   * Default {@link DEFAULT_PRECISE_BN}.
    */
   preciseBn?: number;
   /** Seed of shuffling, augmentation, `limit` and the validation split. Default 0. */
@@ -158,6 +159,13 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
   return { train, validation };
 }
 
+/**
+ * Batches of BatchNorm recalibration after each epoch unless `preciseBn` says otherwise. Keras's moving averages
+ * (momentum 0.99) still hold much of their starting values after a few hundred steps, so without it a short run that
+ * trains well evaluates and predicts badly; 10 batches cost about three training steps' time per epoch.
+ */
+export const DEFAULT_PRECISE_BN = 10;
+
 /** The run's arguments as JSON values, for `state.json`. */
 function describeArgs(o: TrainOptions): Record<string, unknown> {
   const name = (d: string | Dataset | undefined): string | undefined => (d === undefined || typeof d === 'string' ? d : `dataset:${d.name}`);
@@ -176,7 +184,7 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
     lrSchedule: o.lrSchedule ?? 'constant',
     earlyStop: o.earlyStop,
     augment: o.augment,
-    preciseBn: o.preciseBn,
+    preciseBn: o.preciseBn ?? DEFAULT_PRECISE_BN,
     seed: o.seed ?? 0,
   };
 }
@@ -243,7 +251,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           throw new Error(`${key} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)} (choose another --out for a new run)`);
         }
       }
-      reporter.message(`resuming from ${latest} (epoch ${state.epoch} of ${epochs})`);
+      reporter.message(
+        state.epoch >= epochs
+          ? `${latest} is at epoch ${state.epoch} and --epochs is ${epochs}: nothing to train (pass a larger --epochs to go on)`
+          : `resuming from ${latest} (epoch ${state.epoch} of ${epochs})`,
+      );
     } else if (options.resume) {
       reporter.message(`no checkpoint in ${out} yet: starting from scratch`);
     }
@@ -258,17 +270,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         : buildResNet(options.arch ?? 'resnet50', { inputShape: shape, classes, widthDivisor: options.widthDivisor });
     }
     checkCompatible(model, data.train, source);
-    if (data.validation !== undefined) checkCompatible(model, data.validation, typeof options.valData === 'string' ? options.valData : data.validation.name);
-    if (state !== undefined && state.classes.join('\u0000') !== data.train.classes.join('\u0000')) {
-      throw new Error(`class mismatch: the checkpoint was trained on classes [${state.classes.join(', ')}], ${source} has [${data.train.classes.join(', ')}]`);
+    if (data.validation !== undefined) {
+      const valSource = typeof options.valData === 'string' ? options.valData : data.validation.name;
+      checkCompatible(model, data.validation, valSource);
+      checkSameClasses(data.train.classes, data.validation.classes, `${source} has`, valSource);
     }
+    if (state !== undefined) checkSameClasses(state.classes, data.train.classes, 'the checkpoint was trained on', source);
 
     optimizer = compileForTraining(model, options.optimizer ?? 'adam', lr);
     if (options.resume && latest !== undefined) await restoreOptimizer(optimizer, model, latest);
 
     const resumed = state;
     state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
-    await writeLogs(out, state.history);
+    // A new run's logs appear with its first epoch; a resumed run's are rewritten from its checkpoint's history.
+    if (state.history.length > 0) await writeLogs(out, state.history);
     const metadata: ModelMetadata = {
       classes: data.train.classes,
       inputShape: modelInputShape(model),
@@ -285,7 +300,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const record = await trainEpoch(model, data, {
-        epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? 0, reporter, checkpoint,
+        epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
       });
       const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
       const value = record[monitor] as number;
@@ -330,7 +345,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     reporter.stop();
     optimizer?.dispose();
     model?.dispose();
-    // A run folder this call created and nothing was written into (bad data, a bad model) goes again.
+    // A run folder this call created and nothing was written into (bad data, a bad model, a failure in epoch 1)
+    // goes again.
     if (!outExisted) await fsp.rmdir(out).catch(() => undefined);
     throw err;
   }
