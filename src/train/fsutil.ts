@@ -7,11 +7,14 @@
  * {@link removeStaleTemps} cleans up.
  */
 import { promises as fsp } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /** Prefix of every temporary file or folder written by this module. */
 export const TEMP_PREFIX = '.tmp-';
+
+/** The exact shape of {@link tempName}'s names: a user's own `.tmp-notes` is never taken for one. */
+const TEMP_NAME = /^\.tmp-.+-\d+-[0-9a-f]+$/;
 
 function tempName(finalPath: string): string {
   return join(dirname(finalPath), `${TEMP_PREFIX}${basename(finalPath)}-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -51,33 +54,110 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await fsyncDir(dirname(path));
 }
 
+/** How {@link writeDirAtomic} decides that an existing folder may be replaced. */
+export interface ReplaceOptions {
+  /**
+   * Names of files that an existing target may hold and still be replaced, besides the names `fill` writes (e.g. the
+   * files of a previous save that this one no longer writes). Only regular files ever count; a sub-folder, a link or
+   * any other entry always blocks the replacement.
+   */
+  owns?: (name: string) => boolean;
+  /** What such a folder is, for the refusal message: `<target>: folder is not empty and is not <kind> (holds …)`. */
+  kind?: string;
+}
+
+/**
+ * Thrown when the target of {@link writeDirAtomic} exists but may not be replaced: it is a file, a symbolic link, the
+ * current folder, or a folder holding something that the writer would not itself rewrite. Nothing was changed.
+ */
+export class TargetInUseError extends Error {
+  /** @param target the path as the caller gave it; @param problem what is in the way, e.g. `is a file, not a folder`. */
+  constructor(
+    readonly target: string,
+    readonly problem: string,
+  ) {
+    super(`${target}: ${problem}`);
+    this.name = 'TargetInUseError';
+  }
+}
+
+/** Lists at most three names, then how many more: `a, b, c and 2 more`. */
+function listNames(names: string[]): string {
+  const shown = names.slice(0, names.length > 4 ? 3 : 4);
+  return names.length > shown.length ? `${shown.join(', ')} and ${names.length - shown.length} more` : shown.join(', ');
+}
+
+/**
+ * Checks that `target` (the path as given) may be replaced by a folder of files named by `mayReplace`: it does not
+ * exist, or it is a real folder (not a link, not the current folder) holding only regular files that `mayReplace`
+ * accepts. Throws {@link TargetInUseError} otherwise; returns the names of the files it holds (none if it is missing).
+ */
+async function checkReplaceable(target: string, mayReplace: (name: string) => boolean, kind: string): Promise<string[]> {
+  const abs = resolve(target);
+  let stat;
+  try {
+    stat = await fsp.lstat(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  if (stat.isSymbolicLink()) throw new TargetInUseError(target, 'is a symbolic link, not a folder');
+  if (!stat.isDirectory()) throw new TargetInUseError(target, 'is a file, not a folder');
+  if ((await fsp.realpath(abs)) === (await fsp.realpath(process.cwd()))) throw new TargetInUseError(target, 'is the current folder; cannot replace it');
+  const entries = await fsp.readdir(abs, { withFileTypes: true });
+  const foreign = entries
+    .filter((e) => !(e.isFile() && mayReplace(e.name)))
+    .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+    .sort();
+  if (foreign.length > 0) throw new TargetInUseError(target, `folder is not empty and is not ${kind} (holds ${listNames(foreign)})`);
+  return entries.map((e) => e.name);
+}
+
 /**
  * Creates the folder `target` atomically: `fill` writes the content into a fresh temporary folder beside it (it should
  * write its files with {@link writeFileSynced}), which is then renamed to `target`. If `fill` throws, the temporary
- * folder is removed and whatever was at `target` before is left untouched. An existing `target` is replaced.
+ * folder is removed and whatever was at `target` before is left untouched.
+ *
+ * An existing `target` is replaced only when it is a folder holding nothing but regular files that this write
+ * replaces: names `fill` writes, or names `opts.owns` accepts. Anything else (another file, a sub-folder, a `target`
+ * that is a file, a symbolic link or the current folder) makes it throw {@link TargetInUseError} and change nothing;
+ * the check runs before `fill` (with `opts.owns` only, so it fails fast) and again just before the swap. The replaced
+ * folder's files are then deleted one by one, never the folder recursively, so nothing but those files can be lost.
  */
-export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>): Promise<void> {
-  const parent = dirname(target);
+export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>, opts: ReplaceOptions = {}): Promise<void> {
+  const abs = resolve(target);
+  const owns = opts.owns ?? (() => false);
+  const kind = opts.kind ?? 'something this program wrote';
+  // Before the work: only a file, a link, the current folder or a sub-folder can be known to block for sure.
+  await checkReplaceable(target, (name) => opts.owns === undefined || owns(name), kind);
+  const parent = dirname(abs);
   await fsp.mkdir(parent, { recursive: true });
-  const tmp = tempName(target);
+  const tmp = tempName(abs);
   await fsp.mkdir(tmp);
   let old: string | undefined;
+  let replaced: string[] = [];
   try {
     await fill(tmp);
     await fsyncDir(tmp);
+    const written = new Set(await fsp.readdir(tmp));
     // rename() cannot replace a non-empty folder: move the old one aside first (a crash here leaves only a temp).
-    if (await exists(target)) {
-      old = tempName(target);
-      await fsp.rename(target, old);
+    replaced = await checkReplaceable(target, (name) => written.has(name) || owns(name), kind);
+    if (await exists(abs)) {
+      old = tempName(abs);
+      await fsp.rename(abs, old);
     }
-    await fsp.rename(tmp, target);
+    await fsp.rename(tmp, abs);
   } catch (err) {
     await fsp.rm(tmp, { recursive: true, force: true });
-    if (old !== undefined && !(await exists(target))) await fsp.rename(old, target);
+    if (old !== undefined && !(await exists(abs))) await fsp.rename(old, abs);
     throw err;
   }
   await fsyncDir(parent);
-  if (old !== undefined) await fsp.rm(old, { recursive: true, force: true });
+  if (old !== undefined) {
+    // Only the files checked above; if anything else appeared meanwhile, the old folder stays (under its temp name).
+    for (const name of replaced) await fsp.unlink(join(old, name)).catch(() => undefined);
+    await fsp.rmdir(old).catch(() => undefined);
+  }
 }
 
 /** Removes the temporary files and folders that an interrupted writer left in `dir`; returns their names. */
@@ -88,7 +168,7 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
-  const stale = names.filter((n) => n.startsWith(TEMP_PREFIX));
+  const stale = names.filter((n) => TEMP_NAME.test(n));
   for (const name of stale) await fsp.rm(join(dir, name), { recursive: true, force: true });
   return stale;
 }

@@ -9,11 +9,11 @@
  * Class names, input shape and architecture travel with the model in `model.json`'s `userDefinedMetadata`.
  */
 import { promises as fsp } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
 import { isKerasH5Path, loadKerasH5 } from '../io/keras_h5.js';
-import { exists, writeDirAtomic, writeFileSynced } from './fsutil.js';
+import { exists, writeDirAtomic, writeFileSynced, type TargetInUseError } from './fsutil.js';
 
 /** File name of the topology and manifest. */
 export const MODEL_JSON = 'model.json';
@@ -68,11 +68,34 @@ export async function writeModelFiles(model: tf.LayersModel, dir: string, metada
 }
 
 /**
- * Saves `model` to the folder `dir` (created or replaced atomically) as `model.json` + `weights.bin`, with
- * `metadata` (class names, input shape, …) merged into `userDefinedMetadata`.
+ * The files of a saved model in `dir`: `model.json`, `weights.bin` and the weights files that `dir/model.json` names
+ * (such as the tfjs converter's `group1-shard1of1.bin`), when it names any that sit directly in `dir`.
+ */
+async function savedModelFiles(dir: string): Promise<Set<string>> {
+  const names = new Set([MODEL_JSON, WEIGHTS_BIN]);
+  try {
+    const json = JSON.parse(await fsp.readFile(join(dir, MODEL_JSON), 'utf8')) as Partial<ModelJson>;
+    for (const group of json.weightsManifest ?? []) {
+      for (const p of group.paths ?? []) if (typeof p === 'string' && basename(p) === p && p.endsWith('.bin')) names.add(p);
+    }
+  } catch {
+    // No readable model.json: only the two standard names count as model files.
+  }
+  return names;
+}
+
+/**
+ * Saves `model` to the folder `dir` as `model.json` + `weights.bin`, with `metadata` (class names, input shape, …)
+ * merged into `userDefinedMetadata`. The folder appears (or is replaced) atomically.
+ *
+ * `dir` may be missing, an empty folder, or a previously saved model (only `model.json` and its weights files); it is
+ * never anything else. A folder holding any other entry, a path that is a file or a symbolic link, and the current
+ * folder are refused with a {@link TargetInUseError} (`<dir>: folder is not empty and is not a saved model (holds
+ * notes.txt)`) before anything is written, and left exactly as they were.
  */
 export async function saveModel(model: tf.LayersModel, dir: string, metadata?: ModelMetadata): Promise<void> {
-  await writeDirAtomic(resolve(dir), (tmp) => writeModelFiles(model, tmp, metadata));
+  const owned = await savedModelFiles(resolve(dir));
+  await writeDirAtomic(dir, (tmp) => writeModelFiles(model, tmp, metadata), { owns: (name) => owned.has(name), kind: 'a saved model' });
 }
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, float16: 2, uint8: 1, int16: 2, complex64: 8 };

@@ -156,6 +156,7 @@ export function confusionSpec(confusion: number[][], classes: string[], split: s
 export async function writeReport(dir: string, input: ReportInput): Promise<string[]> {
   const written: string[] = [];
   const perClass = input.evaluation === undefined ? undefined : classMetrics(input.evaluation.confusion, input.classes);
+  const owns = (name: string) => REPORT_FILES.includes(name); // an earlier report may have had charts this one lacks
   await writeDirAtomic(dir, async (tmp) => {
     const put = async (name: string, data: string | Uint8Array): Promise<void> => {
       await writeFileSynced(join(tmp, name), data);
@@ -175,9 +176,12 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
     const metrics = { title: input.title, facts: input.facts ?? {}, classes: input.classes, final, history: input.history, evaluation: input.evaluation === undefined ? undefined : { ...input.evaluation, perClass } };
     await put('metrics.json', JSON.stringify(metrics, null, 2));
     await put('report.md', reportMarkdown(input, perClass));
-  });
+  }, { owns, kind: 'a training report' });
   return written;
 }
+
+/** Every file {@link writeReport} may write: an existing folder holding only these can be replaced by a new report. */
+const REPORT_FILES = ['curves.svg', 'curves.png', 'confusion.svg', 'confusion.png', 'metrics.json', 'report.md'];
 
 function fmt(x: number | undefined, digits = 4): string {
   return x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);

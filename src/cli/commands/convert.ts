@@ -9,6 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { type BackendChoice, initBackend } from '../../backend/index.js';
 import { isKerasH5Path, loadKerasH5, saveKerasH5 } from '../../io/keras_h5.js';
 import { loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
+import { TargetInUseError } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addBackendOption } from './train.js';
 
@@ -43,7 +44,13 @@ export function register(program: Command): void {
         await saveKerasH5(model, opts.out, { metadata });
         process.stdout.write(`wrote ${opts.out} (Keras 2 HDF5, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
       } else {
-        await saveModel(model, opts.out, metadata);
+        try {
+          await saveModel(model, opts.out, metadata);
+        } catch (err) {
+          // A folder (or file) that is not a saved model is never replaced: that is a bad --out, not a failure.
+          if (err instanceof TargetInUseError) throw new CliError(`${err.message}; choose another --out`, 2);
+          throw err;
+        }
         process.stdout.write(`wrote ${opts.out} (TensorFlow.js model folder, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
       }
     } finally {
