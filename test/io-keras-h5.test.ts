@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -17,6 +17,7 @@ import { ResNet50 } from '../src/model/index.js';
 import { loadKerasH5, loadKerasH5Weights, saveKerasH5, saveKerasH5Weights } from '../src/io/keras_h5.js';
 import { loadModel, predict, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
+import { CLI } from './train-fixtures.js';
 import { mulberry32 } from '../src/data/random.js';
 
 tf.env().set('IS_TEST', true);
@@ -344,4 +345,59 @@ test('loadKerasH5Weights: a shape mismatch is a one-line error naming the file a
     return true;
   });
   wider.dispose();
+});
+
+/**
+ * Runs `resnet convert` in a child process (so that anything the HDF5 library prints to stderr is seen), optionally
+ * as another user, and returns its exit code and full output.
+ */
+function convertInChild(modelDir: string, out: string, asUser?: { uid: number; gid: number }): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, 'convert', '--model', modelDir, '--out', out, '--backend', 'cpu'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    ...(asUser ?? {}),
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Asserts a clean failure: exit 1, nothing on stdout, exactly one stderr line `resnet: <out>: …` matching `reason`. */
+function assertOneLineFailure(r: { code: number | null; stdout: string; stderr: string }, out: string, reason: RegExp): void {
+  assert.doesNotMatch(r.stderr, /HDF5-DIAG/);
+  assert.equal(r.code, 1, r.stderr.slice(0, 2000));
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !/tfjs-node|TensorFlow\.js in Node|^=+$/.test(l));
+  assert.equal(lines.length, 1, r.stderr.slice(0, 2000));
+  assert.ok(lines[0].startsWith(`resnet: ${out}: `), lines[0]);
+  assert.match(lines[0], reason);
+}
+
+test('convert to an unwritable .h5 destination: one line naming it, exit 1, no HDF5-DIAG flood, no temporary left', async () => {
+  const tiny = path.join(dir, 'unwritable-src');
+  const input = tf.input({ shape: [4] });
+  const small = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(input) as tf.SymbolicTensor });
+  await saveModel(small, tiny);
+  small.dispose();
+
+  // /proc: not even root may create a file there.
+  const procOut = '/proc/resnet-test-x.h5';
+  assertOneLineFailure(convertInChild(tiny, procOut), procOut, /cannot write the Keras HDF5 file: /);
+  assert.deepEqual(readdirSync('/proc').filter((n) => n.startsWith('.tmp-')), []);
+  await assert.rejects(saveKerasH5(model, procOut), (e: Error) => e.message.startsWith(`${procOut}: cannot write the Keras HDF5 file: `) && !e.message.includes('\n'));
+
+  // A folder that cannot exist: its would-be parent is a file.
+  const blocker = path.join(dir, 'a-file');
+  writeFileSync(blocker, 'not a folder\n');
+  const underFile = path.join(blocker, 'sub', 'x.h5');
+  assertOneLineFailure(convertInChild(tiny, underFile), underFile, /not a directory/);
+  assert.equal(readFileSync(blocker, 'utf8'), 'not a folder\n');
+
+  // A read-only folder, as a user who may not write there (as root: run the child as nobody, whom chmod binds).
+  const readOnly = path.join(dir, 'read-only');
+  mkdirSync(readOnly);
+  chmodSync(readOnly, 0o555);
+  chmodSync(dir, 0o755); // mkdtemp made it 0700; the other user must be able to read the model
+  const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+  const roOut = path.join(readOnly, 'x.h5');
+  assertOneLineFailure(convertInChild(tiny, roOut, asUser), roOut, /permission denied/);
+  assert.deepEqual(readdirSync(readOnly), []);
 });

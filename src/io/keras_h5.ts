@@ -84,16 +84,43 @@ function tempPathFor(path: string): string {
 }
 
 /**
+ * The reason of a failed file-system call, without the path Node appends (the caller names the file the user gave, not
+ * a temporary): `EACCES: permission denied, open '/x/.tmp-…'` becomes `permission denied (EACCES)`.
+ */
+function fsReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return messageOf(err);
+  const text = e.message.replace(new RegExp(`^${e.code}: `), '').replace(/, \w+ '.*$/s, '');
+  return `${text} (${e.code})`;
+}
+
+/**
  * Writes an HDF5 file atomically: `fill` writes into a fresh h5wasm file at a temporary path beside `path`, which is
  * closed, flushed to disk and renamed over `path`. On any error the temporary file is removed and `path` is untouched.
+ *
+ * The folder and the temporary file are created with Node first, so that a destination that cannot be written (a
+ * missing or read-only folder, /proc, a parent that is a file) fails there with one line naming `path`, before the
+ * HDF5 library is involved (which would print its error stack to stderr and carry on with a bad file id).
  */
 async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promise<void> {
   await h5wasm.ready;
   const target = resolve(path);
-  await fsp.mkdir(dirname(target), { recursive: true });
+  const fail = (err: unknown): Error => new Error(`${path}: cannot write the Keras HDF5 file: ${fsReason(err)}`);
+  const folder = dirname(target);
+  try {
+    await fsp.mkdir(folder, { recursive: true });
+  } catch (err) {
+    throw fail(err);
+  }
   const tmp = tempPathFor(target);
   try {
+    await (await fsp.open(tmp, 'wx')).close();
+  } catch (err) {
+    throw fail(err);
+  }
+  try {
     const file = new h5wasm.File(tmp, 'w');
+    if (file.file_id < 0n) throw new Error('the HDF5 library could not create the file');
     try {
       fill(file);
     } finally {
@@ -108,9 +135,9 @@ async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promi
     await fsp.rename(tmp, target);
   } catch (err) {
     await fsp.rm(tmp, { force: true });
-    throw new Error(`${path}: cannot write the Keras HDF5 file: ${messageOf(err)}`);
+    throw fail(err);
   }
-  await fsyncDir(dirname(target));
+  await fsyncDir(folder);
 }
 
 /**
