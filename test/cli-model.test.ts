@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -121,7 +121,9 @@ test('plot errors exit 2 and write nothing', async () => {
   const cases: [string[], RegExp][] = [
     [['plot'], /required option '--out <file>' not specified/],
     [['plot', '--out', path.join(dir, 'x.jpg')], /x\.jpg: cannot tell the format from the extension '\.jpg'/],
-    [['plot', '--out', path.join(dir, 'missing', 'x.svg')], /x\.svg: directory .*missing does not exist/],
+    [['plot', '--out', path.join(dir, 'conflict.svg'), '--format', 'png'], /conflict\.svg: the extension '\.svg' contradicts --format png; use a \.png file or --format svg/],
+    [['plot', '--out', path.join(dir, 'conflict.PNG'), '--format', 'svg'], /conflict\.PNG: the extension '\.PNG' contradicts --format svg; use a \.svg file or --format png/],
+    [['plot', '--out', path.join(dir, 'conflict.jpg'), '--format', 'png'], /conflict\.jpg: the extension '\.jpg' contradicts --format png/],
     [['plot', '--out', path.join(dir, 'x.svg'), '--format', 'pdf'], /Allowed choices are svg, png/],
     [['plot', '--out', path.join(dir, 'x.svg'), '--rankdir', 'BT'], /Allowed choices are TB, LR/],
     [['plot', '--out', path.join(dir, 'x.svg'), '--input', '8,8,3'], /too small; the smallest input that works is 37x37/],
@@ -133,4 +135,33 @@ test('plot errors exit 2 and write nothing', async () => {
   }
   assert.deepEqual(readdirSync(dir), []);
   assert.equal(existsSync(path.join(dir, 'missing')), false);
+});
+
+test('plot creates missing parent folders, as convert does', async () => {
+  const file = path.join(dir, 'new', 'deeper', 'graph.svg');
+  const r = await runCaptured(['plot', '--out', file, '--arch', 'resnet18', '--width-divisor', '16']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(readFileSync(file, 'utf8'), /<svg /);
+  assert.deepEqual(readdirSync(path.dirname(file)), ['graph.svg']);
+  rmSync(path.join(dir, 'new'), { recursive: true });
+});
+
+test('plot to an unwritable place: one line naming the file, exit 1, nothing left behind', async () => {
+  const blocker = path.join(dir, 'a-file');
+  writeFileSync(blocker, 'not a folder\n');
+  const cases: [string, RegExp][] = [
+    [path.join(blocker, 'sub', 'x.svg'), /not a directory/],
+    ['/proc/resnet-plot-test.svg', /no such file or directory|permission denied/],
+  ];
+  for (const [file, reason] of cases) {
+    const { code, err, out } = await runCaptured(['plot', '--out', file, '--arch', 'resnet18', '--width-divisor', '16']);
+    assert.equal(code, 1, err);
+    assert.equal(out, '');
+    assert.equal(err.split('\n').filter((l) => l.length > 0).length, 1, err);
+    assert.ok(err.startsWith(`resnet: ${file}: cannot write: `), err);
+    assert.match(err, reason);
+  }
+  assert.deepEqual(readdirSync(dir), ['a-file']);
+  assert.deepEqual(readdirSync('/proc').filter((n) => n.startsWith('.tmp-')), []);
+  rmSync(blocker);
 });

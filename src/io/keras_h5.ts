@@ -33,7 +33,7 @@ import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset, type Group as H5Group } from 'h5wasm/node';
 import { checkHdf5Header } from '../data/h5.js';
 import { messageOf, oneLine } from '../data/errors.js';
-import { TEMP_PREFIX, fsyncDir } from '../train/fsutil.js';
+import { TEMP_PREFIX, fsErrorReason, fsyncDir } from '../train/fsutil.js';
 
 /** The Keras version written into files: the last tf.keras 2 release line. */
 export const KERAS_VERSION = '2.15.0';
@@ -84,17 +84,6 @@ function tempPathFor(path: string): string {
 }
 
 /**
- * The reason of a failed file-system call, without the path Node appends (the caller names the file the user gave, not
- * a temporary): `EACCES: permission denied, open '/x/.tmp-…'` becomes `permission denied (EACCES)`.
- */
-function fsReason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return messageOf(err);
-  const text = e.message.replace(new RegExp(`^${e.code}: `), '').replace(/, \w+ '.*$/s, '');
-  return `${text} (${e.code})`;
-}
-
-/**
  * Writes an HDF5 file atomically: `fill` writes into a fresh h5wasm file at a temporary path beside `path`, which is
  * closed, flushed to disk and renamed over `path`. On any error the temporary file is removed and `path` is untouched.
  *
@@ -105,7 +94,7 @@ function fsReason(err: unknown): string {
 async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promise<void> {
   await h5wasm.ready;
   const target = resolve(path);
-  const fail = (err: unknown): Error => new Error(`${path}: cannot write the Keras HDF5 file: ${fsReason(err)}`);
+  const fail = (err: unknown): Error => new Error(`${path}: cannot write the Keras HDF5 file: ${fsErrorReason(err)}`);
   const folder = dirname(target);
   try {
     await fsp.mkdir(folder, { recursive: true });

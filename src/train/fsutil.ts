@@ -173,6 +173,17 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   return stale;
 }
 
+/**
+ * The reason of a failed file-system call without the path Node appends (callers name the file the user gave, not a
+ * temporary beside it): `EACCES: permission denied, open '/x/.tmp-…'` becomes `permission denied (EACCES)`.
+ */
+export function fsErrorReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return err instanceof Error ? err.message : String(err);
+  const text = e.message.replace(new RegExp(`^${e.code}: `), '').replace(/, \w+ '.*$/s, '');
+  return `${text} (${e.code})`;
+}
+
 /** Whether anything exists at `path`. */
 export async function exists(path: string): Promise<boolean> {
   try {

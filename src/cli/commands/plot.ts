@@ -2,10 +2,11 @@
  * `resnet plot`: draws a ResNet's layer graph like Keras's `plot_model` (one box per layer with its name, class and
  * output shape; each residual block in a labelled cluster), as SVG or PNG.
  */
-import { promises as fs, statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { renderModel, type PlotFormat } from '../../model/index.js';
+import { fsErrorReason, writeFileAtomic } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addModelOptions, buildModelFromOptions, type ModelCliOptions } from './summary.js';
 
@@ -15,33 +16,35 @@ interface PlotCliOptions extends ModelCliOptions {
   rankdir: 'TB' | 'LR';
 }
 
-/** The format to write: `--format` if given, else the output file's extension. */
+/** Extensions of image formats: an `--out` ending in one of them must agree with `--format`. */
+const IMAGE_EXTENSIONS = new Set(['.svg', '.svgz', '.png', '.jpg', '.jpeg', '.gif', '.webp', '.bmp', '.tif', '.tiff', '.pdf', '.eps', '.avif']);
+
+/**
+ * The format to write: `--format` if given, else the output file's extension. An `--out` whose extension names
+ * another image format than `--format` (PNG bytes in `x.svg`) is a usage error.
+ */
 function chooseFormat(out: string, format: PlotFormat | undefined): PlotFormat {
-  if (format !== undefined) return format;
-  const ext = path.extname(out).toLowerCase();
-  if (ext === '.svg') return 'svg';
-  if (ext === '.png') return 'png';
+  const ext = path.extname(out);
+  const lower = ext.toLowerCase();
+  if (format !== undefined) {
+    if (IMAGE_EXTENSIONS.has(lower) && lower !== `.${format}`) {
+      const other: PlotFormat = format === 'svg' ? 'png' : 'svg';
+      throw new CliError(`${out}: the extension '${ext}' contradicts --format ${format}; use a .${format} file or --format ${other}`, 2);
+    }
+    return format;
+  }
+  if (lower === '.svg') return 'svg';
+  if (lower === '.png') return 'png';
   throw new CliError(`${out}: cannot tell the format from the extension '${ext}'; use .svg or .png, or --format`, 2);
 }
 
-/** Writes `data` to `file` atomically: a temporary file in the same directory, then a rename. */
-async function writeAtomic(file: string, data: Buffer): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  let isDir = false;
+/** Writes `data` to `file` atomically (a temporary file beside it, then a rename), creating missing parent folders. */
+async function writeOutput(file: string, data: Buffer): Promise<void> {
   try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    isDir = false;
-  }
-  if (!isDir) throw new CliError(`${file}: directory ${dir} does not exist`, 2);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
+    await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await writeFileAtomic(file, data);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CliError(`${file}: cannot write: ${reason}`, 1);
+    throw new CliError(`${file}: cannot write: ${fsErrorReason(err)}`, 1);
   }
 }
 
@@ -50,7 +53,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('plot')
     .description("Draw a model's layer graph (like Keras plot_model) as SVG or PNG, each residual block in a labelled box.")
-    .requiredOption('--out <file>', 'output image file (.svg or .png)')
+    .requiredOption('--out <file>', 'output image file (.svg or .png; missing folders are created)')
     .addOption(new Option('--format <format>', 'image format (default: from the --out extension)').choices(['svg', 'png']))
     .addOption(new Option('--rankdir <dir>', 'direction: TB top to bottom, LR left to right').choices(['TB', 'LR']).default('TB'));
   addModelOptions(cmd).action(async (opts: PlotCliOptions) => {
@@ -64,7 +67,7 @@ export function register(program: Command): void {
     } finally {
       model.dispose();
     }
-    await writeAtomic(opts.out, image);
+    await writeOutput(opts.out, image);
     process.stdout.write(`wrote ${opts.out} (${format}, ${model.layers.length} layers)\n`);
   });
 }
