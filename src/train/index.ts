@@ -49,3 +49,4 @@ export {
 } from './checkpoint.js';
 export { type LrSchedule, LR_SCHEDULES, learningRateAt, setLearningRate } from './schedule.js';
 export { createOptimizer, restoreOptimizer, writeOptimizerFiles, OPTIMIZER_NAMES, type OptimizerName } from './optimizer.js';
+export { TargetInUseError } from './fsutil.js';
