@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 /**
  * `resnet`: the command-line entry point. Each command lives in `commands/<name>.ts` and exports `register`.
+ *
+ * Every error reaches the user as one line, `resnet: <message>`: commander's own (bad option values, unknown
+ * options or commands, missing required options) exit 2 with a hint naming the command's help; a {@link CliError}
+ * exits with its code; anything else exits 1.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './common.js';
@@ -14,14 +18,51 @@ import { register as registerPredict } from './commands/predict.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerConvert } from './commands/convert.js';
 
+/** The package version, from `package.json` (two folders above `dist/src/cli/`). */
+export function packageVersion(): string {
+  const file = fileURLToPath(new URL('../../../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+/** The program's help epilogue. */
+const PROGRAM_EXAMPLES = `
+Examples:
+  resnet summary --arch resnet18 --input 64,64,3
+  resnet train --data train_signs.h5 --out runs/signs --epochs 20
+  resnet train --out runs/signs --resume          continue it (after Ctrl-C)
+  resnet evaluate --model runs/signs --data test_signs.h5
+  resnet predict --model runs/signs photo.jpg photos/
+  resnet demo                                     Fashion-MNIST, a few minutes
+
+Run resnet <command> --help for a command's options and examples.`;
+
+/** The command that raised a commander error, for the `(see resnet <command> --help)` hint. */
+const failedCommand = new WeakMap<CommanderError, Command>();
+
+/**
+ * Turns a commander error message into the one-line form: without commander's `error: ` prefix, with a suggestion
+ * such as `(Did you mean --epochs?)` on the same line, and an invalid option value said as `--epochs: <reason>`.
+ */
+export function formatCommanderError(message: string): string {
+  const line = message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim().replace(/\.$/, '');
+  const invalid = /^option '(-[^' ,]*)(?:, (--[^' ]+))?[^']*' argument '(.*)' is invalid\. (.*)$/.exec(line);
+  if (invalid === null) return line;
+  const [, first, long, value, reason] = invalid;
+  const name = long ?? first;
+  // Our parsers' reasons quote the value already ("expected a positive integer, got '-1'"); commander's do not.
+  return reason.includes(`'${value}'`) ? `${name}: ${reason}` : `${name} '${value}': ${reason}`;
+}
+
 /** Builds the `resnet` program with all of its commands. Exported for tests. */
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('resnet')
     .description('Build, train and use residual networks (ResNet-50 and family) with TensorFlow.js.')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .addHelpText('after', PROGRAM_EXAMPLES)
+    // run() prints commander's errors itself, as one line.
+    .configureOutput({ outputError: () => {} });
   registerSummary(program);
   registerPlot(program);
   registerTrain(program);
@@ -29,7 +70,13 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerDemo(program);
   registerConvert(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of [program, ...program.commands]) {
+    cmd.configureOutput({ outputError: () => {} });
+    cmd.exitOverride((err) => {
+      failedCommand.set(err, cmd);
+      throw err;
+    });
+  }
   return program;
 }
 
@@ -41,8 +88,13 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version are not errors; commander has already printed them.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      // --help and --version are not errors; commander has already printed them.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      // `resnet` without a command: commander printed the help to stderr. A usage error, like a bad option.
+      if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
+      const cmd = failedCommand.get(err);
+      const name = cmd === undefined || cmd === program ? 'resnet' : `resnet ${cmd.name()}`;
+      process.stderr.write(`resnet: ${formatCommanderError(err.message)} (see ${name} --help)\n`);
       return 2;
     }
     if (err instanceof CliError) {
