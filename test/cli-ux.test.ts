@@ -107,3 +107,12 @@ test('help: the program lists examples and -V, --version', async () => {
   const out = await assertExamples([]);
   assert.match(out, /^ {2}-V, --version/m);
 });
+
+test('help: examples for train, demo and summary; demo shows its --input default once', async () => {
+  for (const name of ['train', 'demo', 'summary']) await assertExamples([name]);
+  const demo = (await runCaptured(['demo', '--help'])).out.replace(/\s+/g, ' ');
+  const shape = DEMO_DEFAULTS.inputShape;
+  assert.match(demo, new RegExp(`--input <h,w,c> input shape \\(the 28x28 images are resized to it\\) \\(default: ${shape.join(',')}\\)`));
+  assert.equal(demo.split(shape.join(',')).length - 1, 1, `the default shape is shown once:\n${demo}`);
+  assert.ok(!demo.includes(shape.join('x')), `and not again as ${shape.join('x')}`);
+});

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { ARCH_NAMES } from '../../model/index.js';
-import { DEMO_DEFAULTS, LR_SCHEDULES, demo, formatImageShape, type DemoSettings } from '../../train/index.js';
+import { DEMO_DEFAULTS, LR_SCHEDULES, demo, type DemoSettings } from '../../train/index.js';
 import { parsePositiveInt, parseShape } from '../common.js';
 import { addBackendOption, parseNonNegativeInt, parsePositiveNumber } from './train.js';
 
@@ -23,12 +23,22 @@ export function register(program: Command): void {
     .option('--test-limit <n>', 'test images to evaluate', parsePositiveInt, d.testLimit)
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default(d.arch))
     .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, d.widthDivisor)
-    .option('--input <h,w,c>', `input shape (the 28x28 images are resized to it; default ${formatImageShape(d.inputShape)})`, parseShape, d.inputShape)
+    .addOption(
+      new Option('--input <h,w,c>', 'input shape (the 28x28 images are resized to it)').argParser(parseShape).default(d.inputShape, d.inputShape.join(',')),
+    )
     .option('--batch-size <n>', 'images per training step', parsePositiveInt, d.batchSize)
     .option('--lr <rate>', 'learning rate (Adam)', parsePositiveNumber, d.lr)
     .addOption(new Option('--lr-schedule <name>', "learning-rate schedule: constant, or cosine decay to 0 over the run's steps").choices(LR_SCHEDULES).default(d.lrSchedule))
     .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), d.preciseBn)
-    .option('--out <dir>', 'run folder (an existing demo run there is continued)', d.out);
+    .option('--out <dir>', 'run folder (an existing demo run there is continued)', d.out)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  resnet demo                                   the default run, in runs/demo
+  resnet demo --limit 1000 --test-limit 200 --out runs/quick-demo
+  resnet demo --epochs 4                        the default run, on to epoch 4`,
+    );
   addBackendOption(cmd).action(async ({ input, ...opts }: DemoCliOptions) => {
     const result = await demo({ ...opts, inputShape: input });
     result.training.optimizer.dispose();

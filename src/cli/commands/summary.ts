@@ -57,7 +57,15 @@ export async function buildModelFromOptions(opts: ModelCliOptions): Promise<tf.L
 export function register(program: Command): void {
   const cmd = program
     .command('summary')
-    .description('Print a Keras-style summary of a model: each layer with its output shape, parameters and inputs, then the parameter totals.');
+    .description('Print a Keras-style summary of a model: each layer with its output shape, parameters and inputs, then the parameter totals.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  resnet summary                          ResNet-50, 64x64x3 input, 6 classes
+  resnet summary --arch resnet18 --input 224,224,3 --classes 1000
+  resnet summary --no-top --pooling avg   the backbone, globally pooled`,
+    );
   addModelOptions(cmd).action(async (opts: ModelCliOptions) => {
     const model = await buildModelFromOptions(opts);
     try {

@@ -29,6 +29,10 @@ export function addBackendOption(cmd: Command): Command {
   return cmd.addOption(new Option('--backend <name>', 'tfjs backend: auto picks the fastest available').choices(BACKEND_CHOICES).default('auto'));
 }
 
+/** Help of `--model <path>` (evaluate, predict, convert): the kinds of model path that work. */
+export const MODEL_OPTION_HELP =
+  'a saved model folder (model.json), a training run folder (its latest or --checkpoint best checkpoint) or a Keras .h5 file';
+
 /** Parses a positive finite number (learning rates), for commander. */
 export function parsePositiveNumber(value: string): number {
   const n = Number(value);
@@ -150,12 +154,20 @@ export function register(program: Command): void {
     .option('--augment <list>', 'augment training images: flip, shift[=fraction], crop (comma-separated)', parseAugment)
     .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), 0)
     .option('--seed <n>', 'seed of shuffling, augmentation, --limit and the validation split', (v) => parseNonNegativeInt(v), 0)
-    .option('--keep <n>', 'checkpoints to keep besides the best', parsePositiveInt, 2);
+    .option('--keep <n>', 'checkpoints to keep besides the best', parsePositiveInt, 2)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  resnet train --data train_signs.h5 --out runs/signs --epochs 20 --augment flip
+  resnet train --out runs/signs --resume --epochs 30   (more epochs, same run)
+  resnet train --data photos/ --arch resnet18 --width-divisor 4 --limit 500`,
+    );
   addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
     if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
     const out = opts.out ?? defaultOut(opts.arch);
     if (opts.resume) await fillFromRun(opts, command, out);
-    if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified", 2);
+    if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     const options: TrainOptions = {
       data: opts.data,
       valData: opts.valData,
