@@ -10,8 +10,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { describePosition } from '../src/cli/commands/train.js';
+import { CliError, untilInterrupted } from '../src/cli/common.js';
 import { formatCommanderError } from '../src/cli/main.js';
-import { DEMO_DEFAULTS } from '../src/train/index.js';
+import { DEMO_DEFAULTS, streamReporter, trackProgress, type EpochRecord, type ProgressReporter } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 import { CLI, REPO_ROOT, SIGNS_TEST, SIGNS_TRAIN, TEST_BACKEND, tempDir } from './train-fixtures.js';
 
@@ -115,4 +117,187 @@ test('help: examples for train, demo and summary; demo shows its --input default
   assert.match(demo, new RegExp(`--input <h,w,c> input shape \\(the 28x28 images are resized to it\\) \\(default: ${shape.join(',')}\\)`));
   assert.equal(demo.split(shape.join(',')).length - 1, 1, `the default shape is shown once:\n${demo}`);
   assert.ok(!demo.includes(shape.join('x')), `and not again as ${shape.join('x')}`);
+});
+
+/** A fake terminal that keeps what is written to it. */
+function fakeTerminal(): NodeJS.WriteStream & { text: string } {
+  const t = {
+    text: '',
+    isTTY: true,
+    columns: 100,
+    write(chunk: string | Uint8Array) {
+      t.text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+      return true;
+    },
+    cursorTo(_x: number, _y?: number) {
+      return true;
+    },
+    moveCursor() {
+      return true;
+    },
+    clearLine() {
+      return true;
+    },
+    on() {
+      return t;
+    },
+    removeListener() {
+      return t;
+    },
+  };
+  return t as unknown as NodeJS.WriteStream & { text: string };
+}
+
+const HIDE_CURSOR = '\x1B[?25l';
+const SHOW_CURSOR = '\x1B[?25h';
+const NO_WRAP = '\x1B[?7l';
+const WRAP = '\x1B[?7h';
+
+test('a live bar stopped mid-epoch gives the terminal its cursor and line wrapping back; a closed reporter stays quiet', () => {
+  const term = fakeTerminal();
+  const reporter = trackProgress(streamReporter(term, true));
+  assert.deepEqual(reporter.position, { finished: false });
+  reporter.start(3, 5, 10);
+  reporter.step(1.5, 0.25, 100);
+  assert.ok(term.text.includes(HIDE_CURSOR) && term.text.includes(NO_WRAP), 'the bar hid the cursor and turned line wrapping off');
+  assert.ok(!term.text.includes(SHOW_CURSOR) && !term.text.includes(WRAP), 'not restored yet');
+  assert.deepEqual(reporter.position, { finished: false, running: 3, epochs: 5 });
+
+  reporter.close();
+  assert.ok(term.text.lastIndexOf(SHOW_CURSOR) > term.text.lastIndexOf(HIDE_CURSOR), 'cursor shown again');
+  assert.ok(term.text.lastIndexOf(WRAP) > term.text.lastIndexOf(NO_WRAP), 'line wrapping on again');
+  const after = term.text.length;
+  // The abandoned trainer may still call the reporter before the process exits: nothing more reaches the terminal.
+  reporter.step(1.4, 0.3, 100);
+  reporter.message('late');
+  reporter.start(4, 5, 10);
+  reporter.stop();
+  assert.equal(term.text.length, after);
+});
+
+test('trackProgress follows the epochs, and describePosition says where training was', () => {
+  const calls: string[] = [];
+  const inner: ProgressReporter = {
+    message: (l) => calls.push(`message ${l}`),
+    start: (e, n, s) => calls.push(`start ${e} ${n} ${s}`),
+    step: () => calls.push('step'),
+    end: (r) => calls.push(`end ${r.epoch}`),
+    stop: () => calls.push('stop'),
+  };
+  const reporter = trackProgress(inner);
+  assert.equal(describePosition(reporter.position), 'before training started');
+  reporter.message('backend: cpu');
+  reporter.start(2, 3, 4);
+  reporter.step(1, 0.5, 10);
+  assert.equal(describePosition(reporter.position), 'during epoch 2');
+  reporter.end({ epoch: 2 } as EpochRecord);
+  assert.equal(describePosition(reporter.position), 'during epoch 3', 'between epochs: the next one is being prepared');
+  reporter.start(3, 3, 4);
+  reporter.end({ epoch: 3 } as EpochRecord);
+  assert.equal(describePosition(reporter.position), 'after epoch 3');
+  reporter.stop();
+  assert.equal(describePosition(reporter.position), 'after its last epoch (3)');
+  assert.deepEqual(calls, ['message backend: cpu', 'start 2 3 4', 'step', 'end 2', 'start 3 3 4', 'end 3', 'stop']);
+  assert.equal(describePosition({ finished: false, ended: 2, epochs: 2 }), 'after epoch 2');
+});
+
+test('untilInterrupted: SIGINT rejects with exit code 130, SIGTERM with 143, and the handlers go away', async () => {
+  const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const seen: string[] = [];
+    const pending = untilInterrupted(() => new Promise<never>(() => {}), (s) => {
+      seen.push(s);
+      return `interrupted by ${s}`;
+    });
+    assert.equal(process.listenerCount(signal), before[signal === 'SIGINT' ? 0 : 1] + 1);
+    process.emit(signal, signal);
+    await assert.rejects(pending, (err: unknown) => err instanceof CliError && err.exitCode === code && err.message === `interrupted by ${signal}`);
+    assert.deepEqual(seen, [signal]);
+    assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], before);
+  }
+  assert.equal(await untilInterrupted(async () => 42, () => 'never'), 42);
+  assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], before);
+});
+
+interface Spawned {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Milliseconds from the signal to the exit. */
+  latency: number;
+}
+
+/** Runs `resnet <args>` and sends it `signal` once its stderr matches `when`. */
+function interruptWhen(args: string[], when: RegExp, signal: NodeJS.Signals): Promise<Spawned> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let sentAt: number | undefined;
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    if (sentAt === undefined && when.test(stderr)) {
+      sentAt = performance.now();
+      child.kill(signal);
+    }
+  });
+  return new Promise((resolve) => {
+    child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr, latency: performance.now() - (sentAt ?? NaN) }));
+  });
+}
+
+/** Runs `resnet <args>` to completion. */
+function resnet(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const run = join(work, 'run');
+/** Time of the interrupted process to exit after SIGINT, and the length of a whole (warm) epoch, in ms. */
+let interruptLatency = NaN;
+let warmEpochMs = NaN;
+
+test('Ctrl-C during epoch 2 of resnet train: exit 130, one line naming the last checkpoint; --resume continues from it', async () => {
+  // 480 images in batches of 8: 60 steps an epoch. The epoch line is printed after the epoch's checkpoint is written.
+  const args = ['train', '--data', SIGNS_TRAIN, '--limit', '480', '--val-split', '0', '--batch-size', '8', '--epochs', '3', '--out', run, ...tiny];
+  const r = await interruptWhen(args, /^epoch 1\/3 /m, 'SIGINT');
+  assert.equal(r.signal, null, 'the process exited by itself, not killed by the signal');
+  assert.equal(r.code, 130, r.stderr);
+  assert.equal(r.stdout, '');
+  const errLines = lines(r.stderr).filter((l) => l.startsWith('resnet: '));
+  assert.deepEqual(errLines, [
+    `resnet: interrupted during epoch 2; the last checkpoint is ${join(run, 'checkpoints', 'epoch-0001')}: continue with resnet train --out ${run} --resume`,
+  ]);
+  assert.equal(lines(r.stderr).at(-1), errLines[0], 'the last thing said');
+  assert.equal(readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim(), 'epoch-0001');
+  interruptLatency = r.latency;
+
+  const resumed = resnet(['train', '--out', run, '--resume', '--backend', TEST_BACKEND]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming from .*epoch-0001 \(epoch 1 of 3\)/);
+  assert.match(resumed.stdout, /^epochs: 3$/m);
+  assert.match(resumed.stdout, new RegExp(`^checkpoint: ${join(run, 'checkpoints', 'epoch-0003')}$`, 'm'));
+  const epoch3 = /^epoch 3\/3 .* (\d+\.\d)s$/m.exec(resumed.stderr);
+  assert.ok(epoch3 !== null, resumed.stderr);
+  warmEpochMs = Number(epoch3[1]) * 1000;
+});
+
+test(
+  'Ctrl-C stops training within a few steps, not at the end of the epoch',
+  { todo: 'needs src/train/train.ts to yield to the event loop after each step (in-memory data never does, so the signal waits for the checkpoint)' },
+  () => {
+    assert.ok(Number.isFinite(interruptLatency) && Number.isFinite(warmEpochMs));
+    assert.ok(interruptLatency < warmEpochMs / 4, `exited ${interruptLatency.toFixed(0)} ms after SIGINT; a whole epoch takes ${warmEpochMs} ms`);
+  },
+);
+
+test('SIGTERM before the first checkpoint: exit 143, and the run folder this command created is removed', async () => {
+  const fresh = join(work, 'fresh');
+  const args = ['train', '--data', SIGNS_TRAIN, '--limit', '480', '--val-split', '0', '--batch-size', '8', '--epochs', '2', '--out', fresh, '--resume', ...tiny];
+  // The message comes once the run folder exists, before epoch 1's 60 steps.
+  const r = await interruptWhen(args, /^no checkpoint in .* yet: starting from scratch$/m, 'SIGTERM');
+  assert.equal(r.code, 143, r.stderr);
+  assert.deepEqual(lines(r.stderr).filter((l) => l.startsWith('resnet: ')), [`resnet: interrupted before training started; no checkpoint yet, so ${fresh} was removed`]);
+  assert.equal(existsSync(fresh), false);
 });

@@ -42,3 +42,54 @@ export function parseShape(value: string): [number, number, number] {
   }
   return parts.map(Number) as [number, number, number];
 }
+
+/** Exit codes of the signals that end a long-running command: 128 + the signal number, as shells report them. */
+export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** A signal that {@link untilInterrupted} handles. */
+export type InterruptSignal = keyof typeof SIGNAL_EXIT_CODES;
+
+/**
+ * Runs `work` so that SIGINT (Ctrl-C) or SIGTERM ends the command at once instead of killing it mid-line.
+ * `onSignal` restores what needs restoring (the terminal under a progress bar) and returns the one-line message; it is
+ * synchronous, so that the abandoned work gets no further meanwhile. The returned promise then rejects with a
+ * {@link CliError} of that message and exit code 130 (SIGINT) or 143 (SIGTERM), which `main.ts` prints before it
+ * exits. The work is not awaited: it must never leave anything half-written (training writes its checkpoints
+ * atomically). A second signal gets the default behaviour (the process ends). The handlers are removed once the work
+ * or the interruption settles.
+ */
+export async function untilInterrupted<T>(
+  work: () => Promise<T>,
+  onSignal: (signal: InterruptSignal) => string,
+): Promise<T> {
+  const signals = Object.keys(SIGNAL_EXIT_CODES) as InterruptSignal[];
+  let handler: ((signal: NodeJS.Signals) => void) | undefined;
+  const remove = () => {
+    if (handler !== undefined) for (const s of signals) process.removeListener(s, handler);
+  };
+  const interrupted = new Promise<never>((_, reject) => {
+    handler = (signal) => {
+      remove();
+      const code = SIGNAL_EXIT_CODES[signal as InterruptSignal];
+      try {
+        reject(new CliError(onSignal(signal as InterruptSignal), code));
+      } catch (err) {
+        reject(new CliError(`interrupted (${err instanceof Error ? err.message : String(err)})`, code));
+      }
+    };
+    for (const s of signals) process.on(s, handler);
+  });
+  const running = work();
+  // Once interrupted, the work's own outcome no longer matters.
+  running.catch(() => {});
+  try {
+    return await Promise.race([running, interrupted]);
+  } finally {
+    remove();
+  }
+}
+
+/** Quotes `arg` for a POSIX shell when it needs it, for commands that messages suggest. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

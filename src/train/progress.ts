@@ -72,3 +72,61 @@ export function streamReporter(stream: NodeJS.WriteStream = process.stderr, live
 
 /** A reporter that prints nothing. */
 export const silentReporter: ProgressReporter = { message() {}, start() {}, step() {}, end() {}, stop() {} };
+
+/** Where training is, as a {@link trackProgress} reporter has seen it. */
+export interface ProgressPosition {
+  /** The epoch running now (started, not ended). */
+  running?: number;
+  /** The last epoch that ended. */
+  ended?: number;
+  /** The run's total number of epochs, once an epoch has started. */
+  epochs?: number;
+  /** True once the trainer stopped reporting (its epochs are done; what follows is evaluation and the report). */
+  finished: boolean;
+}
+
+/** A reporter that knows where training is and that can be closed early (on Ctrl-C). */
+export interface TrackedReporter extends ProgressReporter {
+  /** Where training is now. */
+  readonly position: Readonly<ProgressPosition>;
+  /** Stops the inner reporter (a live bar gives the terminal its cursor and line wrapping back) and ignores all later calls. */
+  close(): void;
+}
+
+/** Wraps `inner`, passing every call on until {@link TrackedReporter.close} and keeping track of the epoch. */
+export function trackProgress(inner: ProgressReporter): TrackedReporter {
+  const position: ProgressPosition = { finished: false };
+  let closed = false;
+  return {
+    position,
+    message(line) {
+      if (!closed) inner.message(line);
+    },
+    start(epoch, epochs, steps) {
+      if (closed) return;
+      position.running = epoch;
+      position.epochs = epochs;
+      inner.start(epoch, epochs, steps);
+    },
+    step(loss, acc, ips) {
+      if (!closed) inner.step(loss, acc, ips);
+    },
+    end(record) {
+      if (closed) return;
+      position.running = undefined;
+      position.ended = record.epoch;
+      inner.end(record);
+    },
+    stop() {
+      if (closed) return;
+      position.running = undefined;
+      position.finished = true;
+      inner.stop();
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      inner.stop();
+    },
+  };
+}

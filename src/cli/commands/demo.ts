@@ -2,11 +2,12 @@
  * `resnet demo`: trains a ResNet on a Fashion-MNIST subset (Debian package `dataset-fashion-mnist`), evaluates it on
  * the test split and writes the report. Run it again to continue the same run (more `--epochs`) or re-evaluate.
  */
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ARCH_NAMES } from '../../model/index.js';
-import { DEMO_DEFAULTS, LR_SCHEDULES, demo, type DemoSettings } from '../../train/index.js';
-import { parsePositiveInt, parseShape } from '../common.js';
-import { addBackendOption, parseNonNegativeInt, parsePositiveNumber } from './train.js';
+import { DEMO_DEFAULTS, LR_SCHEDULES, demo, streamReporter, trackProgress, type DemoSettings } from '../../train/index.js';
+import { parsePositiveInt, parseShape, untilInterrupted } from '../common.js';
+import { addBackendOption, interruptedTraining, parseNonNegativeInt, parsePositiveNumber } from './train.js';
 
 /** `demo`'s options as commander parses them (`--input` is the settings' `inputShape`). */
 type DemoCliOptions = Omit<DemoSettings, 'inputShape' | 'seed'> & { input: [number, number, number] };
@@ -34,13 +35,20 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
+Ctrl-C stops at once and names the last checkpoint; the same command continues.
+
 Examples:
   resnet demo                                   the default run, in runs/demo
   resnet demo --limit 1000 --test-limit 200 --out runs/quick-demo
   resnet demo --epochs 4                        the default run, on to epoch 4`,
     );
   addBackendOption(cmd).action(async ({ input, ...opts }: DemoCliOptions) => {
-    const result = await demo({ ...opts, inputShape: input });
+    const createdOut = !existsSync(opts.out);
+    const reporter = trackProgress(streamReporter());
+    const result = await untilInterrupted(
+      () => demo({ ...opts, inputShape: input, reporter }),
+      () => interruptedTraining(reporter, opts.out, createdOut, 'run the same resnet demo command to continue'),
+    );
     result.training.optimizer.dispose();
     result.training.model.dispose();
     process.stdout.write(

@@ -5,11 +5,15 @@
  *
  * Also exports the options shared with `evaluate`, `predict` and `demo` ({@link addBackendOption}, parsers).
  */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
 import { ARCH_NAMES, type ArchName } from '../../model/index.js';
 import {
+  CHECKPOINTS_DIR,
+  LATEST_FILE,
   LR_SCHEDULES,
   type LrSchedule,
   OPTIMIZER_NAMES,
@@ -17,9 +21,14 @@ import {
   type TrainOptions,
   latestCheckpoint,
   readState,
+  STATE_JSON,
+  streamReporter,
+  trackProgress,
   train,
+  type ProgressPosition,
+  type TrackedReporter,
 } from '../../train/index.js';
-import { CliError, parseNonNegativeNumber, parsePositiveInt, parseShape } from '../common.js';
+import { CliError, parseNonNegativeNumber, parsePositiveInt, parseShape, shellQuote, untilInterrupted } from '../common.js';
 
 /** The backends a command can ask for. */
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'onednn', 'cpu'];
@@ -125,6 +134,48 @@ async function fillFromRun(opts: TrainCliOptions, cmd: Command, out: string): Pr
   }
 }
 
+/** Where an interrupted training was, in words: `during epoch 3`, `after its last epoch (5)`, …. */
+export function describePosition(p: Readonly<ProgressPosition>): string {
+  if (p.running !== undefined) return `during epoch ${p.running}`;
+  if (p.finished) return p.ended !== undefined ? `after its last epoch (${p.ended})` : 'after training';
+  if (p.ended !== undefined) return p.epochs !== undefined && p.ended < p.epochs ? `during epoch ${p.ended + 1}` : `after epoch ${p.ended}`;
+  return 'before training started';
+}
+
+/**
+ * The run's latest complete checkpoint (as `latestCheckpoint` finds it), read synchronously: while an interrupted
+ * command looks, the abandoned training must not get the event loop back and go on for more steps.
+ */
+function latestCheckpointNow(out: string): string | undefined {
+  let name: string;
+  try {
+    name = readFileSync(join(out, CHECKPOINTS_DIR, LATEST_FILE), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const dir = join(out, CHECKPOINTS_DIR, name);
+  return /^epoch-\d+$/.test(name) && existsSync(join(dir, STATE_JSON)) ? dir : undefined;
+}
+
+/**
+ * What to do when a training command (train, demo) is interrupted: close the progress display (restoring the
+ * terminal) and say where training was and which checkpoint a resumed run starts from, e.g.
+ * `interrupted during epoch 3; the last checkpoint is runs/x/checkpoints/epoch-0002: continue with <resume>`.
+ * Checkpoints are written atomically, so the process may exit at once. A run folder that this command created and
+ * that holds no checkpoint yet is removed (nothing worth keeping is in it). Synchronous, so that training stops here.
+ */
+export function interruptedTraining(reporter: TrackedReporter, out: string, createdOut: boolean, resume: string): string {
+  reporter.close();
+  const when = `interrupted ${describePosition(reporter.position)}`;
+  const latest = latestCheckpointNow(out);
+  if (latest !== undefined) return `${when}; the last checkpoint is ${latest}: ${resume}`;
+  if (createdOut) {
+    rmSync(out, { recursive: true, force: true });
+    return `${when}; no checkpoint yet, so ${out} was removed`;
+  }
+  return `${when}; no checkpoint in ${out} yet`;
+}
+
 /** Default run folder: `runs/<arch>-<date>-<time>`. */
 function defaultOut(arch: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -158,6 +209,8 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
+Ctrl-C stops at once and names the last checkpoint; --resume continues from it.
+
 Examples:
   resnet train --data train_signs.h5 --out runs/signs --epochs 20 --augment flip
   resnet train --out runs/signs --resume --epochs 30   (more epochs, same run)
@@ -166,6 +219,7 @@ Examples:
   addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
     if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
     const out = opts.out ?? defaultOut(opts.arch);
+    const createdOut = !existsSync(out);
     if (opts.resume) await fillFromRun(opts, command, out);
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     const options: TrainOptions = {
@@ -190,8 +244,12 @@ Examples:
       backend: opts.backend,
       keepCheckpoints: opts.keep,
     };
-    // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1.
-    const result = await train(options);
+    const reporter = trackProgress(streamReporter());
+    // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1; Ctrl-C, exit code 130.
+    const result = await untilInterrupted(
+      () => train({ ...options, reporter }),
+      () => interruptedTraining(reporter, out, createdOut, `continue with resnet train --out ${shellQuote(out)} --resume`),
+    );
     try {
       const last = result.state.history[result.state.history.length - 1];
       const lines = [
