@@ -301,3 +301,47 @@ test('SIGTERM before the first checkpoint: exit 143, and the run folder this com
   assert.deepEqual(lines(r.stderr).filter((l) => l.startsWith('resnet: ')), [`resnet: interrupted before training started; no checkpoint yet, so ${fresh} was removed`]);
   assert.equal(existsSync(fresh), false);
 });
+
+/** Writes a 40x40 PNG whose pixels depend on `seed`. */
+async function writePng(file: string, seed: number): Promise<void> {
+  const pixels = Buffer.alloc(40 * 40 * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + seed * 53) % 256;
+  await sharp(pixels, { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(file);
+}
+
+test('predict help: --model <path> names every kind of model; examples; folders as arguments', async () => {
+  await assertModelOption('predict');
+  const out = await assertExamples(['predict']);
+  assert.match(out.replace(/\s+/g, ' '), /image image files, or folders of them \(the image files directly inside, sorted; not sub-folders\)/);
+});
+
+test('predict on a folder: its image files, sorted, not its sub-folders or other files; an empty folder is one line', async () => {
+  const folder = join(work, 'to-predict');
+  mkdirSync(join(folder, 'nested'), { recursive: true });
+  await writePng(join(folder, 'b.png'), 1);
+  await writePng(join(folder, 'a.PNG'), 2);
+  await writePng(join(folder, 'nested', 'c.png'), 3);
+  await writePng(join(folder, '.hidden.png'), 4);
+  writeFileSync(join(folder, 'notes.txt'), 'not an image\n');
+  const r = await runCaptured(['predict', '--model', run, '--json', '--backend', TEST_BACKEND, folder]);
+  assert.equal(r.code, 0, r.err);
+  const preds = JSON.parse(r.out) as { file: string; top: unknown[] }[];
+  assert.deepEqual(preds.map((p) => p.file), [join(folder, 'a.PNG'), join(folder, 'b.png')]);
+  // The same as naming the files, and a folder mixes with files.
+  const named = await runCaptured(['predict', '--model', run, '--json', '--backend', TEST_BACKEND, join(folder, 'nested', 'c.png'), join(folder, 'a.PNG'), join(folder, 'b.png')]);
+  assert.equal(named.code, 0, named.err);
+  const mixed = await runCaptured(['predict', '--model', run, '--json', '--backend', TEST_BACKEND, join(folder, 'nested', 'c.png'), folder]);
+  assert.equal(mixed.code, 0, mixed.err);
+  assert.deepEqual(JSON.parse(mixed.out), JSON.parse(named.out));
+
+  const empty = join(work, 'no-images');
+  mkdirSync(join(empty, 'sub'), { recursive: true });
+  writeFileSync(join(empty, 'readme.md'), '# nothing to see\n');
+  assertOneLine(
+    await runCaptured(['predict', '--model', run, '--backend', TEST_BACKEND, empty]),
+    1,
+    new RegExp(`^resnet: ${empty}: no image files in this folder \\(\\.jpg, \\.jpeg, \\.png, \\.webp; sub-folders are not searched\\)$`),
+    'empty folder',
+  );
+  assert.deepEqual(readdirSync(empty).sort(), ['readme.md', 'sub']);
+});

@@ -1,9 +1,11 @@
 /**
  * Prediction on image files: the top-k classes of each image with their probabilities, in inference mode.
  */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { loadImages } from '../data/index.js';
+import { IMAGE_EXTENSIONS, loadImages } from '../data/index.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -28,11 +30,17 @@ export interface Prediction {
 
 /** Options of {@link predict}. */
 export interface PredictOptions {
-  /** A saved model folder (`model.json`), a training run folder (its latest checkpoint), or a loaded model. */
+  /**
+   * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint), a Keras `.h5` file,
+   * or a loaded model.
+   */
   model: string | tf.LayersModel;
   /** For a training run folder: its latest checkpoint (default) or its best by validation loss. */
   checkpoint?: CheckpointChoice;
-  /** Image files (JPEG, PNG, WebP), resized to the model's input shape. */
+  /**
+   * Image files (JPEG, PNG, WebP), resized to the model's input shape, or folders of them ({@link listImageFiles}:
+   * the folder's own image files, sorted; not its sub-folders).
+   */
   images: string[];
   /** How many classes to report per image (default 3, at most the number of classes). */
   topK?: number;
@@ -43,12 +51,47 @@ export interface PredictOptions {
 }
 
 /**
- * Predicts the top-k classes of each image. A file that is missing or not an image is an error naming the file.
+ * Expands folders among `paths` into the image files directly inside them (by extension: .jpg, .jpeg, .png, .webp;
+ * hidden files left out), sorted by name; sub-folders are not searched, so a folder of class folders (a training
+ * data set) is not mistaken for a folder of photos. Other paths are kept as given, in order, for the image loader to
+ * check. A folder with no image files is an error naming it.
+ */
+export async function listImageFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    let isDir = false;
+    try {
+      isDir = (await stat(path)).isDirectory();
+    } catch {
+      // Missing or unreadable: the image loader names the file and the problem.
+    }
+    if (!isDir) {
+      files.push(path);
+      continue;
+    }
+    // The same pick as the data loader's class folders.
+    const images = (await readdir(path, { withFileTypes: true }))
+      .filter((e) => !e.name.startsWith('.') && IMAGE_EXTENSIONS.test(e.name) && !e.isDirectory())
+      .map((e) => e.name)
+      .sort()
+      .map((name) => join(path, name));
+    if (images.length === 0) {
+      throw new Error(`${path}: no image files in this folder (.jpg, .jpeg, .png, .webp; sub-folders are not searched)`);
+    }
+    files.push(...images);
+  }
+  return files;
+}
+
+/**
+ * Predicts the top-k classes of each image; folders among `images` stand for the image files in them
+ * ({@link listImageFiles}). A file that is missing or not an image is an error naming the file.
  * A model given by path is loaded and disposed here; a model given as an object is left to the caller. Either way the
  * model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function predict(options: PredictOptions): Promise<Prediction[]> {
   if (options.images.length === 0) throw new Error('no images to predict');
+  const images = await listImageFiles(options.images);
   if (options.backend !== undefined) await initBackend(options.backend);
   const model = await loadInferenceModel(options.model, options.checkpoint);
   try {
@@ -58,8 +101,8 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
     const k = Math.min(options.topK ?? 3, n);
     const batchSize = options.batchSize ?? 32;
     const results: Prediction[] = [];
-    for (let start = 0; start < options.images.length; start += batchSize) {
-      const files = options.images.slice(start, start + batchSize);
+    for (let start = 0; start < images.length; start += batchSize) {
+      const files = images.slice(start, start + batchSize);
       const xs = await loadImages(files, shape);
       const { values, indices } = tf.tidy(() => tf.topk(model.predict(xs) as tf.Tensor2D, k));
       xs.dispose();
