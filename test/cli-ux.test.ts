@@ -302,12 +302,64 @@ test('SIGTERM before the first checkpoint: exit 143, and the run folder this com
   assert.equal(existsSync(fresh), false);
 });
 
+test('evaluate help: --model <path> names every kind of model; examples', async () => {
+  await assertModelOption('evaluate');
+  await assertExamples(['evaluate']);
+});
+
+test('evaluate: says which checkpoint of a run folder it loaded (--checkpoint latest or best)', async () => {
+  const best = readFileSync(join(run, 'checkpoints', 'best'), 'utf8').trim();
+  for (const [which, name] of [['latest', 'epoch-0003'], ['best', best]]) {
+    const r = await runCaptured(['evaluate', '--model', run, '--checkpoint', which, '--data', SIGNS_TEST, '--limit', '12', '--backend', TEST_BACKEND]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(lines(r.out).slice(0, 3), [`model: ${run}`, `checkpoint: ${join(run, 'checkpoints', name)} (${which})`, `data: ${SIGNS_TEST} (12 images)`]);
+    const json = await runCaptured(['evaluate', '--model', run, '--checkpoint', which, '--data', SIGNS_TEST, '--limit', '12', '--json', '--backend', TEST_BACKEND]);
+    assert.equal(json.code, 0, json.err);
+    assert.equal(JSON.parse(json.out).checkpoint, join(run, 'checkpoints', name));
+  }
+  // A model folder is loaded as it is: no checkpoint line.
+  const direct = await runCaptured(['evaluate', '--model', join(run, 'checkpoints', 'epoch-0003'), '--data', SIGNS_TEST, '--limit', '12', '--backend', TEST_BACKEND]);
+  assert.equal(direct.code, 0, direct.err);
+  assert.doesNotMatch(direct.out, /^checkpoint: /m);
+});
+
 /** Writes a 40x40 PNG whose pixels depend on `seed`. */
 async function writePng(file: string, seed: number): Promise<void> {
   const pixels = Buffer.alloc(40 * 40 * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + seed * 53) % 256;
   await sharp(pixels, { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(file);
 }
+
+test('evaluate --split: a note when the source has a single part; honoured where it has a train and a test part', async () => {
+  const base = ['--model', run, '--backend', TEST_BACKEND];
+  const note = (r: CliResult) => lines(r.err).filter((l) => l.startsWith('note: '));
+
+  const single = await runCaptured(['evaluate', ...base, '--data', SIGNS_TEST, '--split', 'train', '--limit', '12']);
+  assert.equal(single.code, 0, single.err);
+  assert.deepEqual(note(single), [`note: --split train ignored: ${SIGNS_TEST} holds a single part (test_set_x/test_set_y)`]);
+  const implicit = await runCaptured(['evaluate', ...base, '--data', SIGNS_TEST, '--limit', '12']);
+  assert.equal(implicit.code, 0, implicit.err);
+  assert.deepEqual(note(implicit), [], 'no note when --split was not given');
+
+  // An image folder with train/ (2 images a class) and test/ (1 a class) parts.
+  const photos = join(work, 'photos');
+  for (const [part, perClass] of [['train', 2], ['test', 1]] as const) {
+    for (let c = 0; c < 6; c++) {
+      mkdirSync(join(photos, part, String(c)), { recursive: true });
+      for (let k = 0; k < perClass; k++) await writePng(join(photos, part, String(c), `${k}.png`), c * 10 + k);
+    }
+  }
+  for (const [split, count] of [['train', 12], ['test', 6]] as const) {
+    const r = await runCaptured(['evaluate', ...base, '--data', photos, '--split', split, '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).count, count, split);
+    assert.deepEqual(note(r), [], split);
+  }
+  const folder = await runCaptured(['evaluate', ...base, '--data', join(photos, 'train'), '--split', 'test', '--json']);
+  assert.equal(folder.code, 0, folder.err);
+  assert.equal(JSON.parse(folder.out).count, 12);
+  assert.deepEqual(note(folder), [`note: --split test ignored: ${join(photos, 'train')} is a single image folder (no train/ and test/ sub-folders)`]);
+});
 
 test('predict help: --model <path> names every kind of model; examples; folders as arguments', async () => {
   await assertModelOption('predict');
