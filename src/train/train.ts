@@ -407,6 +407,8 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
     stepLoss.push(roundSignificant(loss));
     stepAcc.push(roundSignificant(acc));
     s.reporter.step(lossSum / seen, accSum / seen, seen / ((performance.now() - start) / 1000));
+    // Let signal handlers (Ctrl-C) and timers run between steps: with in-memory data nothing above ever waits.
+    await new Promise<void>((resolveStep) => setImmediate(resolveStep));
   }
   const time = (performance.now() - start) / 1000;
   const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: lrAt(firstStep), step_loss: stepLoss, step_acc: stepAcc };

@@ -22,6 +22,7 @@ import {
   latestCheckpoint,
   readState,
   STATE_JSON,
+  DEFAULT_PRECISE_BN,
   streamReporter,
   trackProgress,
   train,
@@ -203,7 +204,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', parsePositiveInt)
     .option('--augment <list>', 'augment training images: flip, shift[=fraction], crop (comma-separated)', parseAugment)
-    .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), 0)
+    .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), DEFAULT_PRECISE_BN)
     .option('--seed <n>', 'seed of shuffling, augmentation, --limit and the validation split', (v) => parseNonNegativeInt(v), 0)
     .option('--keep <n>', 'checkpoints to keep besides the best', parsePositiveInt, 2)
     .addHelpText(
