@@ -1,14 +1,14 @@
 /**
  * What train and evaluate check before they run, and what a failed or empty run leaves: class names against the
  * model's and the training set's, the default BatchNorm recalibration, a resumed run with nothing left to train, and
- * no run folder left behind by a run that failed in its first epoch.
+ * no run folder left behind by a run that failed in its first epoch; loadModel's word on a run folder.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
-import { DEFAULT_PRECISE_BN, checkCompatible, train, type TrainOptions } from '../src/train/index.js';
+import { DEFAULT_PRECISE_BN, checkCompatible, loadModel, train, type TrainOptions } from '../src/train/index.js';
 import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(12, TINY_INPUT, 3, 'train');
@@ -81,6 +81,8 @@ test('train: BatchNorm recalibration is on by default; resuming a finished run s
       first.optimizer.dispose();
       first.model.dispose();
     }
+    // loadModel takes a saved model, and says what to do with a run folder.
+    await assert.rejects(loadModel(out), (e: Error) => e.message === `${out}: a training run folder, not a saved model: load one of its checkpoints/epoch-NNNN folders (resolveModelDir finds the latest or best)`);
     const reporter = recordingReporter();
     const again = await train(options(out, { resume: true, reporter }));
     try {

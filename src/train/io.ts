@@ -171,7 +171,15 @@ export async function locateModelJson(path: string): Promise<{ dir: string; file
   }
   if (stat.isFile()) return { dir: resolve(abs, '..'), file: abs };
   const file = join(abs, MODEL_JSON);
-  if (!(await exists(file))) throw new Error(`${path}: no ${MODEL_JSON} in this folder (not a saved model)`);
+  if (!(await exists(file))) {
+    // A training run folder keeps its models under checkpoints/ (checkpoint.ts, which imports this module).
+    const run = await exists(join(abs, 'checkpoints'));
+    throw new Error(
+      run
+        ? `${path}: a training run folder, not a saved model: load one of its checkpoints/epoch-NNNN folders (resolveModelDir finds the latest or best)`
+        : `${path}: no ${MODEL_JSON} in this folder (not a saved model)`,
+    );
+  }
   return { dir: abs, file };
 }
 
