@@ -337,7 +337,7 @@ test('evaluate --split: a note when the source has a single part; honoured where
 
   const single = await runCaptured(['evaluate', ...base, '--data', SIGNS_TEST, '--split', 'train', '--limit', '12']);
   assert.equal(single.code, 0, single.err);
-  assert.deepEqual(note(single), [`note: --split train ignored: ${SIGNS_TEST} holds a single part (test_set_x/test_set_y)`]);
+  assert.deepEqual(note(single), [`note: --split train ignored: ${SIGNS_TEST} has a single part`]);
   const implicit = await runCaptured(['evaluate', ...base, '--data', SIGNS_TEST, '--limit', '12']);
   assert.equal(implicit.code, 0, implicit.err);
   assert.deepEqual(note(implicit), [], 'no note when --split was not given');
@@ -354,12 +354,14 @@ test('evaluate --split: a note when the source has a single part; honoured where
     const r = await runCaptured(['evaluate', ...base, '--data', photos, '--split', split, '--json']);
     assert.equal(r.code, 0, r.err);
     assert.equal(JSON.parse(r.out).count, count, split);
+    assert.equal(JSON.parse(r.out).part, split, 'the part evaluated is in the JSON');
     assert.deepEqual(note(r), [], split);
   }
   const folder = await runCaptured(['evaluate', ...base, '--data', join(photos, 'train'), '--split', 'test', '--json']);
   assert.equal(folder.code, 0, folder.err);
   assert.equal(JSON.parse(folder.out).count, 12);
-  assert.deepEqual(note(folder), [`note: --split test ignored: ${join(photos, 'train')} is a single image folder (no train/ and test/ sub-folders)`]);
+  assert.equal(JSON.parse(folder.out).part, undefined, 'a single-part source has no part in the JSON');
+  assert.deepEqual(note(folder), [`note: --split test ignored: ${join(photos, 'train')} has a single part`]);
 });
 
 test('predict help: --model <path> names every kind of model; examples; folders as arguments', async () => {

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { augmentImages, augmentsAnything } from './augment.js';
 import { DataError } from './errors.js';
 import { mixSeed, mulberry32, shuffleInPlace } from './random.js';
-import type { Batch, BatchOptions, Dataset } from './types.js';
+import type { Batch, BatchOptions, DataPart, Dataset } from './types.js';
 
 /** Raw 8-bit pixels of some images, NHWC. */
 export interface RawImages {
@@ -19,6 +19,8 @@ export interface RawImages {
 export interface ExampleSource {
   /** The file or folder it reads. */
   readonly name: string;
+  /** The part of a multi-part source that it is (see `Dataset.part`); undefined for a single-part source. */
+  readonly part?: DataPart;
   /** Class names; a label indexes this list. */
   readonly classes: string[];
   /** The shape every example is delivered at, `[h, w, c]`. */
@@ -37,6 +39,7 @@ export class MemorySource implements ExampleSource {
   /**
    * @param pixels all images, NHWC, `storedShape` each
    * @param storedShape `[h, w, c]` of one stored image
+   * @param part the part of a multi-part source that these examples are, if the source had several
    */
   constructor(
     readonly name: string,
@@ -45,6 +48,7 @@ export class MemorySource implements ExampleSource {
     readonly labels: Int32Array,
     private readonly pixels: Uint8Array,
     private readonly storedShape: [number, number, number],
+    readonly part?: DataPart,
   ) {}
 
   async read(positions: ArrayLike<number>): Promise<RawImages> {
@@ -123,6 +127,8 @@ const AUGMENT_STREAM = 2;
 export class SourceDataset implements Dataset {
   readonly classes: string[];
   readonly imageShape: [number, number, number];
+  /** The source's part (see `Dataset.part`). */
+  readonly part?: DataPart;
 
   /**
    * @param source where the examples come from
@@ -136,6 +142,7 @@ export class SourceDataset implements Dataset {
   ) {
     this.classes = source.classes;
     this.imageShape = source.imageShape;
+    this.part = source.part;
   }
 
   get size(): number {

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import h5wasm, { type Dataset as H5Dataset, type File as H5File } from 'h5wasm/node';
 import { DataError, messageOf } from './errors.js';
 import { checkLabels, MemorySource } from './dataset.js';
+import type { DataPart } from './types.js';
 
 /** The 8 bytes that start an HDF5 superblock. */
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -17,7 +18,12 @@ export interface H5Options {
   /** Delivered image shape; default the stored one. */
   inputShape?: [number, number, number];
   /** Which `<prefix>_set_*` pair to read when the file has several (default 'train'). */
-  split?: 'train' | 'test';
+  split?: DataPart;
+  /**
+   * The part of a multi-part source that this file is (e.g. the `*test*` file of a folder of several .h5 files),
+   * reported as the source's `part`. Default: the pair read, where `split` chose it among several; else none.
+   */
+  part?: DataPart;
 }
 
 /** Reads a little-endian unsigned integer of 1 to 8 bytes (as a Number: exact below 2^53). */
@@ -145,12 +151,14 @@ function readSource(path: string, file: H5File, opts: H5Options): MemorySource {
     );
   }
   let prefix = pairs[0];
+  let part = opts.part;
   if (pairs.length > 1) {
     const want = opts.split ?? 'train';
     if (!pairs.includes(want)) {
       throw new DataError(path, `no ${want}_set_x/${want}_set_y pair; found pairs: ${pairs.join(', ')}`);
     }
     prefix = want;
+    part ??= want;
   }
   const xName = `${prefix}_set_x`;
   const yName = `${prefix}_set_y`;
@@ -193,5 +201,5 @@ function readSource(path: string, file: H5File, opts: H5Options): MemorySource {
   if (!(pixels instanceof Uint8Array) || pixels.length !== count * stored[0] * stored[1] * stored[2]) {
     throw new DataError(path, `${xName}: could not read its ${count} images`);
   }
-  return new MemorySource(path, classes, opts.inputShape ?? stored, labels, pixels, stored);
+  return new MemorySource(path, classes, opts.inputShape ?? stored, labels, pixels, stored, part);
 }

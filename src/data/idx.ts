@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { DataError, messageOf } from './errors.js';
 import { checkLabels, MemorySource } from './dataset.js';
+import type { DataPart } from './types.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -99,7 +100,7 @@ function findEither(entries: string[], names: string[]): string | undefined {
  */
 export async function findIdxInFolder(
   dir: string,
-  split: 'train' | 'test' = 'train',
+  split: DataPart = 'train',
 ): Promise<{ images: string; labels: string } | undefined> {
   const entries = await readdir(dir);
   if (!entries.some((e) => /images[-.]idx3-ubyte(\.gz)?$/.test(e))) return undefined;
@@ -132,12 +133,14 @@ export async function findLabelsFor(imagesPath: string): Promise<string> {
 
 /**
  * Opens an IDX images file and its labels file as an in-memory source. Class names are Fashion-MNIST's when the
- * path mentions "fashion", otherwise the digits 0..9 (or more numbers when labels go higher).
+ * path mentions "fashion", otherwise the digits 0..9 (or more numbers when labels go higher). `part` is the part of
+ * a multi-part source (a folder of `train-*` / `t10k-*` files) that the files are, if they were picked as one.
  */
 export async function openIdx(
   imagesPath: string,
   labelsPath: string,
   inputShape: [number, number, number] = IDX_DEFAULT_SHAPE,
+  part?: DataPart,
 ): Promise<MemorySource> {
   const [images, labels] = await Promise.all([readIdx(imagesPath, 3), readIdx(labelsPath, 1)]);
   const [count, rows, cols] = images.dims;
@@ -153,5 +156,5 @@ export async function openIdx(
     classes = Array.from({ length: max + 1 }, (_, i) => String(i));
   }
   const checked = checkLabels(labelsPath, labels.data, classes.length, (i) => `index ${i}`);
-  return new MemorySource(imagesPath, classes, inputShape, checked, images.data, [rows, cols, 1]);
+  return new MemorySource(imagesPath, classes, inputShape, checked, images.data, [rows, cols, 1], part);
 }

@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { DataError, messageOf } from './errors.js';
 import type { ExampleSource, RawImages } from './dataset.js';
 import { toImageTensor } from './dataset.js';
+import type { DataPart } from './types.js';
 
 /** File names taken as images in a folder (case-insensitive). */
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp)$/i;
@@ -101,13 +102,20 @@ export class ImageFolderSource implements ExampleSource {
     readonly labels: Int32Array,
     /** Image files, by position. */
     readonly files: string[],
+    /** The part of a multi-part source that it is, if any (see `Dataset.part`). */
+    readonly part?: DataPart,
   ) {}
 
   /**
    * Lists a folder's classes (sorted sub-folder names) and their images (sorted, by extension) and checks that each
-   * image file starts like one. Hidden entries and files of other extensions are left out.
+   * image file starts like one. Hidden entries and files of other extensions are left out. `part` is the part of a
+   * multi-part source (the `train/` or `test/` folder beside the other) that `dir` is, if it was picked as one.
    */
-  static async open(dir: string, imageShape: [number, number, number] = FOLDER_DEFAULT_SHAPE): Promise<ImageFolderSource> {
+  static async open(
+    dir: string,
+    imageShape: [number, number, number] = FOLDER_DEFAULT_SHAPE,
+    part?: DataPart,
+  ): Promise<ImageFolderSource> {
     const classes = await subfolders(dir);
     if (classes.length < 2) {
       throw new DataError(
@@ -132,7 +140,7 @@ export class ImageFolderSource implements ExampleSource {
     }
     // Check every file's first bytes up front (a few at a time), so that a stray file fails now, not mid-training.
     for (let i = 0; i < files.length; i += 64) await Promise.all(files.slice(i, i + 64).map(checkImageFile));
-    return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files);
+    return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files, part);
   }
 
   async read(positions: ArrayLike<number>): Promise<RawImages> {

@@ -19,7 +19,7 @@ import { checkImageShape, FOLDER_DEFAULT_SHAPE, ImageFolderSource, subfolders } 
 import { stratifiedPick, stratifiedSplit } from './random.js';
 import type { Dataset, OpenOptions } from './types.js';
 
-export type { AugmentOptions, Batch, BatchOptions, Dataset, OpenOptions } from './types.js';
+export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOptions } from './types.js';
 export { DataError } from './errors.js';
 export { MemorySource, SourceDataset, type ExampleSource, type RawImages } from './dataset.js';
 export { loadImages, decodeImage, IMAGE_EXTENSIONS } from './images.js';
@@ -29,7 +29,10 @@ export { augmentImages, CROP_PADDING } from './augment.js';
 /** File extensions taken as HDF5. */
 const H5_EXTENSIONS = /\.(h5|hdf5|he5)$/i;
 
-/** Opens the example source a path names, picking the format from what is there. */
+/**
+ * Opens the example source a path names, picking the format from what is there. Where the source has several parts
+ * and `opts.split` (default 'train') picks one, the source's `part` says which; a single-part source has none.
+ */
 async function openSource(path: string, opts: OpenOptions): Promise<ExampleSource> {
   let info;
   try {
@@ -52,20 +55,24 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
   }
   if (!info.isDirectory()) throw new DataError(path, 'neither a file nor a folder');
 
-  const idx = await findIdxInFolder(path, opts.split);
-  if (idx) return openIdx(idx.images, idx.labels, shape ?? IDX_DEFAULT_SHAPE);
+  const split = opts.split ?? 'train';
+  const idx = await findIdxInFolder(path, split);
+  if (idx) return openIdx(idx.images, idx.labels, shape ?? IDX_DEFAULT_SHAPE, split);
 
   const folders = await subfolders(path);
   const h5Files = (await readdir(path)).filter((f) => H5_EXTENSIONS.test(f)).sort();
   if (h5Files.length > 0 && folders.length === 0) {
-    const split = opts.split ?? 'train';
-    const file = h5Files.length === 1 ? h5Files[0] : h5Files.find((f) => f.toLowerCase().includes(split));
+    // One file is the whole source (with one part or several, as the file has); of several, split picks one.
+    if (h5Files.length === 1) return openH5(join(path, h5Files[0]), { inputShape: shape, split });
+    const file = h5Files.find((f) => f.toLowerCase().includes(split));
     if (!file) throw new DataError(path, `no ${split} HDF5 file among ${h5Files.join(', ')}`);
-    return openH5(join(path, file), { inputShape: shape, split: opts.split });
+    return openH5(join(path, file), { inputShape: shape, split, part: split });
   }
   // An image folder, or one with train/ and test/ image folders inside.
-  const root = folders.includes('train') && folders.includes('test') ? join(path, opts.split ?? 'train') : path;
-  return ImageFolderSource.open(root, shape ?? FOLDER_DEFAULT_SHAPE);
+  if (folders.includes('train') && folders.includes('test')) {
+    return ImageFolderSource.open(join(path, split), shape ?? FOLDER_DEFAULT_SHAPE, split);
+  }
+  return ImageFolderSource.open(path, shape ?? FOLDER_DEFAULT_SHAPE);
 }
 
 /**
@@ -73,7 +80,9 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
  * `*test*` one), an image folder (one sub-folder per class; or `train/` and `test/` folders of those), or IDX files
  * (an images file whose labels file lies beside it, or a folder holding `train-*` / `t10k-*` files).
  * `limit` keeps a seeded, class-proportional pick of the examples; `validationSplit` then holds out that fraction
- * of every class as `validation`. Throws `DataError` (one line naming the file and the problem) for bad input.
+ * of every class as `validation`. Both data sets carry the source's `part` where `split` picked one of several
+ * parts (undefined for a single-part source, whatever `split` said). Throws `DataError` (one line naming the file
+ * and the problem) for bad input.
  */
 export async function openDataset(
   path: string,

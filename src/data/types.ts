@@ -40,10 +40,20 @@ export interface BatchOptions {
   dropRemainder?: boolean;
 }
 
+/** One part of a source that has several: its training or its test examples. */
+export type DataPart = 'train' | 'test';
+
 /** A labelled image data set, decoded batch by batch. */
 export interface Dataset {
   /** Where it comes from, e.g. the file or folder path. */
   readonly name: string;
+  /**
+   * Which part of its source this data set was taken from, where the source has several and `OpenOptions.split`
+   * chose among them: an HDF5 file with several `<prefix>_set_*` pairs, a folder of several .h5 files, a folder of
+   * `train-*` / `t10k-*` IDX files, a folder with `train/` and `test/` sub-folders. Undefined where the source is a
+   * single part (one `*_set_*` pair, one IDX images file, one image folder), which is read whatever `split` says.
+   */
+  readonly part?: DataPart;
   /** Class names; a label is an index into this list. */
   readonly classes: string[];
   /** Number of examples. */
@@ -73,9 +83,9 @@ export interface OpenOptions {
   /**
    * Which part to open where the source has several: `train_set_*` or `test_set_*` in an HDF5 file (or the
    * `*train*` / `*test*` .h5 file in a folder), `train-*` or `t10k-*` IDX files, a `train/` or `test/` sub-folder.
-   * Default 'train'. A source with a single part ignores it.
+   * Default 'train'. A source with a single part ignores it; `Dataset.part` tells which part was read.
    */
-  split?: 'train' | 'test';
+  split?: DataPart;
   /**
    * Keep only this many examples, picked at random (seeded) in proportion to the classes, in data set order; for
    * quick demos. Applied before the validation split.

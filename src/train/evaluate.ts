@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { openDataset, type Dataset } from '../data/index.js';
+import { openDataset, type DataPart, type Dataset } from '../data/index.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { formatImageShape, modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -25,6 +25,11 @@ export interface EvaluationResult {
   confusion: number[][];
   /** Per-class precision, recall and support. */
   perClass: ClassMetrics[];
+  /**
+   * From {@link evaluate}: the part of a multi-part source that was evaluated (`Dataset.part`, chosen by `split`);
+   * absent where the source has a single part, which is read whatever `split` says.
+   */
+  part?: DataPart;
 }
 
 /**
@@ -125,7 +130,8 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
         : options.data;
     const names = modelMetadata(model).classes;
     const classes = names !== undefined && names.length === data.classes.length ? names : data.classes;
-    return await evaluateModel(model, data, options.batchSize ?? 32, classes);
+    const result = await evaluateModel(model, data, options.batchSize ?? 32, classes);
+    return data.part === undefined ? result : { ...result, part: data.part };
   } finally {
     model.dispose();
   }

@@ -2,10 +2,8 @@
  * `resnet evaluate`: loss, accuracy, per-class precision and recall, and the confusion matrix of a trained model on a
  * labelled data set, in inference mode (BatchNorm uses its moving statistics).
  */
-import { readdir, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import h5wasm from 'h5wasm/node';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
 import { parsePositiveInt } from '../common.js';
@@ -20,44 +18,6 @@ interface EvaluateCliOptions {
   json?: boolean;
   backend: BackendChoice;
   checkpoint: CheckpointChoice;
-}
-
-/** File names taken as HDF5 by the data loader. */
-const H5_NAME = /\.(h5|hdf5|he5)$/i;
-
-/** The `<prefix>` of each `<prefix>_set_x` / `<prefix>_set_y` pair in an HDF5 file, as the data loader reads them. */
-async function h5Parts(file: string): Promise<string[]> {
-  await h5wasm.ready;
-  const h5 = new h5wasm.File(resolve(file), 'r');
-  try {
-    const keys = h5.keys();
-    return keys.map((k) => /^(.+)_set_x$/.exec(k)?.[1]).filter((p): p is string => p !== undefined && keys.includes(`${p}_set_y`));
-  } finally {
-    h5.close();
-  }
-}
-
-/**
- * Says why `--split` chose nothing in the data source at `path` (one that `openDataset` has just read): the source
- * has a single part, which is used whatever the split. Undefined where the split did choose: an HDF5 file with
- * several `<prefix>_set_*` pairs, a folder of several .h5 files, of `train-*` / `t10k-*` IDX files, or with `train/`
- * and `test/` sub-folders (the loader fails, naming it, where the part asked for is missing). This follows the
- * loader's rules in `src/data/index.ts`.
- */
-export async function singlePartNote(path: string): Promise<string | undefined> {
-  const info = await stat(path);
-  if (info.isFile()) {
-    if (!H5_NAME.test(path)) return `${path} is a single IDX images file`;
-    const parts = await h5Parts(path);
-    return parts.length === 1 ? `${path} holds a single part (${parts[0]}_set_x/${parts[0]}_set_y)` : undefined;
-  }
-  const entries = await readdir(path, { withFileTypes: true });
-  if (entries.some((e) => /images[-.]idx3-ubyte(\.gz)?$/.test(e.name))) return undefined;
-  const folders = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
-  const h5Files = entries.filter((e) => H5_NAME.test(e.name)).map((e) => e.name);
-  if (h5Files.length > 0 && folders.length === 0) return h5Files.length === 1 ? singlePartNote(join(path, h5Files[0])) : undefined;
-  if (folders.includes('train') && folders.includes('test')) return undefined;
-  return `${path} is a single image folder (no train/ and test/ sub-folders)`;
 }
 
 /** Registers `resnet evaluate` on the program. */
@@ -91,9 +51,9 @@ Examples:
     const dir = await resolveModelDir(opts.model, opts.checkpoint);
     const checkpoint = dir === resolve(opts.model) ? undefined : join(opts.model, relative(resolve(opts.model), dir));
     const r = await evaluate({ model: dir, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend });
-    if (command.getOptionValueSource('split') === 'cli') {
-      const single = await singlePartNote(opts.data).catch(() => undefined);
-      if (single !== undefined) process.stderr.write(`note: --split ${opts.split} ignored: ${single}\n`);
+    // The data layer reports the part that --split chose; none means the source is a single part, read as it is.
+    if (command.getOptionValueSource('split') === 'cli' && r.part === undefined) {
+      process.stderr.write(`note: --split ${opts.split} ignored: ${opts.data} has a single part\n`);
     }
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ model: opts.model, ...(checkpoint !== undefined ? { checkpoint } : {}), data: opts.data, ...r }, null, 2)}\n`);
