@@ -15,10 +15,13 @@
  *    native kernel on the `onednn` backend (TensorFlow's `_FusedConv2D` with `BiasAdd, Add, Relu`). It is this
  *    library's layer, so `{ residuals: false }` leaves it out for a model of standard tfjs layers only.
  *
- * The result is a new model for inference only: with its BatchNorms gone it must not be trained.
+ * The result is a new model for inference only: with its BatchNorms gone it must not be trained. It is an
+ * {@link InferenceModel}: on the onednn backend its `predict` runs a compiled executor (`compiled.ts`) instead of
+ * tfjs-layers' own, the same numbers without tfjs's per-layer overhead.
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { InferenceModel } from './compiled.js';
 import { Conv2DResidual } from './conv_residual.js';
 
 /** One input of a node in a functional config: `[layerName, nodeIndex, tensorIndex, kwargs?]`. */
@@ -228,6 +231,8 @@ export interface FoldOptions {
  *
  * The result must not be trained: its BatchNorm layers, and with them the batch statistics of training, are gone.
  *
+ * The returned model is an {@link InferenceModel} (a `tf.LayersModel` whose `predict` is compiled on onednn).
+ *
  * @param model a functional `tf.LayersModel` (a `tf.Sequential` is read as its functional graph)
  * @param options see {@link FoldOptions}
  */
@@ -299,7 +304,7 @@ export function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}):
 
   // 4. Build the new graph (fast weight init: every weight is overwritten below), then set its weights.
   const folded = tf.LayersModel.fromConfig(
-    tf.LayersModel as unknown as tf.serialization.SerializableConstructor<tf.LayersModel>,
+    InferenceModel as unknown as tf.serialization.SerializableConstructor<tf.LayersModel>,
     config as unknown as tf.serialization.ConfigDict,
     {},
     true,

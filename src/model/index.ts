@@ -10,3 +10,4 @@ export * from './summary.js';
 export * from './plot.js';
 export * from './fold.js';
 export * from './conv_residual.js';
+export * from './compiled.js';

@@ -1,0 +1,344 @@
+/**
+ * Compiled inference: a functional model's layer graph turned, once per batch size, into a list of native calls on
+ * the `onednn` backend, with every geometry planned and every output buffer assigned ahead of time.
+ *
+ * Why: `model.predict` runs each layer through tfjs-layers (executor, input checks, name scopes) and each op through
+ * tfjs's engine (kernel lookup, tensor bookkeeping, scopes). On ResNet-50 at 64x64, batch 32, that is about 6 ms of
+ * JavaScript per batch between the native kernels, a tenth of the whole and serial, so it does not shrink with more
+ * cores; ONNX Runtime's C++ executor spends almost nothing there. Here a batch is one loop over prepared closures,
+ * each a call into the addon with planned geometry, over Float32Arrays reused from batch to batch. The native calls
+ * and their arguments are exactly the ones the backend's kernels make for the same layers, so the results are the
+ * same numbers.
+ *
+ * It covers the layers of inference graphs this library makes ({@link foldBatchNorm}'s output): InputLayer,
+ * ZeroPadding2D, Conv2D and Conv2DResidual (channels last, with a fused activation the native convolution has),
+ * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dense (its activation fused,
+ * or softmax), Activation (linear, relu, softmax) and Add of equal shapes; each layer called once, one input and
+ * one output. {@link compileForInference} says why it cannot compile anything else, and callers fall back to
+ * `model.predict`.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import { ONEDNN_BACKEND_NAME } from '../backend/backend_onednn.js';
+import type { BackendOnednn } from '../backend/backend_onednn.js';
+import { planConv2D } from '../backend/conv_util.js';
+import { BINARY_OPS, UNARY_OPS } from '../backend/eltwise_utils.js';
+import { activationCode, debugEnabled, float32Data, sizeOf } from '../backend/kernel_utils.js';
+import { padPlan } from '../backend/kernels/PadV2.js';
+import { POOL_OPS, planPool2D } from '../backend/pool_utils.js';
+
+/** A model compiled for one batch size. */
+export interface CompiledModel {
+  /** Images per call. */
+  readonly batch: number;
+  /** The output's shape, batch first. */
+  readonly outputShape: number[];
+  /**
+   * Runs the model on `input` (batch x the model's input shape, float32, NHWC) and returns its output as a view of an
+   * internal buffer that the next call overwrites: copy what you keep.
+   */
+  run(input: Float32Array): Float32Array;
+  /** Whether every weight still holds the data it had when compiled (false after `setWeights` or disposal). */
+  current(): boolean;
+}
+
+/** One step of a compiled model: its inputs and output by value index, and the native call. */
+interface Step {
+  inputs: number[];
+  output: number;
+  /** null: the output is the (only) input, seen with another shape (Flatten). */
+  run: ((inputs: Float32Array[], output: Float32Array) => void) | null;
+}
+
+/** Softmax over the last axis of `rows` rows of `n` values, in place (as tfjs: exp(x - max) / sum). */
+function softmaxRows(values: Float32Array, rows: number, n: number): void {
+  for (let r = 0; r < rows; r++) {
+    const row = values.subarray(r * n, (r + 1) * n);
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) if (row[j] > max) max = row[j];
+    let sum = 0;
+    for (let j = 0; j < n; j++) {
+      row[j] = Math.exp(row[j] - max);
+      sum += row[j];
+    }
+    for (let j = 0; j < n; j++) row[j] /= sum;
+  }
+}
+
+/** A layer's config value as a pair of numbers. */
+function pairOf(v: unknown, fallback: number): [number, number] {
+  if (v === undefined || v === null) return [fallback, fallback];
+  if (typeof v === 'number') return [v, v];
+  const a = v as number[];
+  return [a[0], a.length > 1 ? a[1] : a[0]];
+}
+
+/**
+ * Compiles `model` for batches of `batch` images on the onednn backend, or returns why it cannot (not on onednn,
+ * a layer or configuration it does not cover, non-float32 weights). See the module comment.
+ */
+export function compileForInference(model: tf.LayersModel, batch: number): CompiledModel | string {
+  if (tf.getBackend() !== ONEDNN_BACKEND_NAME) return `backend ${tf.getBackend()} is not ${ONEDNN_BACKEND_NAME}`;
+  const backend = tf.backend() as BackendOnednn;
+  const native = backend.native;
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) return 'not one input and one output';
+  if (!Number.isInteger(batch) || batch < 1) return `batch ${batch} is not a positive whole number`;
+
+  const inputShape = model.inputs[0].shape.slice(1);
+  if (inputShape.some((d) => d == null)) return 'the input shape is not fully known';
+  // Values are numbered: 0 is the input; each step's output takes the next number.
+  const valueOf = new Map<number, number>([[model.inputs[0].id, 0]]);
+  const shapes: number[][] = [[batch, ...(inputShape as number[])]];
+  const aliasOf: number[] = [0]; // the value whose buffer each value uses
+  const steps: Step[] = [];
+  const weightIds: { variable: tf.LayerVariable; dataId: object }[] = [];
+
+  const weightData = (layer: tf.layers.Layer, index: number): Float32Array | string => {
+    const variable = layer.weights[index];
+    if (variable === undefined) return `${layer.name} has no weight ${index}`;
+    const tensor = variable.read();
+    weightIds.push({ variable, dataId: tensor.dataId });
+    const data = float32Data(backend, tensor);
+    return data ?? `${layer.name}'s ${variable.name} is not float32`;
+  };
+
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (cls === 'InputLayer') continue;
+    if (layer.inboundNodes.length !== 1) return `${layer.name} is called ${layer.inboundNodes.length} times`;
+    const node = layer.inboundNodes[0];
+    if (node.outputTensors.length !== 1) return `${layer.name} has several outputs`;
+    const inputs: number[] = [];
+    for (const t of node.inputTensors) {
+      const v = valueOf.get(t.id);
+      if (v === undefined) return `${layer.name} reads a tensor computed later or elsewhere`;
+      inputs.push(v);
+    }
+    const x = shapes[inputs[0]];
+    const config = layer.getConfig();
+    if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') return `${layer.name} is not channels-last`;
+    let outShape: number[];
+    let run: Step['run'];
+
+    switch (cls) {
+      case 'ZeroPadding2D': {
+        const [[top, bottom], [left, right]] = config.padding as [[number, number], [number, number]];
+        const paddings: [number, number][] = [[0, 0], [top, bottom], [left, right], [0, 0]];
+        const p = padPlan(x, paddings);
+        if (typeof p === 'string') return `${layer.name}: ${p}`;
+        outShape = p.outShape;
+        run = ([a], out) => native.pad(a, out, p.shape, p.before, p.after, 0);
+        break;
+      }
+      case 'Conv2D':
+      case 'Conv2DResidual': {
+        if (cls === 'Conv2D' && Number(config.groups ?? 1) !== 1) return `${layer.name} is a grouped convolution`;
+        const act = activationCode(String(config.activation ?? 'linear'), undefined);
+        if (act === null) return `${layer.name}'s activation ${String(config.activation)}`;
+        const kernel = weightData(layer, 0);
+        if (typeof kernel === 'string') return kernel;
+        const useBias = config.useBias !== false;
+        const bias = useBias ? weightData(layer, 1) : null;
+        if (typeof bias === 'string') return bias;
+        const plan = planConv2D(x, layer.weights[0].shape as number[], pairOf(config.strides, 1),
+          config.padding as 'same' | 'valid', 'NHWC', pairOf(config.dilationRate, 1), undefined);
+        if (typeof plan === 'string') return `${layer.name}: ${plan}`;
+        outShape = plan.convInfo.outShape;
+        const { geometry } = plan;
+        const token = backend.dataToken(layer.weights[0].read().dataId);
+        if (cls === 'Conv2D') {
+          run = ([a], out) => native.conv2dForward(a, kernel, bias, out, geometry, act, 0, token, null);
+        } else {
+          if (inputs.length !== 2 || !tf.util.arraysEqual(shapes[inputs[1]], outShape)) return `${layer.name}'s residual shape`;
+          run = ([a, residual], out) => native.conv2dForward(a, kernel, bias, out, geometry, act, 0, token, residual);
+        }
+        break;
+      }
+      case 'MaxPooling2D':
+      case 'AveragePooling2D':
+      case 'GlobalMaxPooling2D':
+      case 'GlobalAveragePooling2D': {
+        const global = cls.startsWith('Global');
+        const plan = planPool2D(x, global
+          ? { filterSize: [x[1], x[2]], strides: [x[1], x[2]], pad: 'valid' }
+          : { filterSize: pairOf(config.poolSize, 2), strides: pairOf(config.strides ?? config.poolSize, 2), pad: config.padding as 'same' | 'valid' });
+        if (typeof plan === 'string') return `${layer.name}: ${plan}`;
+        outShape = global ? [x[0], x[3]] : plan.convInfo.outShape;
+        const op = cls.includes('Max') ? POOL_OPS.max : POOL_OPS.avg;
+        const { geometry } = plan;
+        run = ([a], out) => native.pool(op, a, out, geometry);
+        break;
+      }
+      case 'Flatten':
+        outShape = [x[0], sizeOf(x.slice(1))];
+        run = null;
+        break;
+      case 'Dense': {
+        if (x.length !== 2) return `${layer.name} on a rank-${x.length} input`;
+        const activation = String(config.activation ?? 'linear');
+        const act = activation === 'softmax' ? 0 : activationCode(activation, undefined);
+        if (act === null) return `${layer.name}'s activation ${activation}`;
+        const kernel = weightData(layer, 0);
+        if (typeof kernel === 'string') return kernel;
+        const bias = config.useBias !== false ? weightData(layer, 1) : null;
+        if (typeof bias === 'string') return bias;
+        const [k, n] = layer.weights[0].shape as number[];
+        if (k !== x[1]) return `${layer.name}'s kernel does not fit its input`;
+        outShape = [x[0], n];
+        const dims = Int32Array.from([1, 1, x[0], k, n, 0, 0]);
+        run = ([a], out) => {
+          native.matmul(a, kernel, out, dims, bias, act, 0);
+          if (activation === 'softmax') softmaxRows(out, x[0], n);
+        };
+        break;
+      }
+      case 'Activation': {
+        const activation = String(config.activation);
+        outShape = x;
+        if (activation === 'linear') run = ([a], out) => out.set(a);
+        else if (activation === 'relu') run = ([a], out) => native.unary(UNARY_OPS.relu, a, out, 0);
+        else if (activation === 'softmax') {
+          const n = x[x.length - 1];
+          run = ([a], out) => {
+            out.set(a);
+            softmaxRows(out, a.length / n, n);
+          };
+        } else return `${layer.name}'s activation ${activation}`;
+        break;
+      }
+      case 'Add': {
+        if (inputs.some((v) => !tf.util.arraysEqual(shapes[v], x))) return `${layer.name} adds different shapes`;
+        outShape = x;
+        const size = [sizeOf(x)];
+        run = (ins, out) => {
+          native.binary(BINARY_OPS.add, ins[0], ins[1], out, size, [1], [1]);
+          for (let i = 2; i < ins.length; i++) native.binary(BINARY_OPS.add, out, ins[i], out, size, [1], [1]);
+        };
+        break;
+      }
+      default:
+        return `layer ${layer.name} (${cls}) is not covered`;
+    }
+    const output = shapes.length;
+    valueOf.set(node.outputTensors[0].id, output);
+    shapes.push(outShape);
+    aliasOf.push(run === null ? aliasOf[inputs[0]] : output);
+    steps.push({ inputs, output, run });
+  }
+  const result = valueOf.get(model.outputs[0].id);
+  if (result === undefined) return 'the output is not computed by the layers';
+
+  // Buffers: each value's buffer is free after the last step that reads it (or an alias of it); a freed buffer is
+  // reused by the next output of the same size, so a batch touches few, recently used arrays.
+  const lastUse = new Array<number>(shapes.length).fill(-1);
+  steps.forEach((s, i) => s.inputs.forEach((v) => (lastUse[aliasOf[v]] = Math.max(lastUse[aliasOf[v]], i))));
+  lastUse[aliasOf[result]] = Infinity;
+  const buffers: (Float32Array | null)[] = new Array<Float32Array | null>(shapes.length).fill(null);
+  const free = new Map<number, Float32Array[]>();
+  steps.forEach((s, i) => {
+    if (s.run !== null) {
+      const size = sizeOf(shapes[s.output]);
+      buffers[s.output] = free.get(size)?.pop() ?? new Float32Array(size);
+    }
+    for (const v of new Set(s.inputs.map((u) => aliasOf[u]))) {
+      const buffer = buffers[v];
+      if (lastUse[v] === i && v !== 0 && buffer !== null) free.set(buffer.length, [...(free.get(buffer.length) ?? []), buffer]);
+    }
+  });
+  const inputSize = sizeOf(shapes[0]);
+  const views: Float32Array[] = new Array<Float32Array>(shapes.length);
+
+  return {
+    batch,
+    outputShape: shapes[result],
+    run(input: Float32Array): Float32Array {
+      if (input.length !== inputSize) throw new Error(`compiled model: input has ${input.length} values, expected ${inputSize}`);
+      views[0] = input;
+      for (const s of steps) {
+        const ins = s.inputs.map((v) => views[v]);
+        if (s.run === null) {
+          views[s.output] = ins[0];
+          continue;
+        }
+        const out = buffers[s.output] as Float32Array;
+        s.run(ins, out);
+        views[s.output] = out;
+      }
+      return views[result];
+    },
+    current(): boolean {
+      try {
+        return weightIds.every(({ variable, dataId }) => variable.read().dataId === dataId);
+      } catch {
+        return false; // a disposed weight
+      }
+    },
+  };
+}
+
+/**
+ * The model {@link foldBatchNorm} returns: a standard `tf.LayersModel` (it saves, loads and summarizes as one, with
+ * class name `Model`) whose `predict` and `predictOnBatch` run {@link compileForInference}'s executor on the onednn
+ * backend, compiling each batch size on first use and again whenever a weight has changed, and tfjs's own executor
+ * anywhere else: another backend, several inputs, a graph the executor does not cover, an input whose shape does
+ * not fit (tfjs then reports it). `RESNET_DEBUG` logs why a model is not compiled.
+ */
+export class InferenceModel extends tf.LayersModel {
+  private readonly compiled = new Map<number, CompiledModel | string>();
+
+  override predict(x: tf.Tensor | tf.Tensor[], args: Parameters<tf.LayersModel['predict']>[1] = {}): tf.Tensor | tf.Tensor[] {
+    return this.predictCompiled(x, args?.batchSize ?? 32) ?? super.predict(x, args);
+  }
+
+  override predictOnBatch(x: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+    return this.predictCompiled(x, Infinity) ?? super.predictOnBatch(x);
+  }
+
+  override dispose(): ReturnType<tf.LayersModel['dispose']> {
+    this.compiled.clear();
+    return super.dispose();
+  }
+
+  /** The output of the compiled executor over `x` in batches of `batchSize`, or undefined where it does not apply. */
+  private predictCompiled(x: tf.Tensor | tf.Tensor[], batchSize: number): tf.Tensor | undefined {
+    if (Array.isArray(x) || !(x instanceof tf.Tensor) || x.dtype !== 'float32' || tf.getBackend() !== ONEDNN_BACKEND_NAME) {
+      return undefined;
+    }
+    const expected = this.inputs[0].shape;
+    if (x.rank !== expected.length || x.shape[0] === 0 || x.shape.some((d, i) => i > 0 && expected[i] !== d)) return undefined;
+    const backend = tf.backend() as BackendOnednn;
+    if (!backend.data.has(x.dataId)) return undefined; // made on another backend: tfjs moves it
+    const data = float32Data(backend, x);
+    if (data === null) return undefined;
+    const n = x.shape[0];
+    const per = Math.min(Math.max(1, Math.floor(batchSize)), n);
+    const rowSize = data.length / n;
+    let out: Float32Array | undefined;
+    let outShape: number[] = [];
+    for (let start = 0; start < n; start += per) {
+      const rows = Math.min(per, n - start);
+      const plan = this.compiledFor(rows);
+      if (typeof plan === 'string') {
+        if (debugEnabled()) console.warn(`[resnet-ts] ${this.name}: predicting through tfjs-layers, not compiled: ${plan}`);
+        return undefined;
+      }
+      const y = plan.run(data.subarray(start * rowSize, (start + rows) * rowSize));
+      if (out === undefined) {
+        outShape = [n, ...plan.outputShape.slice(1)];
+        out = new Float32Array(sizeOf(outShape));
+      }
+      out.set(y, start * (y.length / rows));
+    }
+    return tf.tensor(out as Float32Array, outShape, 'float32');
+  }
+
+  /** The compiled model for `batch` images (compiled now if new or if a weight changed), or why there is none. */
+  private compiledFor(batch: number): CompiledModel | string {
+    let plan = this.compiled.get(batch);
+    if (plan === undefined || (typeof plan !== 'string' && !plan.current())) {
+      plan = compileForInference(this, batch);
+      this.compiled.set(batch, plan);
+    }
+    return plan;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Compiled inference (`compileForInference`, and `InferenceModel`, what `foldBatchNorm` returns): on the onednn
+ * backend it predicts what tfjs-layers' own executor predicts for the same model (batched and not, every covered
+ * layer kind), and what the unfolded model predicts on tfjs's plain `cpu` backend; it says why it does not compile
+ * what it does not cover, and those models still predict through tfjs; changed weights are seen; no tensor leaks.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, nativeBackendAvailable } from '../src/backend/index.js';
+import { InferenceModel, ResNet18, ResNet50, compileForInference, foldBatchNorm } from '../src/model/index.js';
+import { mulberry32 } from '../src/data/random.js';
+
+const onednn = nativeBackendAvailable();
+
+/** A seeded batch of `n` inputs for `model`, uniform in [-1, 1). */
+function batchFor(model: tf.LayersModel, n: number, seed: number): tf.Tensor {
+  const shape = [n, ...(model.inputs[0].shape.slice(1) as number[])];
+  const next = mulberry32(seed);
+  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 2 * next() - 1), shape);
+}
+
+/** Gives every weight of `model` seeded values in [-0.3, 0.3) (variances in [0.5, 1.5)), so no layer is trivial. */
+function randomizeWeights(model: tf.LayersModel, seed: number): void {
+  const next = mulberry32(seed);
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    const tensors = layer.weights.map((w) => {
+      const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
+      const variance = w.originalName.endsWith('moving_variance');
+      return tf.tensor(Float32Array.from({ length: n }, () => (variance ? 0.5 + next() : 0.6 * next() - 0.3)), w.shape as number[]);
+    });
+    layer.setWeights(tensors);
+    tf.dispose(tensors);
+  }
+}
+
+/** max|a - b| / max(1, max|b|). */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+/** What tfjs-layers' own executor predicts (LayersModel's predict, not InferenceModel's). */
+function tfjsPredict(model: tf.LayersModel, x: tf.Tensor, batchSize = 32): Float32Array {
+  const y = tf.LayersModel.prototype.predict.call(model, x, { batchSize }) as tf.Tensor;
+  const values = y.dataSync() as Float32Array;
+  y.dispose();
+  return values;
+}
+
+/** What `model.predict` gives, with its shape. */
+function predictOf(model: tf.LayersModel, x: tf.Tensor, batchSize?: number): { values: Float32Array; shape: number[] } {
+  const y = model.predict(x, batchSize === undefined ? {} : { batchSize }) as tf.Tensor;
+  const out = { values: y.dataSync() as Float32Array, shape: y.shape };
+  y.dispose();
+  return out;
+}
+
+test('a folded ResNet-50 compiles, and predicts what tfjs-layers predicts, batched or not, and what cpu predicts unfolded', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+  await initBackend('onednn');
+  const model = ResNet50({ inputShape: [40, 40, 3], classes: 4, widthDivisor: 16 });
+  randomizeWeights(model, 1);
+  const folded = foldBatchNorm(model);
+  const x = batchFor(model, 5, 2);
+  try {
+    assert.ok(folded instanceof InferenceModel);
+    assert.equal(folded.getClassName(), 'Model', 'it serializes as a standard functional model');
+    const plan = compileForInference(folded, 5);
+    assert.notEqual(typeof plan, 'string', String(plan));
+    const reference = tfjsPredict(folded, x);
+    // All five at once, in batches of 2 (2, 2, 1: two compiled batch sizes), and predictOnBatch.
+    for (const batchSize of [undefined, 2]) {
+      const got = predictOf(folded, x, batchSize);
+      assert.deepEqual(got.shape, [5, 4]);
+      assert.ok(relativeError(got.values, reference) < 1e-5, `batchSize ${String(batchSize)}: ${relativeError(got.values, reference)}`);
+    }
+    const onBatch = folded.predictOnBatch(x) as tf.Tensor;
+    assert.ok(relativeError(onBatch.dataSync(), reference) < 1e-5);
+    onBatch.dispose();
+    // Rows of a softmax: probabilities.
+    for (let r = 0; r < 5; r++) assert.ok(Math.abs(reference.slice(r * 4, r * 4 + 4).reduce((a, b) => a + b, 0) - 1) < 1e-5);
+
+    // Independent of every native kernel: the unfolded model in inference mode on tfjs's cpu backend.
+    const compiled = predictOf(folded, x).values;
+    await initBackend('cpu');
+    const cpu = tfjsPredict(model, x);
+    assert.ok(relativeError(compiled, cpu) < 1e-4, `against cpu: ${relativeError(compiled, cpu)}`);
+  } finally {
+    await initBackend('onednn');
+    tf.dispose([x]);
+    folded.dispose();
+    model.dispose();
+  }
+});
+
+test('global pooling tops (includeTop: false) compile and agree with tfjs-layers', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+  await initBackend('onednn');
+  for (const pooling of ['avg', 'max'] as const) {
+    const model = ResNet18({ inputShape: [40, 40, 3], includeTop: false, pooling, widthDivisor: 16 });
+    randomizeWeights(model, 3);
+    const folded = foldBatchNorm(model);
+    const x = batchFor(model, 3, 4);
+    try {
+      assert.notEqual(typeof compileForInference(folded, 3), 'string', pooling);
+      const got = predictOf(folded, x);
+      assert.equal(got.shape.length, 2, pooling);
+      assert.ok(relativeError(got.values, tfjsPredict(folded, x)) < 1e-5, pooling);
+    } finally {
+      x.dispose();
+      folded.dispose();
+      model.dispose();
+    }
+  }
+});
+
+/**
+ * A small graph with each other covered layer kind: asymmetric zero padding, a strided 'same' convolution without
+ * bias and with elu, both pooling kinds with 'same' and 'valid' padding, a relu Activation, an Add of two branches,
+ * Flatten, a relu Dense and a softmax Dense.
+ */
+function mixedModel(): tf.LayersModel {
+  const input = tf.input({ shape: [9, 11, 3] });
+  const padded = tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 3]] }).apply(input) as tf.SymbolicTensor;
+  const conv = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, activation: 'elu' }).apply(padded) as tf.SymbolicTensor;
+  const a = tf.layers.maxPooling2d({ poolSize: 3, strides: 1, padding: 'same' }).apply(conv) as tf.SymbolicTensor;
+  const b = tf.layers.activation({ activation: 'relu' }).apply(tf.layers.conv2d({ filters: 8, kernelSize: 1 }).apply(conv)) as tf.SymbolicTensor;
+  const sum = tf.layers.add().apply([a, b]) as tf.SymbolicTensor;
+  const pooled = tf.layers.averagePooling2d({ poolSize: 2, strides: 2, padding: 'valid' }).apply(sum) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(pooled) as tf.SymbolicTensor;
+  const hidden = tf.layers.dense({ units: 5, activation: 'relu' }).apply(flat) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(hidden) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}
+
+test('every covered layer kind compiles and agrees with tfjs-layers; changed weights are seen', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+  await initBackend('onednn');
+  const model = mixedModel();
+  randomizeWeights(model, 5);
+  const folded = foldBatchNorm(model);
+  const x = batchFor(model, 4, 6);
+  try {
+    assert.notEqual(typeof compileForInference(folded, 4), 'string', String(compileForInference(folded, 4)));
+    assert.ok(relativeError(predictOf(folded, x).values, tfjsPredict(folded, x)) < 1e-5);
+    // New weights: the next predict compiles again and follows them.
+    randomizeWeights(folded, 7);
+    const after = predictOf(folded, x).values;
+    assert.ok(relativeError(after, tfjsPredict(folded, x)) < 1e-5);
+    assert.ok(relativeError(after, tfjsPredict(model, x)) > 1e-3, 'the original model still has the old weights');
+    // Repeated predictions leave no tensor behind.
+    predictOf(folded, x);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) predictOf(folded, x, 3);
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    x.dispose();
+    folded.dispose();
+    model.dispose();
+  }
+});
+
+test('what it does not cover is named, and still predicts through tfjs; on cpu nothing is compiled', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+  await initBackend('onednn');
+  const input = tf.input({ shape: [6, 6, 2] });
+  const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3 }).apply(input) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(conv) as tf.SymbolicTensor;
+  const dense = tf.layers.dense({ units: 3 }).apply(flat) as tf.SymbolicTensor;
+  const bn = tf.layers.batchNormalization({ name: 'bn_after_dense' }).apply(dense) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: bn });
+  randomizeWeights(model, 8);
+  const folded = foldBatchNorm(model);
+  const x = batchFor(model, 2, 9);
+  try {
+    assert.equal(compileForInference(folded, 2), 'layer bn_after_dense (BatchNormalization) is not covered');
+    assert.ok(relativeError(predictOf(folded, x).values, tfjsPredict(model, x)) < 1e-5);
+    await initBackend('cpu');
+    assert.equal(compileForInference(folded, 2), 'backend cpu is not onednn');
+    assert.ok(relativeError(predictOf(folded, x).values, tfjsPredict(model, x)) < 1e-5);
+  } finally {
+    await initBackend('onednn');
+    x.dispose();
+    folded.dispose();
+    model.dispose();
+  }
+});
