@@ -5,7 +5,9 @@
  * `--mode train`: median ms per `model.trainOnBatch` (Adam, categorical cross-entropy) on one fixed random batch.
  * `--mode infer`: median ms per `model.predict` of that batch, on the model with its BatchNorms folded into the
  * convolutions, its ReLUs and residual additions fused (`foldBatchNorm`), as ONNX Runtime does with the ONNX export
- * it measures: like for like. Both modes on the fastest backend, `initBackend('auto')`.
+ * it measures: like for like. The folded model's `predict` runs the compiled executor on onednn (`InferenceModel`,
+ * src/model/compiled.ts), as ONNX Runtime runs its graph with its own executor. Both modes on the fastest backend,
+ * `initBackend('auto')`.
  * Refuses (exit {@link EXIT_REFUSED}) to run on tfjs's plain 'cpu' backend unless `--allow-cpu`.
  */
 import * as tf from '@tensorflow/tfjs';
