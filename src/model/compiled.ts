@@ -332,13 +332,23 @@ export class InferenceModel extends tf.LayersModel {
     return tf.tensor(out as Float32Array, outShape, 'float32');
   }
 
-  /** The compiled model for `batch` images (compiled now if new or if a weight changed), or why there is none. */
+  /**
+   * The compiled model for `batch` images (compiled now if new or if a weight changed), or why there is none. Only
+   * the last {@link InferenceModel.KEPT_BATCH_SIZES} batch sizes are kept, with their buffers: a run of full batches
+   * and the last, smaller one.
+   */
   private compiledFor(batch: number): CompiledModel | string {
     let plan = this.compiled.get(batch);
-    if (plan === undefined || (typeof plan !== 'string' && !plan.current())) {
-      plan = compileForInference(this, batch);
-      this.compiled.set(batch, plan);
+    if (plan === undefined || (typeof plan !== 'string' && !plan.current())) plan = compileForInference(this, batch);
+    this.compiled.delete(batch);
+    this.compiled.set(batch, plan); // most recently used last
+    for (const old of this.compiled.keys()) {
+      if (this.compiled.size <= InferenceModel.KEPT_BATCH_SIZES) break;
+      this.compiled.delete(old);
     }
     return plan;
   }
+
+  /** How many batch sizes keep their compiled model (and its buffers) between calls. */
+  static readonly KEPT_BATCH_SIZES = 2;
 }
