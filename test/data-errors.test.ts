@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { DataError, loadImages, openDataset } from '../src/data/index.js';
+import { idxBytes } from './data-fixtures.js';
 
 const SIGNS_TEST = fileURLToPath(new URL('../../../shared/data/signs/test_signs.h5', import.meta.url));
 
@@ -40,15 +41,6 @@ async function writeH5(path: string, sets: Record<string, { data: Uint8Array | B
     f.create_dataset({ name, data, shape: shape ?? [data.length], dtype });
   }
   f.close();
-}
-
-/** Builds an IDX file of unsigned bytes. */
-function idxBytes(dims: number[], data: ArrayLike<number>): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, k) => header.writeUInt32BE(d, 4 + 4 * k));
-  return Buffer.concat([header, Buffer.from(Uint8Array.from(data))]);
 }
 
 async function png(path: string): Promise<void> {

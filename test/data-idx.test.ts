@@ -12,15 +12,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { openDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { idxBytes } from './data-fixtures.js';
 
-/** Builds an IDX file of unsigned bytes: 0, 0, 0x08, ndims, big-endian dims, data. */
-function idxBytes(dims: number[], data: ArrayLike<number>): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, k) => header.writeUInt32BE(d, 4 + 4 * k));
-  return Buffer.concat([header, Buffer.from(Uint8Array.from(data))]);
-}
 
 const ROWS = 3;
 const COLS = 4;

@@ -14,6 +14,7 @@ import h5wasm from 'h5wasm/node';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { openDataset, type OpenOptions } from '../src/data/index.js';
+import { idxBytes } from './data-fixtures.js';
 
 const SIGNS = fileURLToPath(new URL('../../../shared/data/signs/', import.meta.url));
 
@@ -30,14 +31,6 @@ async function writePairs(path: string, pairs: Record<string, number>): Promise<
   f.close();
 }
 
-/** Builds an IDX file of unsigned bytes: 0, 0, 0x08, ndims, big-endian dims, data. */
-function idxBytes(dims: number[], data: ArrayLike<number>): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, k) => header.writeUInt32BE(d, 4 + 4 * k));
-  return Buffer.concat([header, Buffer.from(Uint8Array.from(data))]);
-}
 
 /** Writes an image folder at `root`: classes a and b, `n` 4x4 PNGs each. */
 async function imageFolder(root: string, n: number): Promise<void> {

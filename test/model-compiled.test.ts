@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeBackendAvailable } from '../src/backend/index.js';
 import { InferenceModel, ResNet18, ResNet50, compileForInference, foldBatchNorm } from '../src/model/index.js';
 import { mulberry32 } from '../src/data/random.js';
+import { relErr } from './backend-helpers.js';
 
 const onednn = nativeBackendAvailable();
 
@@ -33,18 +34,6 @@ function randomizeWeights(model: tf.LayersModel, seed: number): void {
     layer.setWeights(tensors);
     tf.dispose(tensors);
   }
-}
-
-/** max|a - b| / max(1, max|b|). */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 /** What tfjs-layers' own executor predicts (LayersModel's predict, not InferenceModel's). */
@@ -79,10 +68,10 @@ test('a folded ResNet-50 compiles, and predicts what tfjs-layers predicts, batch
     for (const batchSize of [undefined, 2]) {
       const got = predictOf(folded, x, batchSize);
       assert.deepEqual(got.shape, [5, 4]);
-      assert.ok(relativeError(got.values, reference) < 1e-5, `batchSize ${String(batchSize)}: ${relativeError(got.values, reference)}`);
+      assert.ok(relErr(got.values, reference) < 1e-5, `batchSize ${String(batchSize)}: ${relErr(got.values, reference)}`);
     }
     const onBatch = folded.predictOnBatch(x) as tf.Tensor;
-    assert.ok(relativeError(onBatch.dataSync(), reference) < 1e-5);
+    assert.ok(relErr(onBatch.dataSync(), reference) < 1e-5);
     onBatch.dispose();
     // Rows of a softmax: probabilities.
     for (let r = 0; r < 5; r++) assert.ok(Math.abs(reference.slice(r * 4, r * 4 + 4).reduce((a, b) => a + b, 0) - 1) < 1e-5);
@@ -91,7 +80,7 @@ test('a folded ResNet-50 compiles, and predicts what tfjs-layers predicts, batch
     const compiled = predictOf(folded, x).values;
     await initBackend('cpu');
     const cpu = tfjsPredict(model, x);
-    assert.ok(relativeError(compiled, cpu) < 1e-4, `against cpu: ${relativeError(compiled, cpu)}`);
+    assert.ok(relErr(compiled, cpu) < 1e-4, `against cpu: ${relErr(compiled, cpu)}`);
   } finally {
     await initBackend('onednn');
     tf.dispose([x]);
@@ -111,7 +100,7 @@ test('global pooling tops (includeTop: false) compile and agree with tfjs-layers
       assert.notEqual(typeof compileForInference(folded, 3), 'string', pooling);
       const got = predictOf(folded, x);
       assert.equal(got.shape.length, 2, pooling);
-      assert.ok(relativeError(got.values, tfjsPredict(folded, x)) < 1e-5, pooling);
+      assert.ok(relErr(got.values, tfjsPredict(folded, x)) < 1e-5, pooling);
     } finally {
       x.dispose();
       folded.dispose();
@@ -147,12 +136,12 @@ test('every covered layer kind compiles and agrees with tfjs-layers; changed wei
   const x = batchFor(model, 4, 6);
   try {
     assert.notEqual(typeof compileForInference(folded, 4), 'string', String(compileForInference(folded, 4)));
-    assert.ok(relativeError(predictOf(folded, x).values, tfjsPredict(folded, x)) < 1e-5);
+    assert.ok(relErr(predictOf(folded, x).values, tfjsPredict(folded, x)) < 1e-5);
     // New weights: the next predict compiles again and follows them.
     randomizeWeights(folded, 7);
     const after = predictOf(folded, x).values;
-    assert.ok(relativeError(after, tfjsPredict(folded, x)) < 1e-5);
-    assert.ok(relativeError(after, tfjsPredict(model, x)) > 1e-3, 'the original model still has the old weights');
+    assert.ok(relErr(after, tfjsPredict(folded, x)) < 1e-5);
+    assert.ok(relErr(after, tfjsPredict(model, x)) > 1e-3, 'the original model still has the old weights');
     // Repeated predictions leave no tensor behind.
     predictOf(folded, x);
     const before = tf.memory().numTensors;
@@ -178,10 +167,10 @@ test('what it does not cover is named, and still predicts through tfjs; on cpu n
   const x = batchFor(model, 2, 9);
   try {
     assert.equal(compileForInference(folded, 2), 'layer bn_after_dense (BatchNormalization) is not covered');
-    assert.ok(relativeError(predictOf(folded, x).values, tfjsPredict(model, x)) < 1e-5);
+    assert.ok(relErr(predictOf(folded, x).values, tfjsPredict(model, x)) < 1e-5);
     await initBackend('cpu');
     assert.equal(compileForInference(folded, 2), 'backend cpu is not onednn');
-    assert.ok(relativeError(predictOf(folded, x).values, tfjsPredict(model, x)) < 1e-5);
+    assert.ok(relErr(predictOf(folded, x).values, tfjsPredict(model, x)) < 1e-5);
   } finally {
     await initBackend('onednn');
     x.dispose();
