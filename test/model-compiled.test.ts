@@ -62,7 +62,10 @@ test('a folded ResNet-50 compiles, and predicts what tfjs-layers predicts, batch
     assert.ok(folded instanceof InferenceModel);
     assert.equal(folded.getClassName(), 'Model', 'it serializes as a standard functional model');
     const plan = compileForInference(folded, 5);
-    assert.notEqual(typeof plan, 'string', String(plan));
+    if (typeof plan === 'string') assert.fail(plan);
+    // 53 convolutions (conv1 with the stem's zero padding folded in), max pooling, average pooling and fc: Flatten
+    // is a view.
+    assert.equal(plan.calls, 56);
     const reference = tfjsPredict(folded, x);
     // All five at once, in batches of 2 (2, 2, 1: two compiled batch sizes), and predictOnBatch.
     for (const batchSize of [undefined, 2]) {
@@ -151,6 +154,36 @@ test('every covered layer kind compiles and agrees with tfjs-layers; changed wei
     x.dispose();
     folded.dispose();
     model.dispose();
+  }
+});
+
+test('a zero padding that only a valid convolution reads is folded into it; one read twice is kept', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+  await initBackend('onednn');
+  const build = (twice: boolean): tf.LayersModel => {
+    const input = tf.input({ shape: [7, 7, 2] });
+    const padded = tf.layers.zeroPadding2d({ padding: [[2, 1], [0, 2]] }).apply(input) as tf.SymbolicTensor;
+    const conv = (strides: number) => tf.layers.conv2d({ filters: 3, kernelSize: 3, strides, padding: 'valid', activation: 'relu' });
+    let top = conv(2).apply(padded) as tf.SymbolicTensor;
+    if (twice) top = tf.layers.add().apply([conv(2).apply(padded) as tf.SymbolicTensor, top]) as tf.SymbolicTensor;
+    const flat = tf.layers.flatten().apply(top) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 4, activation: 'softmax' }).apply(flat) as tf.SymbolicTensor });
+  };
+  for (const twice of [false, true]) {
+    const model = build(twice);
+    randomizeWeights(model, 10);
+    const folded = foldBatchNorm(model);
+    const x = batchFor(model, 3, 11);
+    try {
+      const plan = compileForInference(folded, 3);
+      if (typeof plan === 'string') assert.fail(plan);
+      // Once: the convolution (padding folded in) and fc. Twice: the padding, two convolutions, the Add and fc.
+      assert.equal(plan.calls, twice ? 5 : 2);
+      assert.ok(relErr(predictOf(folded, x).values, tfjsPredict(folded, x)) < 1e-5, `read twice: ${twice}`);
+    } finally {
+      x.dispose();
+      folded.dispose();
+      model.dispose();
+    }
   }
 });
 

@@ -18,10 +18,11 @@
  * `model.predict`.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { backend_util } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend/backend_onednn.js';
 import type { BackendOnednn } from '../backend/backend_onednn.js';
-import { planConv2D } from '../backend/conv_util.js';
+import { type PadAttr, planConv2D } from '../backend/conv_util.js';
 import { BINARY_OPS, UNARY_OPS } from '../backend/eltwise_utils.js';
 import { activationCode, debugEnabled, float32Data, sizeOf } from '../backend/kernel_utils.js';
 import { padPlan } from '../backend/kernels/PadV2.js';
@@ -33,6 +34,8 @@ export interface CompiledModel {
   readonly batch: number;
   /** The output's shape, batch first. */
   readonly outputShape: number[];
+  /** How many native calls (and softmaxes) a batch takes: one per layer, less those that are only views or folded. */
+  readonly calls: number;
   /**
    * Runs the model on `input` (batch x the model's input shape, float32, NHWC) and returns its output as a view of an
    * internal buffer that the next call overwrites: copy what you keep.
@@ -92,6 +95,14 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
   const aliasOf: number[] = [0]; // the value whose buffer each value uses
   const steps: Step[] = [];
   const weightIds: { variable: tf.LayerVariable; dataId: object }[] = [];
+  // How many layer inputs read each tensor (a model output counts as one more), and each ZeroPadding2D's input and
+  // paddings by output value: a 'valid' convolution that alone reads a zero padding takes the padding itself (the
+  // native convolution pads as it reads, as ONNX Runtime's does), and the padded copy is never made.
+  const readers = new Map<number, number>([[model.outputs[0].id, 1]]);
+  for (const layer of model.layers) {
+    for (const node of layer.inboundNodes) for (const t of node.inputTensors) readers.set(t.id, (readers.get(t.id) ?? 0) + 1);
+  }
+  const zeroPadding = new Map<number, { source: number; paddings: [number, number][] }>();
 
   const weightData = (layer: tf.layers.Layer, index: number): Float32Array | string => {
     const variable = layer.weights[index];
@@ -128,6 +139,7 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
         if (typeof p === 'string') return `${layer.name}: ${p}`;
         outShape = p.outShape;
         run = ([a], out) => native.pad(a, out, p.shape, p.before, p.after, 0);
+        if (readers.get(node.outputTensors[0].id) === 1) zeroPadding.set(shapes.length, { source: inputs[0], paddings });
         break;
       }
       case 'Conv2D':
@@ -140,8 +152,18 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
         const useBias = config.useBias !== false;
         const bias = useBias ? weightData(layer, 1) : null;
         if (typeof bias === 'string') return bias;
-        const plan = planConv2D(x, layer.weights[0].shape as number[], pairOf(config.strides, 1),
-          config.padding as 'same' | 'valid', 'NHWC', pairOf(config.dilationRate, 1), undefined);
+        let pad: PadAttr = config.padding as 'same' | 'valid';
+        let convInput = x;
+        const padded = pad === 'valid' ? zeroPadding.get(inputs[0]) : undefined;
+        if (padded !== undefined) {
+          // Read the padding's input instead, padding as the convolution reads; drop the padding's own step.
+          pad = padded.paddings as backend_util.ExplicitPadding;
+          convInput = shapes[padded.source];
+          steps.splice(steps.findIndex((st) => st.output === inputs[0]), 1);
+          inputs[0] = padded.source;
+        }
+        const plan = planConv2D(convInput, layer.weights[0].shape as number[], pairOf(config.strides, 1), pad, 'NHWC',
+          pairOf(config.dilationRate, 1), undefined);
         if (typeof plan === 'string') return `${layer.name}: ${plan}`;
         outShape = plan.convInfo.outShape;
         const { geometry } = plan;
@@ -251,6 +273,7 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
   return {
     batch,
     outputShape: shapes[result],
+    calls: steps.filter((st) => st.run !== null).length,
     run(input: Float32Array): Float32Array {
       if (input.length !== inputSize) throw new Error(`compiled model: input has ${input.length} values, expected ${inputSize}`);
       views[0] = input;
