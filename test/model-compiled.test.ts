@@ -145,6 +145,9 @@ test('every covered layer kind compiles and agrees with tfjs-layers; changed wei
     const after = predictOf(folded, x).values;
     assert.ok(relErr(after, tfjsPredict(folded, x)) < 1e-5);
     assert.ok(relErr(after, tfjsPredict(model, x)) > 1e-3, 'the original model still has the old weights');
+    // Bad arguments get tfjs's own errors.
+    assert.throws(() => folded.predict(x, { batchSize: 0 }), /batchSize is required to be a positive integer/);
+    assert.throws(() => folded.predict(tf.zeros([1, 9, 10, 3])), /expected input.* to have shape \[null,9,11,3\]/);
     // Repeated predictions leave no tensor behind.
     predictOf(folded, x);
     const before = tf.memory().numTensors;

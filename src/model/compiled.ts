@@ -333,8 +333,9 @@ export class InferenceModel extends tf.LayersModel {
     if (!backend.data.has(x.dataId)) return undefined; // made on another backend: tfjs moves it
     const data = float32Data(backend, x);
     if (data === null) return undefined;
+    if (batchSize !== Infinity && !(Number.isInteger(batchSize) && batchSize > 0)) return undefined; // tfjs says why
     const n = x.shape[0];
-    const per = Math.min(Math.max(1, Math.floor(batchSize)), n);
+    const per = Math.min(batchSize, n);
     const rowSize = data.length / n;
     let out: Float32Array | undefined;
     let outShape: number[] = [];
