@@ -1,7 +1,9 @@
 /**
- * What BatchNorm folding buys at inference: ResNet-50 `model.predict` time before and after `foldBatchNorm`, on the
- * fastest backend. The two models run alternately (A, B, A, B, …) on the same fixed batch, so that a noisy, shared
- * machine slows both alike; the report gives each model's median and the median of the per-round ratios.
+ * What BatchNorm folding and compiled inference buy: ResNet-50 `model.predict` time of the model as built, of its
+ * folded copy (`foldBatchNorm`) run through tfjs-layers' executor, and of the folded copy's own `predict` (on onednn
+ * the compiled executor, src/model/compiled.ts), on the fastest backend. The three run in turn, in a rotating order,
+ * on the same fixed batch, so that a noisy, shared machine slows all alike; the report gives each one's median and
+ * the medians of the per-round ratios against the unfolded model.
  *
  * Usage: `node dist/bench/fold.js [--size 64] [--batch 32] [--rounds 8] [--warmup 2] [--allow-cpu]`.
  */
@@ -39,10 +41,13 @@ function parseArgs(argv: readonly string[]): FoldBenchOptions {
   return o;
 }
 
-/** Milliseconds of one `predict` of `x`, including reading the result back. */
-async function timePredict(model: tf.LayersModel, x: tf.Tensor): Promise<number> {
+/**
+ * Milliseconds of one `predict` of `x`, including reading the result back; with `viaLayers`, through tfjs-layers'
+ * own executor (`LayersModel.prototype.predict`) even where the model's class has its own.
+ */
+async function timePredict(model: tf.LayersModel, x: tf.Tensor, viaLayers = false): Promise<number> {
   const t0 = performance.now();
-  const y = model.predict(x) as tf.Tensor;
+  const y = (viaLayers ? tf.LayersModel.prototype.predict.call(model, x) : model.predict(x)) as tf.Tensor;
   await y.data();
   const ms = performance.now() - t0;
   y.dispose();
@@ -66,33 +71,31 @@ async function main(): Promise<number> {
       `fused ${s?.fusedActivations.length} ReLUs and ${s?.fusedResiduals.length} residual Add + ReLU in ${foldMs.toFixed(0)} ms`,
   );
   const x = tf.randomNormal([o.batch, o.size, o.size, 3], 0, 1, 'float32', 0);
-  for (let i = 0; i < o.warmup; i++) {
-    await timePredict(model, x);
-    await timePredict(folded, x);
-  }
-  const plain: number[] = [];
-  const fold: number[] = [];
-  const ratios: number[] = [];
+  const variants: [string, () => Promise<number>][] = [
+    ['unfolded', () => timePredict(model, x)],
+    ['folded through tfjs-layers', () => timePredict(folded, x, true)],
+    ['folded, its own predict', () => timePredict(folded, x)],
+  ];
+  for (let i = 0; i < o.warmup; i++) for (const [, run] of variants) await run();
+  const times = variants.map(() => [] as number[]);
+  const ratios = variants.map(() => [] as number[]);
   for (let r = 0; r < o.rounds; r++) {
-    // Alternate which goes first, so neither always runs right after the other.
-    let pa: number;
-    let fb: number;
-    if (r % 2 === 0) {
-      pa = await timePredict(model, x);
-      fb = await timePredict(folded, x);
-    } else {
-      fb = await timePredict(folded, x);
-      pa = await timePredict(model, x);
+    // Rotate the order, so that none always runs right after another.
+    const got: number[] = new Array<number>(variants.length);
+    for (let k = 0; k < variants.length; k++) {
+      const v = (r + k) % variants.length;
+      got[v] = await variants[v][1]();
     }
-    plain.push(pa);
-    fold.push(fb);
-    ratios.push(fb / pa);
-    console.log(`round ${r + 1}/${o.rounds}: unfolded ${pa.toFixed(1)} ms, folded ${fb.toFixed(1)} ms, ratio ${(fb / pa).toFixed(3)}`);
+    got.forEach((ms, v) => {
+      times[v].push(ms);
+      ratios[v].push(ms / got[0]);
+    });
+    console.log(`round ${r + 1}/${o.rounds}: ${variants.map(([name], v) => `${name} ${got[v].toFixed(1)} ms`).join(', ')}`);
   }
-  console.log(
-    `median: unfolded ${median(plain).toFixed(1)} ms, folded ${median(fold).toFixed(1)} ms; ` +
-      `median folded/unfolded ratio ${median(ratios).toFixed(3)} (speed-up ${(1 / median(ratios)).toFixed(2)}x)`,
-  );
+  for (const [v, [name]] of variants.entries()) {
+    console.log(`median ${name}: ${median(times[v]).toFixed(1)} ms` +
+      (v === 0 ? '' : `, median ratio to unfolded ${median(ratios[v]).toFixed(3)} (speed-up ${(1 / median(ratios[v])).toFixed(2)}x)`));
+  }
   tf.dispose([x]);
   folded.dispose();
   model.dispose();
