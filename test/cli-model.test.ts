@@ -150,7 +150,7 @@ test('plot to an unwritable place: one line naming the file, exit 1, nothing lef
   const blocker = path.join(dir, 'a-file');
   writeFileSync(blocker, 'not a folder\n');
   const cases: [string, RegExp][] = [
-    [path.join(blocker, 'sub', 'x.svg'), /not a directory/],
+    [path.join(blocker, 'sub', 'x.svg'), /a-file is not a folder/],
     ['/proc/resnet-plot-test.svg', /no such file or directory|permission denied/],
   ];
   for (const [file, reason] of cases) {

@@ -388,7 +388,7 @@ test('convert to an unwritable .h5 destination: one line naming it, exit 1, no H
   const blocker = path.join(dir, 'a-file');
   writeFileSync(blocker, 'not a folder\n');
   const underFile = path.join(blocker, 'sub', 'x.h5');
-  assertOneLineFailure(convertInChild(tiny, underFile), underFile, /not a directory/);
+  assertOneLineFailure(convertInChild(tiny, underFile), underFile, /a-file is not a folder/);
   assert.equal(readFileSync(blocker, 'utf8'), 'not a folder\n');
 
   // A read-only folder, as a user who may not write there (as root: run the child as nobody, whom chmod binds).

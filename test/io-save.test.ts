@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { removeStaleTemps, writeDirAtomic, writeFileSynced } from '../src/train/fsutil.js';
+import { makeFolder, removeStaleTemps, writeDirAtomic, writeFileSynced } from '../src/train/fsutil.js';
 import { type ReportInput, writeReport } from '../src/train/report.js';
 import type { EpochRecord } from '../src/train/checkpoint.js';
 import { loadModel, saveModel } from '../src/train/index.js';
@@ -279,4 +279,25 @@ test("removeStaleTemps removes only this program's temporaries, never a user's f
   mkdirSync(path.join(d, '.tmp-epoch-0002-77-deadbeef'));
   assert.deepEqual((await removeStaleTemps(d)).sort(), ['.tmp-epoch-0002-77-deadbeef', '.tmp-model.h5-123-0a1b2c3d']);
   assert.deepEqual(readdirSync(d).sort(), ['.tmp-my-folder', '.tmp-notes']);
+});
+
+test('makeFolder: creates missing parents one by one; a place it cannot create in is one error naming the folder, at once', { timeout: 20_000 }, async () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'resnet-mkfolder-'));
+  try {
+    const deep = path.join(base, 'a', 'b', 'c');
+    await makeFolder(deep);
+    await makeFolder(deep); // already there: fine
+    assert.ok(existsSync(deep));
+    const file = path.join(base, 'file');
+    writeFileSync(file, 'x');
+    await assert.rejects(makeFolder(path.join(file, 'sub')), (e: Error) => e.message === `${path.join(file, 'sub')}: cannot create folder: ${file} is not a folder`);
+    // Node 20's own recursive mkdir never returns here.
+    await assert.rejects(makeFolder('/proc/resnet-no-such/sub'), (e: Error) => e.message === '/proc/resnet-no-such/sub: cannot create folder: no such file or directory (ENOENT)');
+    // The CLI says so in one line (plot needs no model).
+    const r = await runCaptured(['plot', '--arch', 'resnet18', '--width-divisor', '32', '--input', '40,40,3', '--out', '/proc/resnet-no-such/x.svg']);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.err.trim().split('\n'), ['resnet: /proc/resnet-no-such/x.svg: cannot write: cannot create the folder /proc/resnet-no-such: no such file or directory (ENOENT)']);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
 });

@@ -51,7 +51,7 @@ test('scheduleChangeNote: a resumed run says where its rate jumps, and only then
   // Asked: T = 12, 0.01 * 0.5 * (1 + cos(pi / 4)) = 0.0085355.
   assert.equal(
     scheduleChangeNote(resumed(cosine2), { epochs: 4, lr: 0.01, lrSchedule: 'cosine' }, 3),
-    'note: the learning rate jumps from 0.005000 to 0.008536 at epoch 2 (epochs 2 -> 4)',
+    'note: the learning rate jumps from 0.005 to 0.008536 at epoch 2 (epochs 2 -> 4)',
   );
   // The same settings, or more epochs at a constant rate: no jump, no note.
   assert.equal(scheduleChangeNote(resumed(cosine2), { epochs: 2, lr: 0.01, lrSchedule: 'cosine' }, 3), undefined);
@@ -59,11 +59,11 @@ test('scheduleChangeNote: a resumed run says where its rate jumps, and only then
   // A new base rate, and a new schedule (constant 0.01 -> cosine at step 3 of 6: 0.005).
   assert.equal(
     scheduleChangeNote(resumed({ epochs: 2, lr: 0.01, lrSchedule: 'constant' }), { epochs: 2, lr: 0.02, lrSchedule: 'constant' }, 3),
-    'note: the learning rate jumps from 0.01000 to 0.02000 at epoch 2 (lr 0.01 -> 0.02)',
+    'note: the learning rate jumps from 0.01 to 0.02 at epoch 2 (lr 0.01 -> 0.02)',
   );
   assert.equal(
     scheduleChangeNote(resumed({ epochs: 2, lr: 0.01, lrSchedule: 'constant' }), { epochs: 2, lr: 0.01, lrSchedule: 'cosine' }, 3),
-    'note: the learning rate jumps from 0.01000 to 0.005000 at epoch 2 (schedule constant -> cosine)',
+    'note: the learning rate jumps from 0.01 to 0.005 at epoch 2 (schedule constant -> cosine)',
   );
   // Nothing left to train, or stored arguments that do not say: no note.
   assert.equal(scheduleChangeNote({ epoch: 2, args: cosine2 }, { epochs: 2, lr: 0.02, lrSchedule: 'cosine' }, 3), undefined);

@@ -33,7 +33,7 @@ import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset, type Group as H5Group } from 'h5wasm/node';
 import { checkHdf5Header } from '../data/h5.js';
 import { messageOf, oneLine } from '../data/errors.js';
-import { TEMP_PREFIX, fsErrorReason, fsyncDir } from '../train/fsutil.js';
+import { type FolderError, TEMP_PREFIX, fsErrorReason, fsyncDir, makeFolder } from '../train/fsutil.js';
 
 /** The Keras version written into files: the last tf.keras 2 release line. */
 export const KERAS_VERSION = '2.15.0';
@@ -96,11 +96,9 @@ async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promi
   const target = resolve(path);
   const fail = (err: unknown): Error => new Error(`${path}: cannot write the Keras HDF5 file: ${fsErrorReason(err)}`);
   const folder = dirname(target);
-  try {
-    await fsp.mkdir(folder, { recursive: true });
-  } catch (err) {
-    throw fail(err);
-  }
+  await makeFolder(folder).catch((err: FolderError) => {
+    throw new Error(`${path}: cannot write the Keras HDF5 file: cannot create the folder ${folder}: ${err.reason}`);
+  });
   const tmp = tempPathFor(target);
   try {
     await (await fsp.open(tmp, 'wx')).close();

@@ -131,9 +131,11 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
   // Before the work: only a file, a link, the current folder or a sub-folder can be known to block for sure.
   await checkReplaceable(target, (name) => opts.owns === undefined || owns(name), kind);
   const parent = dirname(abs);
-  await fsp.mkdir(parent, { recursive: true });
+  await makeFolder(parent);
   const tmp = tempName(abs);
-  await fsp.mkdir(tmp);
+  await fsp.mkdir(tmp).catch((err: unknown) => {
+    throw new FolderError(target, fsErrorReason(err));
+  });
   let old: string | undefined;
   let replaced: string[] = [];
   try {
@@ -182,6 +184,38 @@ export function fsErrorReason(err: unknown): string {
   if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return err instanceof Error ? err.message : String(err);
   const text = e.message.replace(new RegExp(`^${e.code}: `), '').replace(/, \w+ '.*$/s, '');
   return `${text} (${e.code})`;
+}
+
+/** A folder that could not be created: the message names it, `reason` says why. */
+export class FolderError extends Error {
+  constructor(readonly folder: string, readonly reason: string) {
+    super(`${folder}: cannot create folder: ${reason}`);
+    this.name = 'FolderError';
+  }
+}
+
+/**
+ * Creates the folder `path` and its missing parents, one at a time, or throws a {@link FolderError}. Written out
+ * instead of `mkdir(path, { recursive: true })` because Node 20's recursive mkdir never returns for a path under
+ * /proc (it loops on the ENOENT), and its errors name whichever parent failed rather than `path`.
+ */
+export async function makeFolder(path: string): Promise<void> {
+  const missing: string[] = [];
+  let dir = resolve(path);
+  while (!(await exists(dir)) && dirname(dir) !== dir) {
+    missing.push(dir);
+    dir = dirname(dir);
+  }
+  const stat = await fsp.stat(dir).catch(() => undefined); // the nearest that exists (a link is followed)
+  if (stat === undefined || !stat.isDirectory()) throw new FolderError(path, `${dir} is not a folder`);
+  for (const folder of missing.reverse()) {
+    try {
+      await fsp.mkdir(folder);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await fsp.stat(folder)).isDirectory()) continue;
+      throw new FolderError(path, fsErrorReason(err));
+    }
+  }
 }
 
 /** Whether anything exists at `path`. */

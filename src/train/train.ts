@@ -25,7 +25,7 @@ import {
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
-import { exists } from './fsutil.js';
+import { exists, makeFolder } from './fsutil.js';
 import { writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
@@ -226,7 +226,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   reporter.message(`backend: ${backend}`);
 
   const outExisted = await exists(out);
-  await fsp.mkdir(out, { recursive: true });
+  await makeFolder(out);
   await cleanRunDir(out);
   const latest = await latestCheckpoint(out);
   if (latest !== undefined && !options.resume) {
@@ -450,7 +450,8 @@ export function scheduleChangeNote(
     hadLr !== now.lr ? `lr ${hadLr} -> ${now.lr}` : undefined,
     hadSchedule !== now.lrSchedule ? `schedule ${hadSchedule} -> ${now.lrSchedule}` : undefined,
   ].filter((c) => c !== undefined);
-  return `note: the learning rate jumps from ${before.toPrecision(4)} to ${after.toPrecision(4)} at epoch ${resumed.epoch + 1} (${changed.join(', ')})`;
+  const rate = (r: number): string => String(Number(r.toPrecision(4)));
+  return `note: the learning rate jumps from ${rate(before)} to ${rate(after)} at epoch ${resumed.epoch + 1} (${changed.join(', ')})`;
 }
 
 /** `x` rounded to `digits` significant digits (per-step values are stored compactly in `state.json`). */

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { renderModel, type PlotFormat } from '../../model/index.js';
-import { fsErrorReason, writeFileAtomic } from '../../train/fsutil.js';
+import { type FolderError, fsErrorReason, makeFolder, writeFileAtomic } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addModelOptions, buildModelFromOptions, type ModelCliOptions } from './summary.js';
 
@@ -40,8 +40,11 @@ function chooseFormat(out: string, format: PlotFormat | undefined): PlotFormat {
 
 /** Writes `data` to `file` atomically (a temporary file beside it, then a rename), creating missing parent folders. */
 async function writeOutput(file: string, data: Buffer): Promise<void> {
+  const folder = path.dirname(path.resolve(file));
+  await makeFolder(folder).catch((err: FolderError) => {
+    throw new CliError(`${file}: cannot write: cannot create the folder ${folder}: ${err.reason}`, 1);
+  });
   try {
-    await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
     await writeFileAtomic(file, data);
   } catch (err) {
     throw new CliError(`${file}: cannot write: ${fsErrorReason(err)}`, 1);
@@ -55,7 +58,14 @@ export function register(program: Command): void {
     .description("Draw a model's layer graph (like Keras plot_model) as SVG or PNG, each residual block in a labelled box.")
     .requiredOption('--out <file>', 'output image file (.svg or .png; missing folders are created)')
     .addOption(new Option('--format <format>', 'image format (default: from the --out extension)').choices(['svg', 'png']))
-    .addOption(new Option('--rankdir <dir>', 'direction: TB top to bottom, LR left to right').choices(['TB', 'LR']).default('TB'));
+    .addOption(new Option('--rankdir <dir>', 'direction: TB top to bottom, LR left to right').choices(['TB', 'LR']).default('TB'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  resnet plot --out resnet50.svg
+  resnet plot --arch resnet18 --input 64,64,3 --rankdir LR --out plots/r18.png`,
+    );
   addModelOptions(cmd).action(async (opts: PlotCliOptions) => {
     const format = chooseFormat(opts.out, opts.format);
     const model = await buildModelFromOptions(opts);

@@ -171,6 +171,7 @@ export function interruptedTraining(reporter: TrackedReporter, out: string, crea
   const latest = latestCheckpointNow(out);
   if (latest !== undefined) return `${when}; the last checkpoint is ${latest}: ${resume}`;
   if (createdOut) {
+    if (!existsSync(out)) return `${when}; no checkpoint yet`;
     rmSync(out, { recursive: true, force: true });
     return `${when}; no checkpoint yet, so ${out} was removed`;
   }
