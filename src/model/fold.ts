@@ -236,7 +236,7 @@ export interface FoldOptions {
  * @param model a functional `tf.LayersModel` (a `tf.Sequential` is read as its functional graph)
  * @param options see {@link FoldOptions}
  */
-export function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}): tf.LayersModel {
+export function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}): InferenceModel {
   const source = model instanceof tf.Sequential ? tf.model({ inputs: model.inputs, outputs: model.outputs, name: model.name }) : model;
   const raw = source.getConfig() as unknown as FunctionalConfig;
   if (!Array.isArray(raw.layers) || !Array.isArray(raw.outputLayers)) {
@@ -308,7 +308,7 @@ export function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}):
     config as unknown as tf.serialization.ConfigDict,
     {},
     true,
-  ) as tf.LayersModel;
+  ) as InferenceModel;
   try {
     for (const layer of folded.layers) {
       if (layer.weights.length === 0) continue;

@@ -31,7 +31,14 @@ export function register(program: Command): void {
     .command('convert')
     .description('Convert a model between the TensorFlow.js folder format and a Keras 2 HDF5 file (.h5), by the --out extension.')
     .requiredOption('--model <path>', 'a Keras .h5 file, a saved model folder (model.json) or a training run folder (its latest checkpoint)')
-    .requiredOption('--out <path>', 'a .h5 file (Keras HDF5) or a folder (TensorFlow.js model.json + weights.bin)');
+    .requiredOption('--out <path>', 'a .h5 file (Keras HDF5) or a folder (TensorFlow.js model.json + weights.bin)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  resnet convert --model runs/signs --out signs.h5      run's latest checkpoint to Keras
+  resnet convert --model resnet50_signs.h5 --out model  Keras file to a tfjs folder`,
+    );
   addBackendOption(cmd).action(async (opts: ConvertCliOptions) => {
     if (/\.keras$/i.test(opts.out)) {
       throw new CliError(`${opts.out}: the .keras (Keras 3 zip) format is not supported; use a .h5 file or a folder`, 2);
