@@ -13,6 +13,18 @@ import type { DataPart } from './types.js';
 /** File names taken as images in a folder (case-insensitive). */
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp)$/i;
 
+/**
+ * The image files directly in folder `dir` (by extension, {@link IMAGE_EXTENSIONS}; hidden files and sub-folders
+ * left out), sorted by name, as paths under `dir`.
+ */
+export async function imageFilesIn(dir: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => !e.name.startsWith('.') && IMAGE_EXTENSIONS.test(e.name) && !e.isDirectory())
+    .map((e) => e.name)
+    .sort()
+    .map((name) => join(dir, name));
+}
+
 /** Default delivered shape for image folders. */
 export const FOLDER_DEFAULT_SHAPE: [number, number, number] = [64, 64, 3];
 
@@ -127,14 +139,10 @@ export class ImageFolderSource implements ExampleSource {
     const labels: number[] = [];
     for (const [label, cls] of classes.entries()) {
       const classDir = join(dir, cls);
-      const entries = await readdir(classDir, { withFileTypes: true });
-      const images = entries
-        .filter((e) => !e.name.startsWith('.') && IMAGE_EXTENSIONS.test(e.name) && !e.isDirectory())
-        .map((e) => e.name)
-        .sort();
+      const images = await imageFilesIn(classDir);
       if (images.length === 0) throw new DataError(classDir, 'empty class folder: no JPEG, PNG or WebP images in it');
       for (const f of images) {
-        files.push(join(classDir, f));
+        files.push(f);
         labels.push(label);
       }
     }

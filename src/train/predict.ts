@@ -1,11 +1,10 @@
 /**
  * Prediction on image files: the top-k classes of each image with their probabilities, in inference mode.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { IMAGE_EXTENSIONS, loadImages } from '../data/index.js';
+import { imageFilesIn, loadImages } from '../data/index.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -70,11 +69,7 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
       continue;
     }
     // The same pick as the data loader's class folders.
-    const images = (await readdir(path, { withFileTypes: true }))
-      .filter((e) => !e.name.startsWith('.') && IMAGE_EXTENSIONS.test(e.name) && !e.isDirectory())
-      .map((e) => e.name)
-      .sort()
-      .map((name) => join(path, name));
+    const images = await imageFilesIn(path);
     if (images.length === 0) {
       throw new Error(`${path}: no image files in this folder (.jpg, .jpeg, .png, .webp; sub-folders are not searched)`);
     }
