@@ -9,6 +9,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { channelsOf, isChannelVector, isGradientOf } from '../batchnorm_utils.js';
 import { float32Values } from '../eltwise_utils.js';
 import { outputArray } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
@@ -36,14 +37,10 @@ export interface OnednnBatchNormGradAttrs {
  */
 export function batchNormGradApplies(inputs: OnednnBatchNormGradInputs): boolean {
   const { dy, x, mean, variance, scale } = inputs;
-  const tensors = [dy, x, mean, variance, ...(scale == null ? [] : [scale])];
-  if (tensors.some((t) => t.dtype !== 'float32')) return false;
-  if (x.shape.length === 0 || x.shape.some((d) => d === 0) || dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i])) {
-    return false;
-  }
-  const channels = x.shape[x.shape.length - 1];
-  const perChannel = (t: TensorInfo): boolean => t.shape.length === 1 && t.shape[0] === channels;
-  return channels > 0 && perChannel(mean) && perChannel(variance) && (scale == null || perChannel(scale));
+  if (!isGradientOf(dy, x)) return false;
+  const channels = channelsOf(x);
+  return isChannelVector(mean, channels) && isChannelVector(variance, channels) &&
+    (scale == null || isChannelVector(scale, channels));
 }
 
 function onednnBatchNormGrad({
@@ -54,7 +51,7 @@ function onednnBatchNormGrad({
   if (!batchNormGradApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_GRAD}: unsupported inputs`);
   const { dy, x, mean, variance, scale } = inputs;
   const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
-  const channels = x.shape[x.shape.length - 1];
+  const channels = channelsOf(x);
   const dx = outputArray(data(x).length);
   const grads = [0, 1, 2, 3].map(() => outputArray(channels));
   const [dMean, dVariance, dScale, dOffset] = grads;

@@ -14,6 +14,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { channelsOf, isChannelRows, isChannelVector } from '../batchnorm_utils.js';
 import { float32Values } from '../eltwise_utils.js';
 import { outputArray } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
@@ -33,19 +34,14 @@ export interface OnednnBatchNormTrainingAttrs {
   varianceEpsilon: number;
 }
 
-/** Whether `t` is a float32 tensor of shape [channels]. */
-export function isChannelVector(t: TensorInfo, channels: number): boolean {
-  return t.dtype === 'float32' && t.shape.length === 1 && t.shape[0] === channels;
-}
-
 /**
  * Whether OnednnBatchNormTraining takes these tensors: x float32 of rank 1 or more with no empty axis, and scale
  * and offset (when given) float32 of shape [C], C being x's last axis.
  */
 export function batchNormTrainingApplies(inputs: OnednnBatchNormTrainingInputs): boolean {
   const { x, scale, offset } = inputs;
-  if (x.dtype !== 'float32' || x.shape.length === 0 || x.shape.some((d) => d === 0)) return false;
-  const channels = x.shape[x.shape.length - 1];
+  if (!isChannelRows(x)) return false;
+  const channels = channelsOf(x);
   return (scale == null || isChannelVector(scale, channels)) && (offset == null || isChannelVector(offset, channels));
 }
 
@@ -57,7 +53,7 @@ function onednnBatchNormTraining({
   if (!batchNormTrainingApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_TRAINING}: unsupported inputs`);
   const { x, scale, offset } = inputs;
   const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
-  const channels = x.shape[x.shape.length - 1];
+  const channels = channelsOf(x);
   const xData = data(x);
   const y = outputArray(xData.length);
   const mean = outputArray(channels);

@@ -13,10 +13,10 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
+import { channelsOf, isChannelVector, isGradientOf } from '../batchnorm_utils.js';
 import { float32Values } from '../eltwise_utils.js';
 import { outputArray } from '../kernel_utils.js';
 import type { KernelArgs } from '../kernel_utils.js';
-import { isChannelVector } from './OnednnBatchNormTraining.js';
 
 /** The kernel's registered name. */
 export const ONEDNN_BATCH_NORM_TRAINING_GRAD = 'OnednnBatchNormTrainingGrad';
@@ -43,10 +43,8 @@ export interface OnednnBatchNormTrainingGradAttrs {
  */
 export function batchNormTrainingGradApplies(inputs: OnednnBatchNormTrainingGradInputs): boolean {
   const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
-  if (dy.dtype !== 'float32' || x.dtype !== 'float32') return false;
-  if (x.shape.length === 0 || x.shape.some((d) => d === 0)) return false;
-  if (dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i])) return false;
-  const channels = x.shape[x.shape.length - 1];
+  if (!isGradientOf(dy, x)) return false;
+  const channels = channelsOf(x);
   return isChannelVector(mean, channels) && isChannelVector(variance, channels) &&
     [scale, dMean, dVariance].every((t) => t == null || isChannelVector(t, channels));
 }
@@ -60,7 +58,7 @@ function onednnBatchNormTrainingGrad({
   const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
   const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
   const optional = (t: TensorInfo | undefined): Float32Array | null => (t == null ? null : data(t));
-  const channels = x.shape[x.shape.length - 1];
+  const channels = channelsOf(x);
   const dx = outputArray(data(x).length);
   const dScale = outputArray(channels);
   const dOffset = outputArray(channels);
