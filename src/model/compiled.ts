@@ -45,6 +45,9 @@ export interface CompiledModel {
   current(): boolean;
 }
 
+/** A size per spatial axis, or one for both, as tfjs-layers' configs give strides, dilations and pool sizes. */
+type Pair = number | [number, number];
+
 /** One step of a compiled model: its inputs and output by value index, and the native call. */
 interface Step {
   inputs: number[];
@@ -66,14 +69,6 @@ function softmaxRows(values: Float32Array, rows: number, n: number): void {
     }
     for (let j = 0; j < n; j++) row[j] /= sum;
   }
-}
-
-/** A layer's config value as a pair of numbers. */
-function pairOf(v: unknown, fallback: number): [number, number] {
-  if (v === undefined || v === null) return [fallback, fallback];
-  if (typeof v === 'number') return [v, v];
-  const a = v as number[];
-  return [a[0], a.length > 1 ? a[1] : a[0]];
 }
 
 /**
@@ -162,8 +157,8 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
           steps.splice(steps.findIndex((st) => st.output === inputs[0]), 1);
           inputs[0] = padded.source;
         }
-        const plan = planConv2D(convInput, layer.weights[0].shape as number[], pairOf(config.strides, 1), pad, 'NHWC',
-          pairOf(config.dilationRate, 1), undefined);
+        const plan = planConv2D(convInput, layer.weights[0].shape as number[], config.strides as Pair, pad, 'NHWC',
+          config.dilationRate as Pair, undefined);
         if (typeof plan === 'string') return `${layer.name}: ${plan}`;
         outShape = plan.convInfo.outShape;
         const { geometry } = plan;
@@ -183,7 +178,7 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
         const global = cls.startsWith('Global');
         const plan = planPool2D(x, global
           ? { filterSize: [x[1], x[2]], strides: [x[1], x[2]], pad: 'valid' }
-          : { filterSize: pairOf(config.poolSize, 2), strides: pairOf(config.strides ?? config.poolSize, 2), pad: config.padding as 'same' | 'valid' });
+          : { filterSize: config.poolSize as Pair, strides: (config.strides ?? config.poolSize) as Pair, pad: config.padding as 'same' | 'valid' });
         if (typeof plan === 'string') return `${layer.name}: ${plan}`;
         outShape = global ? [x[0], x[3]] : plan.convInfo.outShape;
         const op = cls.includes('Max') ? POOL_OPS.max : POOL_OPS.avg;
