@@ -15,7 +15,7 @@
  * replaced (write to a temporary file, flush, rename). A reader that follows `latest` therefore always finds a
  * complete checkpoint. Older checkpoints are pruned after the pointer moves, keeping the newest few and the best.
  */
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
@@ -132,17 +132,42 @@ export async function bestCheckpoint(runDir: string): Promise<string | undefined
   return readPointer(runDir, BEST_FILE);
 }
 
-async function readPointer(runDir: string, file: string): Promise<string | undefined> {
-  const root = join(runDir, CHECKPOINTS_DIR);
+/**
+ * The latest checkpoint of a run, read synchronously (for a signal handler, which must not wait), or undefined when
+ * there is none or its pointer is bad.
+ */
+export function latestCheckpointSync(runDir: string): string | undefined {
   let name: string;
   try {
-    name = (await fsp.readFile(join(root, file), 'utf8')).trim();
+    name = readFileSync(join(runDir, CHECKPOINTS_DIR, LATEST_FILE), 'utf8').trim();
   } catch {
     return undefined;
   }
-  if (!/^epoch-\d+$/.test(name)) throw new Error(`${join(root, file)}: not a checkpoint pointer: '${name.slice(0, 40)}'`);
-  const dir = join(root, name);
-  if (!(await exists(join(dir, STATE_JSON)))) throw new Error(`${join(root, file)}: names ${name}, which is missing or incomplete`);
+  const dir = pointedCheckpoint(runDir, LATEST_FILE, name, (d) => existsSync(d));
+  return typeof dir === 'string' ? dir : undefined;
+}
+
+/**
+ * The checkpoint folder that pointer `file` of a run names with `name` (its content), if `isComplete` says the
+ * folder holds a state; otherwise an Error naming the pointer and the problem.
+ */
+function pointedCheckpoint(runDir: string, file: string, name: string, isComplete: (stateFile: string) => boolean): string | Error {
+  const pointer = join(runDir, CHECKPOINTS_DIR, file);
+  if (!/^epoch-\d+$/.test(name)) return new Error(`${pointer}: not a checkpoint pointer: '${name.slice(0, 40)}'`);
+  const dir = join(runDir, CHECKPOINTS_DIR, name);
+  return isComplete(join(dir, STATE_JSON)) ? dir : new Error(`${pointer}: names ${name}, which is missing or incomplete`);
+}
+
+async function readPointer(runDir: string, file: string): Promise<string | undefined> {
+  let name: string;
+  try {
+    name = (await fsp.readFile(join(runDir, CHECKPOINTS_DIR, file), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+  const complete = await exists(join(runDir, CHECKPOINTS_DIR, name, STATE_JSON));
+  const dir = pointedCheckpoint(runDir, file, name, () => complete);
+  if (dir instanceof Error) throw dir;
   return dir;
 }
 

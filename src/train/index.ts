@@ -37,6 +37,7 @@ export {
   saveCheckpoint,
   loadCheckpoint,
   latestCheckpoint,
+  latestCheckpointSync,
   bestCheckpoint,
   readState,
   resolveModelDir,

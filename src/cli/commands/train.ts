@@ -5,23 +5,20 @@
  *
  * Also exports the options shared with `evaluate`, `predict` and `demo` ({@link addBackendOption}, parsers).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
 import { ARCH_NAMES, type ArchName } from '../../model/index.js';
 import {
-  CHECKPOINTS_DIR,
-  LATEST_FILE,
   LR_SCHEDULES,
   type LrSchedule,
   OPTIMIZER_NAMES,
   type OptimizerName,
   type TrainOptions,
   latestCheckpoint,
+  latestCheckpointSync,
   readState,
-  STATE_JSON,
   DEFAULT_PRECISE_BN,
   streamReporter,
   trackProgress,
@@ -144,21 +141,6 @@ export function describePosition(p: Readonly<ProgressPosition>): string {
 }
 
 /**
- * The run's latest complete checkpoint (as `latestCheckpoint` finds it), read synchronously: while an interrupted
- * command looks, the abandoned training must not get the event loop back and go on for more steps.
- */
-function latestCheckpointNow(out: string): string | undefined {
-  let name: string;
-  try {
-    name = readFileSync(join(out, CHECKPOINTS_DIR, LATEST_FILE), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-  const dir = join(out, CHECKPOINTS_DIR, name);
-  return /^epoch-\d+$/.test(name) && existsSync(join(dir, STATE_JSON)) ? dir : undefined;
-}
-
-/**
  * What to do when a training command (train, demo) is interrupted: close the progress display (restoring the
  * terminal) and say where training was and which checkpoint a resumed run starts from, e.g.
  * `interrupted during epoch 3; the last checkpoint is runs/x/checkpoints/epoch-0002: continue with <resume>`.
@@ -168,7 +150,8 @@ function latestCheckpointNow(out: string): string | undefined {
 export function interruptedTraining(reporter: TrackedReporter, out: string, createdOut: boolean, resume: string): string {
   reporter.close();
   const when = `interrupted ${describePosition(reporter.position)}`;
-  const latest = latestCheckpointNow(out);
+  // Read synchronously: the abandoned training must not get the event loop back meanwhile.
+  const latest = latestCheckpointSync(out);
   if (latest !== undefined) return `${when}; the last checkpoint is ${latest}: ${resume}`;
   if (createdOut) {
     if (!existsSync(out)) return `${when}; no checkpoint yet`;
