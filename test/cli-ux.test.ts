@@ -56,6 +56,27 @@ test('commander errors: one line, resnet: prefix, the command help named, exit 2
   for (const [argv, pattern] of cases) assertOneLine(await runCaptured(argv), 2, pattern, argv.join(' '));
 });
 
+test('an unknown command is one line and exit 2, with or without a help request; help for known commands exits 0', async () => {
+  const unknown = /^resnet: unknown command 'bogus' \(see resnet --help\)$/;
+  for (const argv of [['bogus'], ['bogus', '--help'], ['bogus', '-h'], ['--help', 'bogus'], ['help', 'bogus'], ['bogus', '--epochs', '3', '--help']]) {
+    assertOneLine(await runCaptured(argv), 2, unknown, argv.join(' '));
+  }
+  // commander's suggestion stays on the same line.
+  assertOneLine(await runCaptured(['trian', '--help']), 2, /^resnet: unknown command 'trian' \(Did you mean train\?\) \(see resnet --help\)$/, 'trian --help');
+  for (const [argv, usage] of [
+    [['--help'], /^Usage: resnet \[options\] \[command\]/],
+    [['help'], /^Usage: resnet \[options\] \[command\]/],
+    [['help', 'train'], /^Usage: resnet train \[options\]/],
+    [['train', '--help'], /^Usage: resnet train \[options\]/],
+    [['train', '-h'], /^Usage: resnet train \[options\]/],
+  ] as [string[], RegExp][]) {
+    const r = await runCaptured(argv);
+    assert.equal(r.code, 0, `${argv.join(' ')}: ${r.err}`);
+    assert.equal(r.err, '', argv.join(' '));
+    assert.match(r.out, usage, argv.join(' '));
+  }
+});
+
 test('formatCommanderError joins a multi-line message into one line', () => {
   assert.equal(formatCommanderError("error: unknown command 'trian'\n(Did you mean train?)"), "unknown command 'trian' (Did you mean train?)");
   assert.equal(formatCommanderError("error: option '-b, --batch-size <n>' argument 'x' is invalid. expected a positive integer"), "--batch-size 'x': expected a positive integer");

@@ -80,11 +80,34 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * The arguments to hand commander. commander looks for a help request (`-h`, `--help`) before it notices that the
+ * command is unknown, so `resnet bogus --help` would print the program's help and exit 0, and `resnet help bogus`
+ * the help on stderr; without the help request it reports the unknown command (with its "Did you mean" suggestion)
+ * as it does for `resnet bogus`. The program itself takes no option with a value, so its first argument that is not
+ * an option names the command. Exported for tests.
+ */
+export function argvForCommander(program: Command, argv: string[]): string[] {
+  const isHelpFlag = (arg: string) => arg === '-h' || arg === '--help';
+  const known = (name: string) => name === 'help' || program.commands.some((c) => c.name() === name || c.aliases().includes(name));
+  let at = argv.findIndex((arg) => !arg.startsWith('-'));
+  if (at < 0 || argv.slice(0, at).includes('--')) return argv;
+  let rest = argv;
+  if (argv[at] === 'help') {
+    // `resnet help <command>`: the command is the next argument.
+    rest = [...argv.slice(0, at), ...argv.slice(at + 1)];
+    at = rest.findIndex((arg, i) => i >= at && !arg.startsWith('-'));
+    if (at < 0) return argv;
+  }
+  if (known(rest[at])) return argv;
+  return rest.filter((arg) => !isHelpFlag(arg));
+}
+
 /** Runs the CLI on `argv` (without `node` and the script), returning the exit code instead of exiting. */
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(argvForCommander(program, argv), { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
