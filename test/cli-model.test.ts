@@ -49,7 +49,7 @@ test('summary options: architecture, input, classes, no top', async () => {
 test('summary usage errors exit 2 with one line', async () => {
   const cases: [string[], RegExp][] = [
     [['summary', '--bogus'], /unknown option '--bogus'/],
-    [['summary', '--arch', 'nope'], /Allowed choices are resnet18, resnet34, resnet50, resnet101, resnet152/],
+    [['summary', '--arch', 'nope'], /^resnet: --arch 'nope': allowed choices are resnet18, resnet34, resnet50, resnet101, resnet152/],
     [['summary', '--input', '64,64'], /expected height,width,channels/],
     [['summary', '--classes', '0'], /expected a positive integer/],
     [['summary', '--input', '20,20,3'], /^resnet: ResNet50: input 20x20 is too small; the smallest input that works is 37x37/],
@@ -124,8 +124,8 @@ test('plot errors exit 2 and write nothing', async () => {
     [['plot', '--out', path.join(dir, 'conflict.svg'), '--format', 'png'], /conflict\.svg: the extension '\.svg' contradicts --format png; use a \.png file or --format svg/],
     [['plot', '--out', path.join(dir, 'conflict.PNG'), '--format', 'svg'], /conflict\.PNG: the extension '\.PNG' contradicts --format svg; use a \.svg file or --format png/],
     [['plot', '--out', path.join(dir, 'conflict.jpg'), '--format', 'png'], /conflict\.jpg: the extension '\.jpg' contradicts --format png/],
-    [['plot', '--out', path.join(dir, 'x.svg'), '--format', 'pdf'], /Allowed choices are svg, png/],
-    [['plot', '--out', path.join(dir, 'x.svg'), '--rankdir', 'BT'], /Allowed choices are TB, LR/],
+    [['plot', '--out', path.join(dir, 'x.svg'), '--format', 'pdf'], /^resnet: --format 'pdf': allowed choices are svg, png/],
+    [['plot', '--out', path.join(dir, 'x.svg'), '--rankdir', 'BT'], /^resnet: --rankdir 'BT': allowed choices are TB, LR/],
     [['plot', '--out', path.join(dir, 'x.svg'), '--input', '8,8,3'], /too small; the smallest input that works is 37x37/],
   ];
   for (const [argv, message] of cases) {

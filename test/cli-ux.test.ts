@@ -48,7 +48,9 @@ test('commander errors: one line, resnet: prefix, the command help named, exit 2
     [['train', '--epoch', '3'], /^resnet: unknown option '--epoch' \(Did you mean --epochs\?\) \(see resnet train --help\)$/],
     [['evaluate', '--data', SIGNS_TEST], /^resnet: required option '--model <\w+>' not specified \(see resnet evaluate --help\)$/],
     [['predict', '--model', work], /^resnet: missing required argument 'image' \(see resnet predict --help\)$/],
-    [['summary', '--arch', 'resnet49'], /^resnet: --arch 'resnet49': Allowed choices are resnet18, resnet34, resnet50, resnet101, resnet152 \(see resnet summary --help\)$/],
+    [['summary', '--arch', 'resnet49'], /^resnet: --arch 'resnet49': allowed choices are resnet18, resnet34, resnet50, resnet101, resnet152 \(see resnet summary --help\)$/],
+    [['train', '--backend', 'foo'], /^resnet: --backend 'foo': allowed choices are auto, onednn, cpu \(see resnet train --help\)$/],
+    [['plot', '--out', 'x.svg', '--rankdir', 'BT'], /^resnet: --rankdir 'BT': allowed choices are TB, LR \(see resnet plot --help\)$/],
     [['demo', '--input', '40,40'], /^resnet: --input: expected height,width,channels such as 64,64,3, got '40,40' \(see resnet demo --help\)$/],
     [['trian'], /^resnet: unknown command 'trian' \(Did you mean train\?\) \(see resnet --help\)$/],
     [['--bogus'], /^resnet: unknown option '--bogus' \(see resnet --help\)$/],
@@ -80,6 +82,12 @@ test('an unknown command is one line and exit 2, with or without a help request;
 test('formatCommanderError joins a multi-line message into one line', () => {
   assert.equal(formatCommanderError("error: unknown command 'trian'\n(Did you mean train?)"), "unknown command 'trian' (Did you mean train?)");
   assert.equal(formatCommanderError("error: option '-b, --batch-size <n>' argument 'x' is invalid. expected a positive integer"), "--batch-size 'x': expected a positive integer");
+  // commander's own reasons start with a capital; in mid-sentence they read lower-case. Capitalised words stay.
+  assert.equal(
+    formatCommanderError("error: option '--backend <name>' argument 'foo' is invalid. Allowed choices are auto, onednn, cpu."),
+    "--backend 'foo': allowed choices are auto, onednn, cpu",
+  );
+  assert.equal(formatCommanderError("error: option '--data <path>' argument 'x' is invalid. HDF5 file expected"), "--data 'x': HDF5 file expected");
 });
 
 test('resnet without a command: the help on stderr, exit 2; --version prints package.json\'s version', async () => {

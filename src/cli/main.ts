@@ -41,13 +41,16 @@ const failedCommand = new WeakMap<CommanderError, Command>();
 
 /**
  * Turns a commander error message into the one-line form: without commander's `error: ` prefix, with a suggestion
- * such as `(Did you mean --epochs?)` on the same line, and an invalid option value said as `--epochs: <reason>`.
+ * such as `(Did you mean --epochs?)` on the same line, and an invalid option value said as `--epochs: <reason>`. The
+ * reason continues the sentence, so commander's capitalised ones start lower-case: `--backend 'foo': allowed choices
+ * are auto, onednn, cpu` (a word in capitals, such as `HDF5`, is left as it is).
  */
 export function formatCommanderError(message: string): string {
   const line = message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim().replace(/\.$/, '');
   const invalid = /^option '(-[^' ,]*)(?:, (--[^' ]+))?[^']*' argument '(.*)' is invalid\. (.*)$/.exec(line);
   if (invalid === null) return line;
-  const [, first, long, value, reason] = invalid;
+  const [, first, long, value] = invalid;
+  const reason = invalid[4].replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
   const name = long ?? first;
   // Our parsers' reasons quote the value already ("expected a positive integer, got '-1'"); commander's do not.
   return reason.includes(`'${value}'`) ? `${name}: ${reason}` : `${name} '${value}': ${reason}`;
