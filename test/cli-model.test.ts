@@ -51,7 +51,11 @@ test('summary usage errors exit 2 with one line', async () => {
     [['summary', '--bogus'], /unknown option '--bogus'/],
     [['summary', '--arch', 'nope'], /^resnet: --arch 'nope': allowed choices are resnet18, resnet34, resnet50, resnet101, resnet152/],
     [['summary', '--input', '64,64'], /expected height,width,channels/],
-    [['summary', '--classes', '0'], /expected a positive integer/],
+    [['summary', '--classes', '1'], /^resnet: --classes: expected an integer of at least 2 \(a softmax over one class always outputs 1\), got '1' \(see resnet summary --help\)$/],
+    [['summary', '--classes', '0'], /^resnet: --classes: expected an integer of at least 2 .*, got '0'/],
+    [['summary', '--classes', '-1'], /^resnet: --classes: expected an integer of at least 2 .*, got '-1'/],
+    [['summary', '--classes', '2.5'], /^resnet: --classes: expected an integer of at least 2 .*, got '2\.5'/],
+    [['plot', '--out', path.join(dir, 'one.svg'), '--classes', '1'], /^resnet: --classes: expected an integer of at least 2 .*, got '1' \(see resnet plot --help\)$/],
     [['summary', '--input', '20,20,3'], /^resnet: ResNet50: input 20x20 is too small; the smallest input that works is 37x37/],
     [['summary', '--pooling', 'avg'], /pooling applies only with includeTop: false/],
   ];

@@ -44,8 +44,11 @@ test('bad options are clear errors', () => {
     [{ inputShape: [64, 64] }, /three positive integers, got \[64,64\]/],
     [{ inputShape: [64, 64, 3, 1] }, /three positive integers/],
     [{ inputShape: [64.5, 64, 3] }, /three positive integers/],
-    [{ classes: 0 }, /classes must be a positive integer, got 0/],
-    [{ classes: 2.5 }, /classes must be a positive integer/],
+    [{ classes: 1 }, /ResNet50: classes must be an integer of at least 2 \(a softmax over one class always outputs 1\), got 1$/],
+    [{ classes: 0 }, /classes must be an integer of at least 2 .*, got 0$/],
+    [{ classes: -1 }, /classes must be an integer of at least 2 .*, got -1$/],
+    [{ classes: 2.5 }, /classes must be an integer of at least 2 .*, got 2\.5$/],
+    [{ classes: '6' }, /classes must be an integer of at least 2 .*, got "6"$/],
     [{ pooling: 'avg' }, /pooling applies only with includeTop: false/],
     [{ includeTop: false, pooling: 'sum' }, /pooling must be 'avg' or 'max', got "sum"/],
     [{ includeTop: 'no' }, /includeTop must be a boolean/],
@@ -55,6 +58,11 @@ test('bad options are clear errors', () => {
   for (const [options, message] of cases) {
     assert.throws(() => ResNet50(options as Parameters<typeof ResNet50>[0]), message, JSON.stringify(options));
   }
+  // Two classes, the fewest, is a model.
+  const two = ResNet18({ classes: 2, inputShape: [37, 37, 1], widthDivisor: 32 });
+  assert.deepEqual(two.outputs[0].shape, [null, 2]);
+  assert.equal(two.layers.at(-1)?.name, 'fc2');
+  two.dispose();
   assert.throws(() => buildResNet('resnet51' as ArchName), /unknown architecture 'resnet51' \(known: resnet18, resnet34, resnet50, resnet101, resnet152\)/);
   assert.throws(() => buildResNet('toString' as ArchName), /unknown architecture/);
 });

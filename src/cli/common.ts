@@ -25,6 +25,17 @@ export function parsePositiveInt(value: string): number {
   return Number(value);
 }
 
+/**
+ * Parses a class count option value (the size of a softmax output), for commander: an integer of at least 2, as the
+ * model builders require (a softmax over one class always outputs 1).
+ */
+export function parseClassCount(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 2) {
+    throw new InvalidArgumentError(`expected an integer of at least 2 (a softmax over one class always outputs 1), got '${value}'`);
+  }
+  return Number(value);
+}
+
 /** Parses a non-negative finite number option value, for commander. */
 export function parseNonNegativeNumber(value: string): number {
   const n = Number(value);

@@ -52,7 +52,10 @@ export const ARCH_NAMES = Object.keys(ARCHITECTURES) as ArchName[];
 export interface ResNetOptions {
   /** `[height, width, channels]` of one input image. Default `[64, 64, 3]`. */
   inputShape?: [number, number, number];
-  /** Number of classes of the softmax output (the Dense layer is named `'fc' + classes`). Default 6. */
+  /**
+   * Number of classes of the softmax output (the Dense layer is named `'fc' + classes`): an integer, at least 2 (a
+   * softmax over one class always outputs 1). Default 6.
+   */
   classes?: number;
   /**
    * Whether to end with the classifier (`avg_pool` 2x2, flatten, `fc{classes}` softmax). Default true. With false the
@@ -159,7 +162,12 @@ function resolveOptions(modelName: string, options: ResNetOptions): ResolvedOpti
       `${modelName}: inputShape must be [height, width, channels], three positive integers, got ${JSON.stringify(inputShape)}`,
     );
   }
-  if (!isPositiveInt(classes)) throw new Error(`${modelName}: classes must be a positive integer, got ${classes}`);
+  if (!isPositiveInt(classes) || classes < 2) {
+    const got = typeof classes === 'number' ? classes : JSON.stringify(classes);
+    throw new Error(
+      `${modelName}: classes must be an integer of at least 2 (a softmax over one class always outputs 1), got ${got}`,
+    );
+  }
   if (typeof includeTop !== 'boolean') throw new Error(`${modelName}: includeTop must be a boolean, got ${includeTop}`);
   if (pooling !== undefined && pooling !== 'avg' && pooling !== 'max') {
     throw new Error(`${modelName}: pooling must be 'avg' or 'max', got ${JSON.stringify(pooling)}`);

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import type * as tf from '@tensorflow/tfjs';
 import { ARCH_NAMES, buildResNet, formatSummary, type ArchName } from '../../model/index.js';
 import { initBackend } from '../../backend/index.js';
-import { CliError, parsePositiveInt, parseShape } from '../common.js';
+import { CliError, parseClassCount, parsePositiveInt, parseShape } from '../common.js';
 
 /** The model options of `summary` and `plot`, as commander parses them. */
 export interface ModelCliOptions {
@@ -28,7 +28,7 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(
       new Option('--input <h,w,c>', 'input shape: height,width,channels').argParser(parseShape).default([64, 64, 3], '64,64,3'),
     )
-    .option('--classes <n>', 'number of classes of the softmax output', parsePositiveInt, 6)
+    .option('--classes <n>', 'number of classes of the softmax output (at least 2)', parseClassCount, 6)
     .option('--no-top', 'leave out the top (avg_pool, flatten and the fc layer): a backbone')
     .addOption(new Option('--pooling <kind>', 'with --no-top: global pooling at the end').choices(['avg', 'max']))
     .option('--width-divisor <n>', 'divide every filter count by n (small variants)', parsePositiveInt, 1);
