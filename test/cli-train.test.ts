@@ -1,12 +1,12 @@
 /**
  * The training workflow through the `resnet` CLI, as separate processes: a run killed with SIGKILL mid-epoch resumes
  * from its last checkpoint; evaluate and predict print tables and JSON; bad inputs give one-line errors and a non-zero
- * exit; the demo runs on Fashion-MNIST.
+ * exit; an --out folder holding someone's files is refused; the demo runs on Fashion-MNIST.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
@@ -186,6 +186,20 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   assert.equal(existsSync(fresh), false, 'the run folder the failed run created is gone');
 });
 
+test('train and demo: an --out folder holding other files is refused with one line before the data is read, and left as it was', () => {
+  const mine = join(work, 'my-folder');
+  mkdirSync(mine);
+  writeFileSync(join(mine, 'notes.txt'), 'my notes\n');
+  writeFileSync(join(mine, 'log.csv'), 'my,own,log\n');
+  const refusal = new RegExp(`^resnet: ${mine}: folder is not empty and is not a training run \\(holds log\\.csv, notes\\.txt\\): choose a new or empty --out$`);
+  assertOneLineError(resnet(['train', '--data', join(work, 'no-such-data.h5'), '--out', mine, ...tiny]), 1, refusal);
+  // The demo continues a run in its --out, but refuses a folder that holds none.
+  assertOneLineError(resnet(['demo', '--data', FASHION_MNIST_DIR, '--out', mine, ...tiny]), 1, refusal);
+  assert.deepEqual(readdirSync(mine).sort(), ['log.csv', 'notes.txt']);
+  assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'my notes\n');
+  assert.equal(readFileSync(join(mine, 'log.csv'), 'utf8'), 'my,own,log\n');
+});
+
 test('train: a diverging run exits non-zero with one line and keeps its last good checkpoint', async () => {
   const before = readFileSync(join(run, 'checkpoints', 'epoch-0003', 'weights.bin'));
   const r = resnet(['train', '--out', run, '--resume', '--epochs', '4', '--lr', '1e30', '--backend', TEST_BACKEND]);
@@ -197,7 +211,7 @@ test('train: a diverging run exits non-zero with one line and keeps its last goo
   assert.ok(Number.isFinite(JSON.parse(ev.stdout).loss));
 });
 
-test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the report; says how to get the data', () => {
+test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the report; the same command continues it; says how to get the data', () => {
   assertOneLineError(
     resnet(['demo', '--data', join(work, 'no-fashion'), '--out', join(work, 'demo-missing')]),
     1,
@@ -213,4 +227,10 @@ test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the 
   assert.equal(metrics.evaluation.count, 20);
   assert.deepEqual(metrics.classes, ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
   assert.ok(existsSync(join(out, 'report', 'confusion.png')) && existsSync(join(out, 'report', 'curves.png')));
+
+  // The same command with more epochs continues the demo's run in its folder.
+  const more = resnet(['demo', '--data', FASHION_MNIST_DIR, '--epochs', '2', '--limit', '100', '--test-limit', '20', '--arch', 'resnet18', '--width-divisor', '32', '--out', out, '--backend', TEST_BACKEND]);
+  assert.equal(more.code, 0, more.stderr);
+  assert.match(more.stderr, /resuming from .*epoch-0001 \(epoch 1 of 2\)/);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'report', 'metrics.json'), 'utf8')).history.map((h: { epoch: number }) => h.epoch), [1, 2]);
 });

@@ -1,11 +1,13 @@
 /**
  * What train and evaluate check before they run, and what a failed or empty run leaves: class names against the
  * model's and the training set's, the default BatchNorm recalibration, a resumed run with nothing left to train, and
- * no run folder left behind by a run that failed in its first epoch; loadModel's word on a run folder.
+ * no run folder left behind by a run that failed in its first epoch or while writing its first checkpoint; which existing
+ * folders a new run accepts (empty ones, what an interrupted run left) and refuses (anything else, untouched);
+ * loadModel's word on a run folder.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
 import { DEFAULT_PRECISE_BN, checkCompatible, loadModel, train, type TrainOptions } from '../src/train/index.js';
@@ -95,6 +97,109 @@ test('train: BatchNorm recalibration is on by default; resuming a finished run s
       again.optimizer.dispose();
       again.model.dispose();
     }
+  } finally {
+    cleanup();
+  }
+});
+
+/** The names in `dir` and the bytes of each file (sub-folders listed as `name/` with their own content). */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) for (const [k, v] of Object.entries(snapshot(path))) out[`${e.name}/${k}`] = v;
+    else out[e.name] = readFileSync(path, 'latin1');
+  }
+  return out;
+}
+
+test('train: an existing folder holding other files is refused at once, new run or --resume, and left as it was', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const out = join(dir, 'mine');
+    mkdirSync(out);
+    writeFileSync(join(out, 'notes.txt'), 'my notes\n');
+    writeFileSync(join(out, 'log.csv'), 'my,own,log\n');
+    const before = snapshot(out);
+    // Missing data and a model builder that throws: the refusal comes before either is touched.
+    const reporter = recordingReporter();
+    const slow = options(out, {
+      data: join(dir, 'no-such-data.h5'),
+      buildModel: () => {
+        throw new Error('the model was built');
+      },
+      reporter,
+    });
+    const refusal = `${out}: folder is not empty and is not a training run (holds log.csv, notes.txt): choose a new or empty --out`;
+    await assert.rejects(train(slow), (e: Error) => e.message === refusal);
+    assert.deepEqual(reporter.messages, [], 'refused before the backend message');
+    // --resume too: there is no run to continue, and the run would write its logs over these files.
+    await assert.rejects(train({ ...slow, resume: true }), (e: Error) => e.message === refusal);
+    assert.deepEqual(snapshot(out), before, 'nothing deleted, overwritten or added');
+
+    // A file named like one of the run's own is not a run either; nor is a checkpoints/ folder holding other things.
+    const logOnly = join(dir, 'log-only');
+    mkdirSync(logOnly);
+    writeFileSync(join(logOnly, 'log.csv'), 'my,own,log\n');
+    await assert.rejects(train(options(logOnly)), (e: Error) => e.message.startsWith(`${logOnly}: folder is not empty and is not a training run (holds log.csv)`));
+    const others = join(dir, 'others');
+    mkdirSync(join(others, 'checkpoints', 'epoch-0001'), { recursive: true });
+    writeFileSync(join(others, 'checkpoints', 'model.pt'), 'weights');
+    writeFileSync(join(others, 'checkpoints', 'epoch-0001', 'model.pt'), 'weights');
+    writeFileSync(join(others, 'a.txt'), 'a');
+    writeFileSync(join(others, 'b.txt'), 'b');
+    writeFileSync(join(others, 'c.txt'), 'c');
+    writeFileSync(join(others, 'd.txt'), 'd');
+    const othersBefore = snapshot(others);
+    await assert.rejects(train(options(others)), (e: Error) => e.message === `${others}: folder is not empty and is not a training run (holds a.txt, b.txt, c.txt and 2 more): choose a new or empty --out`);
+    assert.deepEqual(snapshot(others), othersBefore, 'not even checkpoints/epoch-0001 (which a leftover run would lose) is removed');
+    assert.equal(existsSync(join(others, 'checkpoints', 'epoch-0001', 'model.pt')), true);
+  } finally {
+    cleanup();
+  }
+});
+
+test('train: an existing empty folder, and one left by a run killed while writing its first checkpoint, are accepted', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const a = await train(options(empty));
+    a.optimizer.dispose();
+    a.model.dispose();
+    assert.equal(a.state.epoch, 1);
+    assert.ok(existsSync(join(empty, 'checkpoints', 'epoch-0001', 'state.json')));
+
+    // What SIGKILL during the first checkpoint's write leaves: checkpoints/ holding only a temporary folder.
+    const killed = join(dir, 'killed');
+    const temp = join(killed, 'checkpoints', `.tmp-epoch-0001-4242-0a1b2c3d`);
+    mkdirSync(temp, { recursive: true });
+    writeFileSync(join(temp, 'weights.bin'), 'partial');
+    const b = await train(options(killed));
+    b.optimizer.dispose();
+    b.model.dispose();
+    assert.equal(b.state.epoch, 1);
+    assert.deepEqual(readdirSync(join(killed, 'checkpoints')).sort(), ['best', 'epoch-0001', 'latest'], 'the temporary is gone');
+  } finally {
+    cleanup();
+  }
+});
+
+test('train: a run that fails writing its first checkpoint leaves an existing empty folder empty, and no folder it created', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const unsavable = (shape: [number, number, number], classes: number) => {
+      const model = tinyResNet(shape, classes);
+      model.save = () => Promise.reject(new Error('disk full'));
+      return model;
+    };
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    await assert.rejects(train(options(empty, { buildModel: unsavable })), /^Error: disk full$/);
+    assert.deepEqual(readdirSync(empty), [], 'no empty checkpoints/ left behind');
+    const created = join(dir, 'created');
+    await assert.rejects(train(options(created, { buildModel: unsavable })), /^Error: disk full$/);
+    assert.equal(existsSync(created), false);
   } finally {
     cleanup();
   }

@@ -67,9 +67,13 @@ export function formatJson(value: unknown): string {
   return format(value, '') ?? 'null';
 }
 
+/** The files {@link writeLogs} writes at the top of a run folder, in the order it writes them. */
+export const LOG_FILES = ['log.csv', 'steps.csv', 'log.json'] as const;
+
 /** Writes `log.csv`, `log.json` and `steps.csv` of a run folder from its history. */
 export async function writeLogs(runDir: string, history: EpochRecord[]): Promise<void> {
-  await writeFileAtomic(join(runDir, 'log.csv'), historyCsv(history));
-  await writeFileAtomic(join(runDir, 'steps.csv'), stepsCsv(history));
-  await writeFileAtomic(join(runDir, 'log.json'), `${formatJson(history)}\n`);
+  const [csv, steps, json] = LOG_FILES;
+  await writeFileAtomic(join(runDir, csv), historyCsv(history));
+  await writeFileAtomic(join(runDir, steps), stepsCsv(history));
+  await writeFileAtomic(join(runDir, json), `${formatJson(history)}\n`);
 }

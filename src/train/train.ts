@@ -6,7 +6,7 @@
  *
  * A run folder holds `checkpoints/` (see `checkpoint.ts`), `log.csv`, `log.json` and, at the end, `report/`.
  */
-import { promises as fsp } from 'node:fs';
+import { type Dirent, promises as fsp } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
@@ -14,8 +14,11 @@ import { initBackend, type BackendChoice } from '../backend/index.js';
 import { openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
 import { buildResNet, type ArchName } from '../model/index.js';
 import {
+  BEST_FILE,
   type BestRecord,
+  CHECKPOINTS_DIR,
   type EpochRecord,
+  LATEST_FILE,
   type TrainState,
   cleanRunDir,
   latestCheckpoint,
@@ -25,8 +28,8 @@ import {
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
-import { exists, makeFolder } from './fsutil.js';
-import { writeLogs } from './log.js';
+import { TEMP_PREFIX, exists, makeFolder } from './fsutil.js';
+import { LOG_FILES, writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
 import { writeReport } from './report.js';
@@ -159,6 +162,67 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
   return { train, validation };
 }
 
+/** Sub-folder of a run folder that holds the end-of-training report. */
+const REPORT_DIR = 'report';
+
+/** Whether an entry at the top of a run folder is one a run writes: its logs, checkpoints, report or a temporary. */
+function isRunEntry(e: Dirent): boolean {
+  if (e.name.startsWith(TEMP_PREFIX)) return true;
+  return e.isDirectory() ? e.name === CHECKPOINTS_DIR || e.name === REPORT_DIR : e.isFile() && (LOG_FILES as readonly string[]).includes(e.name);
+}
+
+/** Whether an entry of `checkpoints/` is one a run writes: a pointer file, a checkpoint folder or a temporary. */
+function isCheckpointEntry(e: Dirent): boolean {
+  if (e.name.startsWith(TEMP_PREFIX)) return true;
+  return e.isDirectory() ? /^epoch-\d+$/.test(e.name) : e.isFile() && (e.name === LATEST_FILE || e.name === BEST_FILE);
+}
+
+/** An entry's name as listed in messages: a folder's with a trailing `/`. */
+function listed(e: Dirent, under = ''): string {
+  return `${under}${e.name}${e.isDirectory() ? '/' : ''}`;
+}
+
+/** At most three names, then how many more: `a, b, c and 2 more`. */
+function fewNames(names: string[]): string {
+  const shown = names.slice(0, names.length > 4 ? 3 : 4);
+  return names.length > shown.length ? `${shown.join(', ')} and ${names.length - shown.length} more` : shown.join(', ');
+}
+
+/**
+ * Checks, before anything is read or written, that the run folder `out` (absolute) may be trained into: it does not
+ * exist yet, or it is empty, or it holds a training run. A folder holds a training run when its `checkpoints/latest`
+ * pointer exists (a run with at least one checkpoint: a new run then refuses it, `resume` continues it), or when all
+ * it holds is what a run that stopped before its first checkpoint can leave: a `checkpoints/` folder with nothing but
+ * checkpoint folders, pointers and temporaries in it, beside the run's own logs, `report/` and temporaries.
+ *
+ * Anything else (a user's files, even one named like a run's `log.csv`) makes it throw a one-line error naming the
+ * folder and what it holds, and nothing is changed: a mistyped `--out` must not lose anyone's files. A path that is
+ * not a folder is left to `makeFolder`, which says so.
+ */
+async function checkRunFolder(out: string): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await fsp.readdir(out, { withFileTypes: true });
+  } catch {
+    return; // missing (created later), or not a folder (makeFolder says so)
+  }
+  const checkpoints = entries.find((e) => e.name === CHECKPOINTS_DIR && e.isDirectory());
+  let foreign: string[];
+  if (checkpoints === undefined) {
+    foreign = entries.map((e) => listed(e));
+  } else {
+    const inner = await fsp.readdir(join(out, CHECKPOINTS_DIR), { withFileTypes: true });
+    if (inner.some((e) => e.name === LATEST_FILE && e.isFile())) return;
+    foreign = [
+      ...entries.filter((e) => !isRunEntry(e)).map((e) => listed(e)),
+      ...inner.filter((e) => !isCheckpointEntry(e)).map((e) => listed(e, `${CHECKPOINTS_DIR}/`)),
+    ];
+  }
+  if (foreign.length > 0) {
+    throw new Error(`${out}: folder is not empty and is not a training run (holds ${fewNames(foreign.sort())}): choose a new or empty --out`);
+  }
+}
+
 /**
  * Batches of BatchNorm recalibration after each epoch unless `preciseBn` says otherwise. Keras's moving averages
  * (momentum 0.99) still hold much of their starting values after a few hundred steps, so without it a short run that
@@ -207,7 +271,8 @@ export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerNa
  * stops training with {@link TrainingDivergedError}, leaving the last good checkpoint intact. At the end the report
  * is written to `<out>/report/`.
  *
- * Refuses to start over a run folder that already has checkpoints unless `resume` is set.
+ * Refuses to start over a run folder that already has checkpoints unless `resume` is set, and, before any slow work,
+ * an existing folder that is neither empty nor a run folder (see `checkRunFolder`): nothing in it is touched.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const out = resolve(options.out);
@@ -222,6 +287,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
 
+  await checkRunFolder(out);
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
 
@@ -323,7 +389,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (options.report !== false) {
       const evalSet = data.validation ?? data.train;
       evaluation = await evaluateModel(model, evalSet, batchSize, state.classes);
-      reportFiles = await writeReport(join(out, 'report'), {
+      reportFiles = await writeReport(join(out, REPORT_DIR), {
         title: `Training report: ${metadata.arch} on ${data.train.name}`,
         classes: state.classes,
         history: state.history,
@@ -345,8 +411,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     reporter.stop();
     optimizer?.dispose();
     model?.dispose();
-    // A run folder this call created and nothing was written into (bad data, a bad model, a failure in epoch 1)
-    // goes again.
+    // A checkpoints/ folder that the first checkpoint's failed write left empty goes again, and so does a run folder
+    // this call created and nothing was written into (bad data, a bad model, a failure in epoch 1): an existing empty
+    // folder is left empty. (rmdir removes empty folders only.)
+    await fsp.rmdir(join(out, CHECKPOINTS_DIR)).catch(() => undefined);
     if (!outExisted) await fsp.rmdir(out).catch(() => undefined);
     throw err;
   }
