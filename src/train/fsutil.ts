@@ -198,8 +198,12 @@ export class FolderError extends Error {
  * Creates the folder `path` and its missing parents, one at a time, or throws a {@link FolderError}. Written out
  * instead of `mkdir(path, { recursive: true })` because Node 20's recursive mkdir never returns for a path under
  * /proc (it loops on the ENOENT), and its errors name whichever parent failed rather than `path`.
+ *
+ * Returns the folders it created, outermost first (none when `path` existed already), so that a caller whose write
+ * then fails can take them away again with {@link removeCreatedFolders}. If it fails part-way, it removes the ones it
+ * had created before it throws.
  */
-export async function makeFolder(path: string): Promise<void> {
+export async function makeFolder(path: string): Promise<string[]> {
   const missing: string[] = [];
   let dir = resolve(path);
   while (!(await exists(dir)) && dirname(dir) !== dir) {
@@ -208,12 +212,32 @@ export async function makeFolder(path: string): Promise<void> {
   }
   const stat = await fsp.stat(dir).catch(() => undefined); // the nearest that exists (a link is followed)
   if (stat === undefined || !stat.isDirectory()) throw new FolderError(path, `${dir} is not a folder`);
+  const created: string[] = [];
   for (const folder of missing.reverse()) {
     try {
       await fsp.mkdir(folder);
+      created.push(folder);
     } catch (err) {
+      // Made meanwhile by someone else: theirs, not ours to remove.
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await fsp.stat(folder)).isDirectory()) continue;
+      await removeCreatedFolders(created);
       throw new FolderError(path, fsErrorReason(err));
+    }
+  }
+  return created;
+}
+
+/**
+ * Removes the folders that {@link makeFolder} reported creating, innermost first: for a write that failed after it
+ * made them, so that nothing of the failed command is left behind. Folders are only ever removed when empty: one that
+ * holds something (put there meanwhile) stays, and so do the folders above it. Never throws.
+ */
+export async function removeCreatedFolders(created: readonly string[]): Promise<void> {
+  for (const folder of [...created].reverse()) {
+    try {
+      await fsp.rmdir(folder);
+    } catch {
+      return;
     }
   }
 }

@@ -4,12 +4,13 @@
  * `.h5` gets a Keras file, anything else a TensorFlow.js model folder. Class names and the other project metadata
  * travel both ways (`userDefinedMetadata` ↔ the h5 root attribute `resnet_metadata`).
  */
+import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import type * as tf from '@tensorflow/tfjs';
 import { type BackendChoice, initBackend } from '../../backend/index.js';
 import { isKerasH5Path, loadKerasH5, saveKerasH5 } from '../../io/keras_h5.js';
 import { loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
-import { TargetInUseError } from '../../train/fsutil.js';
+import { TargetInUseError, makeFolder, removeCreatedFolders } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addBackendOption } from './train.js';
 
@@ -45,6 +46,9 @@ Examples:
     }
     await initBackend(opts.backend);
     const model = await loadAny(opts.model);
+    // The folders --out needs are made here rather than by the writer, to know which ones this command created: they
+    // go again if the write fails. A folder that cannot be made is left to the writer, which reports it in its words.
+    const created = await makeFolder(dirname(resolve(opts.out))).catch((): string[] => []);
     try {
       const metadata = modelMetadata(model);
       if (isKerasH5Path(opts.out)) {
@@ -60,6 +64,9 @@ Examples:
         }
         process.stdout.write(`wrote ${opts.out} (TensorFlow.js model folder, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
       }
+    } catch (err) {
+      await removeCreatedFolders(created);
+      throw err;
     } finally {
       model.dispose();
     }

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { renderModel, type PlotFormat } from '../../model/index.js';
-import { type FolderError, fsErrorReason, makeFolder, writeFileAtomic } from '../../train/fsutil.js';
+import { type FolderError, fsErrorReason, makeFolder, removeCreatedFolders, writeFileAtomic } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addModelOptions, buildModelFromOptions, type ModelCliOptions } from './summary.js';
 
@@ -38,15 +38,19 @@ function chooseFormat(out: string, format: PlotFormat | undefined): PlotFormat {
   throw new CliError(`${out}: cannot tell the format from the extension '${ext}'; use .svg or .png, or --format`, 2);
 }
 
-/** Writes `data` to `file` atomically (a temporary file beside it, then a rename), creating missing parent folders. */
+/**
+ * Writes `data` to `file` atomically (a temporary file beside it, then a rename), creating missing parent folders.
+ * If the write fails, the folders it created go again.
+ */
 async function writeOutput(file: string, data: Buffer): Promise<void> {
   const folder = path.dirname(path.resolve(file));
-  await makeFolder(folder).catch((err: FolderError) => {
+  const created = await makeFolder(folder).catch((err: FolderError) => {
     throw new CliError(`${file}: cannot write: cannot create the folder ${folder}: ${err.reason}`, 1);
   });
   try {
     await writeFileAtomic(file, data);
   } catch (err) {
+    await removeCreatedFolders(created);
     throw new CliError(`${file}: cannot write: ${fsErrorReason(err)}`, 1);
   }
 }

@@ -1,0 +1,103 @@
+/**
+ * Output writes that fail for real after the command made the folders for them (`plot --out`, `convert --out` to a
+ * `.h5` file or a model folder): one line naming the file, exit 1, and the folders the command created are gone while
+ * the ones that were there before stay. Also `makeFolder`'s report of what it created and `removeCreatedFolders`.
+ *
+ * The failing write: a final name of 250 characters is a valid name, but the temporary name written beside it first
+ * (`.tmp-<name>-<pid>-<hex>`) is over the file system's 255, so the write fails with ENAMETOOLONG after the folders
+ * were made, as a full disk or a lost mount would.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { FolderError, makeFolder, removeCreatedFolders } from '../src/train/fsutil.js';
+import { saveModel } from '../src/train/index.js';
+import { runCaptured } from './cli-helpers.js';
+import { tempDir, tinyResNet } from './train-fixtures.js';
+
+const { dir: work, cleanup } = tempDir('resnet-cli-errors-');
+test.after(cleanup);
+
+/** A file name of 250 characters ending in `ext`: valid, but too long for the temporary name beside it. */
+function longName(ext: string): string {
+  return 'n'.repeat(250 - ext.length) + ext;
+}
+
+/** A fresh, empty folder under the test's temporary folder: the pre-existing parent of an output. */
+function freshParent(name: string): string {
+  const dir = path.join(work, name);
+  mkdirSync(dir);
+  return dir;
+}
+
+/** Asserts a run that failed with exit 1 and one `resnet: <file>: ...` line matching `reason`. */
+function assertWriteFailure(r: Awaited<ReturnType<typeof runCaptured>>, file: string, reason: RegExp): void {
+  assert.equal(r.code, 1, r.err);
+  assert.equal(r.out, '');
+  const lines = r.err.split('\n').filter((l) => l !== '' && !l.startsWith('backend: '));
+  assert.equal(lines.length, 1, r.err);
+  assert.ok(lines[0].startsWith(`resnet: ${file}: `), lines[0]);
+  assert.match(lines[0], reason);
+}
+
+test('makeFolder reports the folders it created, outermost first; none for an existing folder', async () => {
+  const parent = freshParent('make');
+  const deep = path.join(parent, 'a', 'b', 'c');
+  assert.deepEqual(await makeFolder(deep), [path.join(parent, 'a'), path.join(parent, 'a', 'b'), deep]);
+  assert.ok(existsSync(deep));
+  assert.deepEqual(await makeFolder(deep), []);
+  assert.deepEqual(await makeFolder(path.join(parent, 'a', 'd')), [path.join(parent, 'a', 'd')]);
+});
+
+test('makeFolder that fails part-way removes the folders it had made; removeCreatedFolders keeps non-empty ones', async () => {
+  const parent = freshParent('partial');
+  // 'made' can be created, the 300-character name below it cannot.
+  const bad = path.join(parent, 'made', 'x'.repeat(300), 'leaf');
+  await assert.rejects(makeFolder(bad), (err: unknown) => err instanceof FolderError && /ENAMETOOLONG/.test(err.reason));
+  assert.deepEqual(readdirSync(parent), []);
+
+  const created = await makeFolder(path.join(parent, 'p', 'q', 'r'));
+  writeFileSync(path.join(parent, 'p', 'q', 'kept.txt'), 'written meanwhile\n');
+  await removeCreatedFolders(created);
+  // r was empty and goes; q holds a file and stays, and so does p above it.
+  assert.deepEqual(readdirSync(path.join(parent, 'p', 'q')), ['kept.txt']);
+  assert.deepEqual(readdirSync(parent), ['p']);
+});
+
+test('plot: a write that fails after its folders were made removes those folders, not the ones that were there', async () => {
+  const parent = freshParent('plot');
+  mkdirSync(path.join(parent, 'existing'));
+  for (const file of [path.join(parent, 'new', 'sub', longName('.svg')), path.join(parent, 'existing', 'new', longName('.png'))]) {
+    const r = await runCaptured(['plot', '--out', file, '--arch', 'resnet18', '--width-divisor', '32', '--input', '40,40,3']);
+    assertWriteFailure(r, file, /cannot write: name too long \(ENAMETOOLONG\)$/);
+  }
+  assert.deepEqual(readdirSync(parent), ['existing']);
+  assert.deepEqual(readdirSync(path.join(parent, 'existing')), []);
+});
+
+test('convert: an .h5 or model-folder write that fails after its folders were made removes those folders', async () => {
+  const model = tinyResNet();
+  const source = path.join(work, 'source-model');
+  await saveModel(model, source);
+  model.dispose();
+  const parent = freshParent('convert');
+  mkdirSync(path.join(parent, 'existing'));
+  const cases: [string, RegExp][] = [
+    [path.join(parent, 'new', 'sub', longName('.h5')), /cannot write the Keras HDF5 file: name too long \(ENAMETOOLONG\)$/],
+    [path.join(parent, 'existing', 'new', longName('.h5')), /ENAMETOOLONG/],
+    [path.join(parent, 'new', 'sub', longName('')), /ENAMETOOLONG/],
+  ];
+  for (const [out, reason] of cases) {
+    assertWriteFailure(await runCaptured(['convert', '--model', source, '--out', out, '--backend', 'cpu']), out, reason);
+  }
+  assert.deepEqual(readdirSync(parent), ['existing']);
+  assert.deepEqual(readdirSync(path.join(parent, 'existing')), []);
+
+  // A model that cannot be read fails before any folder is made.
+  const notModel = path.join(work, 'not-a-model.h5');
+  writeFileSync(notModel, 'not HDF5\n');
+  const r = await runCaptured(['convert', '--model', notModel, '--out', path.join(parent, 'new', 'model.h5'), '--backend', 'cpu']);
+  assertWriteFailure(r, notModel, /./);
+  assert.deepEqual(readdirSync(parent), ['existing']);
+});
