@@ -235,7 +235,7 @@ test('CLI: --lr-schedule cosine is logged and kept by --resume; an unknown sched
   assert.equal(bad.code, 2);
   assert.equal(bad.out, '');
   // One error line, as for every usage error.
-  assert.deepEqual(bad.err.trim().split('\n'), ["resnet: --lr-schedule 'linear': Allowed choices are constant, cosine (see resnet train --help)"]);
+  assert.deepEqual(bad.err.trim().split('\n'), ["resnet: --lr-schedule 'linear': allowed choices are constant, cosine (see resnet train --help)"]);
 
   const { dir, cleanup } = tempDir();
   const run = join(dir, 'run');
