@@ -84,7 +84,8 @@ test('train: SIGKILL during epoch 2, then --resume continues from the last check
   assert.deepEqual(final.history.map((h) => h.step_loss?.length), [30, 30, 30]);
   const csv = readFileSync(join(run, 'log.csv'), 'utf8').trim().split('\n').slice(1);
   assert.deepEqual(csv.map((l) => l.split(',')[0]), ['1', '2', '3']);
-  assert.ok(existsSync(join(run, 'report', 'report.md')));
+  // The resume kept the run's settings, so the report names them once, without epochs.
+  assert.match(readFileSync(join(run, 'report', 'report.md'), 'utf8'), /^- optimizer: adam \(lr 0\.001\)$/m);
 });
 
 test('evaluate: text tables and --json on the run folder (its latest checkpoint)', async () => {

@@ -1,7 +1,8 @@
 /**
  * Resuming: a run interrupted after epoch 1 and resumed for epoch 2 ends exactly where an uninterrupted 2-epoch run
  * ends (model, optimizer state and epoch count restored; logs and per-step losses continued without duplicates); a
- * state from before per-step losses were recorded still resumes. Also early stopping,
+ * state from before per-step losses were recorded still resumes; the report names the optimizer settings of each stretch
+ * of epochs that a resume changed, old states included. Also early stopping,
  * checkpoint pruning, and the refusals: an existing run without `resume`, a resumed run at another input shape.
  */
 import { test } from 'node:test';
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { readState, train, type TrainOptions } from '../src/train/index.js';
+import { type RunState, type TrainSegment, describeOptimizer, readState, train, trainSegments, type TrainOptions } from '../src/train/index.js';
 import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(24, TINY_INPUT, 3, 'train');
@@ -135,6 +136,77 @@ test('resume: a run whose state.json predates per-step losses resumes; only the 
   } finally {
     cleanup();
   }
+});
+
+/** The `- optimizer: …` line of a run's report.md. */
+function optimizerLine(dir: string): string | undefined {
+  return readFileSync(join(dir, 'report', 'report.md'), 'utf8').split('\n').find((l) => l.startsWith('- optimizer: '));
+}
+
+test('resume: the report names the optimizer settings of each stretch of epochs when a resume changed them', async () => {
+  const { dir, cleanup } = tempDir();
+  const run = async (extra: Partial<TrainOptions>): Promise<RunState> => {
+    const r = await train(options(dir, { resume: true, report: true, ...extra }));
+    r.optimizer.dispose();
+    r.model.dispose();
+    return r.state;
+  };
+  try {
+    // Epochs 1-2 at lr 0.01, constant: one stretch, named without epochs.
+    await run({ epochs: 2, lr: 0.01 });
+    assert.equal(optimizerLine(dir), '- optimizer: adam (lr 0.01)');
+    // Epoch 3 at 0.005: the learning rate column of log.csv shows the jump, and so does the report.
+    await run({ epochs: 3, lr: 0.005 });
+    const lrs = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[7]));
+    assert.deepEqual(lrs, [0.01, 0.01, 0.005]);
+    assert.equal(optimizerLine(dir), '- optimizer: epochs 1-2: adam (lr 0.01); epoch 3: adam (lr 0.005)');
+    // The same settings again (a constant rate does not depend on --epochs) continue the last stretch.
+    await run({ epochs: 4, lr: 0.005 });
+    assert.equal(optimizerLine(dir), '- optimizer: epochs 1-2: adam (lr 0.01); epochs 3-4: adam (lr 0.005)');
+    // Cosine decay over 5 epochs from epoch 5: its first step's rate is 0.005 * (1 + cos(pi * 4/5)) / 2.
+    const state = await run({ epochs: 5, lr: 0.005, lrSchedule: 'cosine' });
+    assert.ok(Math.abs(state.history[4].lr - (0.005 * (1 + Math.cos((Math.PI * 4) / 5))) / 2) < 1e-9);
+    assert.equal(optimizerLine(dir), '- optimizer: epochs 1-2: adam (lr 0.01); epochs 3-4: adam (lr 0.005); epoch 5: adam (lr 0.005, cosine decay to 0 over 5 epochs)');
+    // state.json keeps them, so the next resume (and its report) knows them too.
+    const stored = (await readState(join(dir, 'checkpoints', 'epoch-0005'))) as RunState;
+    assert.deepEqual(stored.segments?.map((g) => [g.fromEpoch, g.lr, g.lrSchedule]), [[1, 0.01, 'constant'], [3, 0.005, 'constant'], [5, 0.005, 'cosine']]);
+  } finally {
+    cleanup();
+  }
+});
+
+test('resume: a state from before the settings were recorded stands for its epochs with its stored arguments', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await train(options(dir, { epochs: 1, lr: 0.01 }));
+    r.optimizer.dispose();
+    r.model.dispose();
+    const stateFile = join(dir, 'checkpoints', 'epoch-0001', 'state.json');
+    const old = JSON.parse(readFileSync(stateFile, 'utf8'));
+    assert.ok(Array.isArray(old.segments));
+    delete old.segments;
+    writeFileSync(stateFile, JSON.stringify(old, null, 2));
+    assert.deepEqual(trainSegments(old), [{ fromEpoch: 1, optimizer: 'adam', lr: 0.01, lrSchedule: 'constant', epochs: 1 }]);
+
+    const resumed = await train(options(dir, { epochs: 2, lr: 0.002, resume: true, report: true }));
+    resumed.optimizer.dispose();
+    resumed.model.dispose();
+    assert.equal(optimizerLine(dir), '- optimizer: epoch 1: adam (lr 0.01); epoch 2: adam (lr 0.002)');
+  } finally {
+    cleanup();
+  }
+});
+
+test('describeOptimizer: stretches with their epochs; epochs before the first recorded one, and a stretch not yet begun', () => {
+  const adam = (fromEpoch: number, lr: number): TrainSegment => ({ fromEpoch, optimizer: 'adam', lr, lrSchedule: 'constant', epochs: 9 });
+  assert.equal(describeOptimizer([adam(1, 0.01)], 4), 'adam (lr 0.01)');
+  assert.equal(describeOptimizer([adam(1, 0.01), adam(5, 0.1)], 4), 'adam (lr 0.01)', 'a stretch from epoch 5 has not begun at epoch 4');
+  assert.equal(describeOptimizer([adam(3, 0.01)], 4), 'epochs 1-2: not recorded; epochs 3-4: adam (lr 0.01)');
+  assert.equal(describeOptimizer([], 2), 'not recorded');
+  assert.equal(
+    describeOptimizer([adam(1, 0.01), { fromEpoch: 2, optimizer: 'sgd', lr: 0.1, lrSchedule: 'cosine', epochs: 9 }], 9),
+    'epoch 1: adam (lr 0.01); epochs 2-9: sgd (lr 0.1, cosine decay to 0 over 9 epochs)',
+  );
 });
 
 test('resume: refuses to start over an existing run, and a different input shape', async () => {

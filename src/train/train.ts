@@ -106,7 +106,7 @@ export interface TrainResult {
   /** Its optimizer, with its state. */
   optimizer: tf.Optimizer;
   /** The training state of the last checkpoint. */
-  state: TrainState;
+  state: RunState;
   /** The latest checkpoint folder. */
   checkpoint: string | undefined;
   /** Number of training images. */
@@ -119,6 +119,69 @@ export interface TrainResult {
   evaluation?: EvaluationResult;
   /** Files of the report, when written. */
   reportFiles?: string[];
+}
+
+/**
+ * The optimizer settings that trained a stretch of a run's epochs. A run has one; each resume that changes the
+ * optimizer, `lr`, `lrSchedule` or (with the cosine schedule, whose length it sets) `epochs` starts another.
+ */
+export interface TrainSegment {
+  /** The first epoch trained with these settings (1-based); the stretch ends where the next one starts. */
+  fromEpoch: number;
+  optimizer: OptimizerName;
+  /** Base learning rate. */
+  lr: number;
+  lrSchedule: LrSchedule;
+  /** The run's planned number of epochs, which the cosine schedule decays over. */
+  epochs: number;
+}
+
+/**
+ * The training state as {@link train} writes it to `state.json`: a {@link TrainState} with the settings of each
+ * stretch of epochs. `segments` is absent in states written before it was recorded; {@link trainSegments} reads both.
+ */
+export interface RunState extends TrainState {
+  /** The optimizer settings of the run's epochs, oldest first; the last one is the latest run's. */
+  segments?: TrainSegment[];
+}
+
+/**
+ * The optimizer settings of a state's epochs, oldest first. A state written before they were recorded says only how
+ * the call that wrote it was set (its `args`), so those settings stand for all its epochs; one whose arguments say
+ * nothing usable gives no segments.
+ */
+export function trainSegments(state: RunState): TrainSegment[] {
+  if (state.segments !== undefined) return state.segments;
+  const { optimizer, lr, lrSchedule, epochs } = state.args;
+  if (state.epoch < 1 || typeof optimizer !== 'string' || typeof lr !== 'number' || typeof epochs !== 'number') return [];
+  const schedule = lrSchedule === undefined ? 'constant' : lrSchedule;
+  if (!LR_SCHEDULES.includes(schedule as LrSchedule)) return [];
+  return [{ fromEpoch: 1, optimizer: optimizer as OptimizerName, lr, lrSchedule: schedule as LrSchedule, epochs }];
+}
+
+/** Whether two settings give the same learning rates: the cosine schedule's length matters, the constant one's not. */
+function sameSettings(a: Omit<TrainSegment, 'fromEpoch'>, b: Omit<TrainSegment, 'fromEpoch'>): boolean {
+  return a.optimizer === b.optimizer && a.lr === b.lr && a.lrSchedule === b.lrSchedule && (a.lrSchedule === 'constant' || a.epochs === b.epochs);
+}
+
+/**
+ * The optimizer line of a report: the settings, e.g. `adam (lr 0.001)` or `adam (lr 0.001, cosine decay to 0 over 6
+ * epochs)`, and where a resume changed them, each stretch's with its epochs, oldest first:
+ * `epochs 1-3: adam (lr 0.001); epochs 4-6: adam (lr 0.0005, cosine decay to 0 over 6 epochs)`. `lastEpoch` ends
+ * the last stretch; epochs before the first stretch (or all, without one) are `not recorded`.
+ */
+export function describeOptimizer(segments: readonly TrainSegment[], lastEpoch: number): string {
+  const stretches: { from: number; text: string }[] = segments
+    .filter((s) => s.fromEpoch <= lastEpoch)
+    .map((s) => ({ from: s.fromEpoch, text: `${s.optimizer} (lr ${s.lr}${s.lrSchedule === 'cosine' ? `, cosine decay to 0 over ${s.epochs} epochs` : ''})` }));
+  if ((stretches[0]?.from ?? Infinity) > 1) stretches.unshift({ from: 1, text: 'not recorded' });
+  if (stretches.length === 1) return stretches[0].text;
+  return stretches
+    .map((s, i) => {
+      const to = i + 1 < stretches.length ? stretches[i + 1].from - 1 : lastEpoch;
+      return `${to > s.from ? `epochs ${s.from}-${to}` : `epoch ${s.from}`}: ${s.text}`;
+    })
+    .join('; ');
 }
 
 /** Thrown when the training loss becomes NaN or infinite. The last good checkpoint is left as it was. */
@@ -302,7 +365,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const args = describeArgs(options);
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
-  let state: TrainState | undefined;
+  let state: RunState | undefined;
   try {
     if (options.resume && latest !== undefined) {
       ({ model, state } = await loadCheckpoint(latest));
@@ -348,6 +411,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const resumed = state;
     state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
+    // The epochs this call trains get its settings: the same as the last stretch's continue it, others start one.
+    const segments = resumed === undefined ? [] : [...trainSegments(resumed)];
+    const settings = { optimizer: options.optimizer ?? 'adam', lr, lrSchedule, epochs };
+    const last = segments[segments.length - 1];
+    if (state.epoch < epochs && (last === undefined || !sameSettings(last, settings))) segments.push({ fromEpoch: state.epoch + 1, ...settings });
+    state.segments = segments;
     // A new run's logs appear with its first epoch; a resumed run's are rewritten from its checkpoint's history.
     if (state.history.length > 0) await writeLogs(out, state.history);
     const metadata: ModelMetadata = {
@@ -399,7 +468,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'input shape': formatImageShape(metadata.inputShape ?? []),
           'training images': data.train.size,
           'validation images': data.validation?.size ?? 0,
-          optimizer: `${options.optimizer ?? 'adam'} (lr ${lr}${lrSchedule === 'cosine' ? ', cosine decay to 0' : ''})`,
+          optimizer: describeOptimizer(state.segments ?? [], state.epoch),
           'batch size': batchSize,
           backend,
           checkpoint: checkpoint ?? 'none',
