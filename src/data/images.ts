@@ -61,13 +61,15 @@ export async function checkImageFile(file: string): Promise<void> {
 }
 
 /**
- * Decodes an image file to 8-bit pixels of `[h, w, c]`: alpha dropped, stretched to h x w, converted to RGB
+ * Decodes an image file to 8-bit pixels of `[h, w, c]`: turned upright by its EXIF orientation (as a photo viewer
+ * shows it; phones store photos sideways with an Orientation tag), alpha dropped, stretched to h x w, converted to RGB
  * (c = 3) or grayscale (c = 1).
  */
 export async function decodeImage(file: string, shape: readonly [number, number, number]): Promise<Uint8Array> {
   const [h, w, c] = shape;
   try {
-    const img = sharp(file).removeAlpha();
+    // autoOrient applies the Orientation tag as the image is read, so before the resize.
+    const img = sharp(file, { autoOrient: true }).removeAlpha();
     if (c === 1) img.grayscale();
     else img.toColourspace('srgb');
     img.resize(w, h, { fit: 'fill' }).raw({ depth: 'uchar' });
