@@ -27,7 +27,7 @@ import {
 } from './checkpoint.js';
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
-import { formatImageShape, modelInputShape, type ModelMetadata } from './io.js';
+import { formatImageShape, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
 import { TEMP_PREFIX, exists, makeFolder } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
@@ -101,7 +101,10 @@ export interface TrainResult {
   out: string;
   /** Name of the tfjs backend used. */
   backend: string;
-  /** The trained model (as after the last epoch). */
+  /**
+   * The trained model (as after the last epoch), carrying the run's metadata (class names, input shape, architecture,
+   * data set: `modelMetadata`) as the checkpoint's saved model does.
+   */
   model: tf.LayersModel;
   /** Its optimizer, with its state. */
   optimizer: tf.Optimizer;
@@ -425,6 +428,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       arch: options.buildModel !== undefined ? model.name : (options.arch ?? 'resnet50'),
       dataset: data.train.name,
     };
+    // The model itself carries them too (as the checkpoint's model.json does), so that the model returned to the
+    // caller names its classes when it predicts or is saved: the same metadata as a model loaded from the checkpoint.
+    model.setUserDefinedMetadata({ ...modelMetadata(model), ...metadata });
 
     let checkpoint = latest;
     let stoppedEarly = false;
