@@ -45,7 +45,10 @@ export interface PredictOptions {
   topK?: number;
   /** Images per forward pass (default 32). */
   batchSize?: number;
-  /** Backend to initialize first (default: leave the current one). */
+  /**
+   * Backend to run on, set with `initBackend` before the model is loaded. Default `auto` (as {@link train}): the
+   * native `onednn` backend when its addon loads, else tfjs's `cpu`.
+   */
   backend?: BackendChoice;
 }
 
@@ -87,7 +90,7 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
 export async function predict(options: PredictOptions): Promise<Prediction[]> {
   if (options.images.length === 0) throw new Error('no images to predict');
   const images = await listImageFiles(options.images);
-  if (options.backend !== undefined) await initBackend(options.backend);
+  await initBackend(options.backend ?? 'auto');
   const model = await loadInferenceModel(options.model, options.checkpoint);
   try {
     const shape = modelInputShape(model);
