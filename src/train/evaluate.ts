@@ -111,17 +111,20 @@ export interface EvaluateOptions {
   limit?: number;
   /** Images per forward pass (default 32). */
   batchSize?: number;
-  /** Backend to initialize first (default: leave the current one). */
+  /**
+   * Backend to initialize first (default 'auto', as in `train`: the native `onednn` backend when its addon loads,
+   * else tfjs's pure-JS `cpu` backend).
+   */
   backend?: BackendChoice;
 }
 
 /**
- * Evaluates a model on a labelled data set. Class names come from the model's metadata when it has them, else from
- * the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
+ * Evaluates a model on a labelled data set, on the backend `options.backend` picks (default: the fastest available).
+ * Class names come from the model's metadata when it has them, else from the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
  * Either way the model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
-  if (options.backend !== undefined) await initBackend(options.backend);
+  await initBackend(options.backend ?? 'auto');
   const model = await loadInferenceModel(options.model, options.checkpoint);
   try {
     const data =
