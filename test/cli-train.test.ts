@@ -74,6 +74,7 @@ test('train: SIGKILL during epoch 2, then --resume continues from the last check
   const r = resnet(['train', '--out', run, '--resume', '--backend', TEST_BACKEND]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^backend: \w+$/m);
+  assert.ok(r.stderr.split('\n').includes(`using the data stored with the run: --data ${SIGNS_TRAIN}`), r.stderr);
   assert.match(r.stderr, /resuming from .*epoch-0001 \(epoch 1 of 3\)/);
   assert.doesNotMatch(r.stderr, /^epoch 1\/3 /m, 'epoch 1 is not trained again');
   assert.match(r.stdout, /^epochs: 3$/m);
@@ -175,6 +176,19 @@ test('bad input: missing model, folder without model.json, not an image, shape m
     /^resnet: input shape mismatch: the checkpoint .*epoch-0003 takes 40x40x3 images, the options ask for 48x48x3$/,
   );
   assertOneLineError(resnet(['train', '--data', SIGNS_TRAIN, '--resume']), 2, /^resnet: --resume needs --out/);
+  // --resume without --data continues a run; where --out holds none, it says so (and creates nothing).
+  const nowhere = join(work, 'no-such-run');
+  assertOneLineError(
+    resnet(['train', '--out', nowhere, '--resume', ...tiny]),
+    2,
+    new RegExp(`^resnet: ${nowhere}: no training run to resume \\(no such folder\\): check --out, or give --data to start a new run$`),
+  );
+  assert.equal(existsSync(nowhere), false);
+  const emptyRun = join(work, 'empty-run');
+  mkdirSync(emptyRun);
+  assertOneLineError(resnet(['train', '--out', emptyRun, '--resume', ...tiny]), 2, new RegExp(`^resnet: ${emptyRun}: no training run to resume \\(no checkpoint in it\\)`));
+  assert.deepEqual(readdirSync(emptyRun), []);
+  assertOneLineError(resnet(['train', '--out', SIGNS_TRAIN, '--resume', ...tiny]), 2, /: no training run to resume \(not a folder\)/);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--augment', 'rotate']).code, 2);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
   assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 1, /already holds a training run/);

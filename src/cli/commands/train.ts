@@ -5,7 +5,7 @@
  *
  * Also exports the options shared with `evaluate`, `predict` and `demo` ({@link addBackendOption}, parsers).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
@@ -116,20 +116,32 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
   ['seed', 'seed'],
 ];
 
-/** With `--resume`, fills the options the user did not give from the run's saved arguments. */
-async function fillFromRun(opts: TrainCliOptions, cmd: Command, out: string): Promise<void> {
+/**
+ * With `--resume`, fills the options the user did not give from the run's saved arguments. Returns the names of the
+ * data options (`--data`, `--val-data`) so taken, or undefined when `out` holds no checkpoint to take them from.
+ */
+async function fillFromRun(opts: TrainCliOptions, cmd: Command, out: string): Promise<string[] | undefined> {
   const latest = await latestCheckpoint(out);
-  if (latest === undefined) return;
+  if (latest === undefined) return undefined;
   const saved = (await readState(latest)).args;
   const record = opts as unknown as Record<string, unknown>;
+  const data: string[] = [];
   for (const [key, savedKey] of RESUMABLE) {
     const source = cmd.getOptionValueSource(key);
     const value = saved[savedKey];
     if ((source === undefined || source === 'default') && value !== undefined && value !== null) {
       if (typeof value === 'string' && value.startsWith('dataset:')) continue;
       record[key] = value;
+      if (key === 'data' || key === 'valData') data.push(`--${key === 'data' ? 'data' : 'val-data'} ${shellQuote(String(value))}`);
     }
   }
+  return data;
+}
+
+/** Why `out` holds no run to resume, in a few words: `no such folder`, `not a folder`, `no checkpoint in it`. */
+function noRunReason(out: string): string {
+  if (!existsSync(out)) return 'no such folder';
+  return statSync(out).isDirectory() ? 'no checkpoint in it' : 'not a folder';
 }
 
 /** Where an interrupted training was, in words: `during epoch 3`, `after its last epoch (5)`, …. */
@@ -205,7 +217,15 @@ Examples:
     if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
     const out = opts.out ?? defaultOut(opts.arch);
     const createdOut = !existsSync(out);
-    if (opts.resume) await fillFromRun(opts, command, out);
+    const reporter = trackProgress(streamReporter());
+    if (opts.resume) {
+      const fromRun = await fillFromRun(opts, command, out);
+      // Without --data, --resume can only continue a run (with --data and no run yet, it starts one).
+      if (fromRun === undefined && opts.data === undefined) {
+        throw new CliError(`${out}: no training run to resume (${noRunReason(out)}): check --out, or give --data to start a new run`, 2);
+      }
+      if (fromRun !== undefined && fromRun.length > 0) reporter.message(`using the data stored with the run: ${fromRun.join(' ')}`);
+    }
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     const options: TrainOptions = {
       data: opts.data,
@@ -229,7 +249,6 @@ Examples:
       backend: opts.backend,
       keepCheckpoints: opts.keep,
     };
-    const reporter = trackProgress(streamReporter());
     // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1; Ctrl-C, exit code 130.
     const result = await untilInterrupted(
       () => train({ ...options, reporter }),
