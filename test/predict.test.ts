@@ -1,20 +1,27 @@
 /**
- * The library's `predict()`: the backend it runs on, and its results checked against the model's own forward pass on
- * tfjs's CPU kernels.
+ * The library's `predict()` and `predictEach()`, and `resnet predict`: the backend they run on, their results checked
+ * against the model's own forward pass on tfjs's CPU kernels, and unreadable files among readable ones.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeBackendAvailable } from '../src/backend/index.js';
+import { DataError, loadImages } from '../src/data/index.js';
 import { buildResNet } from '../src/model/index.js';
-import { predict, saveModel } from '../src/train/index.js';
+import { loadModel, predict, predictEach, saveModel, type Prediction } from '../src/train/index.js';
+import { runCaptured } from './cli-helpers.js';
 
 const SHAPE: [number, number, number] = [40, 40, 3];
 const CLASSES = ['cat', 'dog', 'fox'];
+
+/** `text` as a regular expression that matches it literally. */
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 let dir: string;
 let modelDir: string;
@@ -50,4 +57,116 @@ test('predict() without a backend option runs on the fastest backend available, 
   // An explicit choice is still honoured.
   await predict({ model: modelDir, images: images.slice(0, 1), backend: 'cpu' });
   assert.equal(tf.getBackend(), 'cpu');
+});
+
+/** Bad files beside the good ones: a JPEG cut short, a file of text named .png, and a file that is not there. */
+async function badFiles(): Promise<{ corrupt: string; text: string; missing: string }> {
+  const corrupt = join(dir, 'corrupt.jpg');
+  const jpeg = await sharp(await readFile(images[0])).jpeg().toBuffer();
+  await writeFile(corrupt, jpeg.subarray(0, 40)); // the JPEG signature, then nothing of the image
+  const text = join(dir, 'notes.png');
+  await writeFile(text, 'these are notes, not pixels\n');
+  return { corrupt, text, missing: join(dir, 'no-such-photo.jpg') };
+}
+
+/** The top-k of each good image, from the unfolded model's forward pass on tfjs's cpu backend. */
+async function expectedTop(files: string[], k: number): Promise<{ index: number; probability: number }[][]> {
+  const previous = tf.getBackend();
+  await initBackend('cpu');
+  const model = await loadModel(modelDir);
+  const xs = await loadImages(files, SHAPE);
+  const probs = (await (model.predict(xs) as tf.Tensor).array()) as number[][];
+  tf.dispose(xs);
+  model.dispose();
+  await initBackend(previous as 'cpu' | 'onednn');
+  return probs.map((p) =>
+    p
+      .map((probability, index) => ({ index, probability }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, k),
+  );
+}
+
+function assertMatches(predictions: Prediction[], expected: { index: number; probability: number }[][]): void {
+  assert.equal(predictions.length, expected.length);
+  predictions.forEach((p, i) => {
+    assert.deepEqual(p.top.map((t) => t.index), expected[i].map((e) => e.index), p.file);
+    p.top.forEach((t, j) => {
+      assert.equal(t.class, CLASSES[t.index]);
+      assert.ok(Math.abs(t.probability - expected[i][j].probability) < 1e-4, `${p.file}: ${t.probability} vs ${expected[i][j].probability}`);
+    });
+  });
+}
+
+test('predictEach() predicts every readable image and lists the unreadable ones with the problem', async () => {
+  const { corrupt, text, missing } = await badFiles();
+  const start = tf.memory().numTensors;
+  // batchSize 2: one batch holds only bad files, one mixes both.
+  const outcome = await predictEach({ model: modelDir, images: [images[0], corrupt, text, images[1], missing, images[2]], topK: 2, batchSize: 2 });
+  assert.equal(tf.memory().numTensors, start, 'no tensors left behind');
+  assert.deepEqual(outcome.predictions.map((p) => p.file), images);
+  assertMatches(outcome.predictions, await expectedTop(images, 2));
+  assert.deepEqual(outcome.failed.map((f) => f.file), [corrupt, text, missing]);
+  assert.match(outcome.failed[0].error, /^cannot decode image: /);
+  assert.equal(outcome.failed[1].error, 'not an image: its contents are not JPEG, PNG or WebP');
+  assert.equal(outcome.failed[2].error, 'no such file');
+
+  // Nothing readable: no predictions, every file listed.
+  const none = await predictEach({ model: modelDir, images: [missing, corrupt] });
+  assert.deepEqual(none.predictions, []);
+  assert.deepEqual(none.failed.map((f) => f.file), [missing, corrupt]);
+});
+
+test('predict() still fails on the first unreadable file, naming it', async () => {
+  const { corrupt } = await badFiles();
+  await assert.rejects(predict({ model: modelDir, images: [images[0], corrupt, images[1]] }), (err: unknown) => {
+    assert.ok(err instanceof DataError);
+    assert.match(err.message, new RegExp(`^${escape(corrupt)}: cannot decode image: `));
+    return true;
+  });
+  assertMatches(await predict({ model: modelDir, images, topK: 2 }), await expectedTop(images, 2));
+});
+
+test('resnet predict: a corrupt file among good ones in a folder: every good image predicted, one line per bad file, exit 1', async () => {
+  const { corrupt, text } = await badFiles();
+  const folder = join(dir, 'photos');
+  await mkdir(folder, { recursive: true });
+  const inFolder = [join(folder, 'a.png'), join(folder, 'b.jpg'), join(folder, 'c.png'), join(folder, 'd.png')];
+  await copyFile(images[0], inFolder[0]);
+  await copyFile(corrupt, inFolder[1]);
+  await copyFile(images[1], inFolder[2]);
+  await copyFile(text, inFolder[3]);
+  const good = [inFolder[0], inFolder[2]];
+  const expected = await expectedTop(good, 2);
+
+  const r = await runCaptured(['predict', '--model', modelDir, '--top', '2', folder]);
+  assert.equal(r.code, 1, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.equal(lines.length, 2, r.out);
+  good.forEach((file, i) => {
+    const names = expected[i].map((e) => CLASSES[e.index]);
+    assert.match(lines[i], new RegExp(`^${escape(file)}: ${names[0]} \\(\\d\\.\\d{3}\\), ${names[1]} \\(\\d\\.\\d{3}\\)$`));
+  });
+  const errors = r.err.split('\n').filter((l) => l.startsWith('resnet: '));
+  assert.equal(errors.length, 2, r.err);
+  assert.match(errors[0], new RegExp(`^resnet: ${escape(inFolder[1])}: cannot decode image: `));
+  assert.equal(errors[1], `resnet: ${inFolder[3]}: not an image: its contents are not JPEG, PNG or WebP`);
+
+  // --json: still one valid JSON array, an entry per file in order, failures with their problem.
+  const json = await runCaptured(['predict', '--model', modelDir, '--top', '2', '--json', folder]);
+  assert.equal(json.code, 1, json.err);
+  const entries = JSON.parse(json.out) as ({ file: string; top: { class: string; index: number; probability: number }[] } | { file: string; error: string })[];
+  assert.deepEqual(entries.map((e) => e.file), inFolder);
+  assertMatches([entries[0], entries[2]] as Prediction[], expected);
+  assert.match((entries[1] as { error: string }).error, /^cannot decode image: /);
+  assert.deepEqual(entries[3], { file: inFolder[3], error: 'not an image: its contents are not JPEG, PNG or WebP' });
+  assert.equal(json.err.split('\n').filter((l) => l.startsWith('resnet: ')).length, 2, json.err);
+
+  // All readable: exit 0, the JSON as before (an array of {file, top}).
+  const ok = await runCaptured(['predict', '--model', modelDir, '--top', '2', '--json', ...good]);
+  assert.equal(ok.code, 0, ok.err);
+  const preds = JSON.parse(ok.out) as Prediction[];
+  assert.deepEqual(preds.map((p) => Object.keys(p)), [['file', 'top'], ['file', 'top']]);
+  assertMatches(preds, expected);
+  assert.equal(ok.err.split('\n').filter((l) => l.startsWith('resnet: ')).length, 0, ok.err);
 });

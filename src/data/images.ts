@@ -94,17 +94,76 @@ export function checkImageShape(path: string, shape: readonly number[]): [number
   return [shape[0], shape[1], shape[2]];
 }
 
+/** An image file that could not be loaded, and why. */
+export interface ImageFailure {
+  /** The file, as it was given. */
+  file: string;
+  /**
+   * The problem, one line, without the file name: `no such file`, `not an image: its contents are not JPEG, PNG or
+   * WebP`, `cannot decode image: ...`, `cannot read: ...`.
+   */
+  error: string;
+}
+
+/** What {@link loadImagesEach} loaded and what it could not. */
+export interface LoadedImages {
+  /** The files that loaded, in the order given. */
+  files: string[];
+  /** Their images as one float32 batch `[files.length, h, w, c]` in [0, 1]; undefined when no file loaded. */
+  images: tf.Tensor4D | undefined;
+  /** The files that could not be loaded, in the order given, each with its problem. */
+  failed: ImageFailure[];
+}
+
+/** The problem an error from loading `file` states, without the file name that a {@link DataError} starts with. */
+function problemOf(file: string, err: unknown): string {
+  const message = messageOf(err);
+  return err instanceof DataError && err.path === file && message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
+}
+
+/**
+ * Loads each image file (JPEG, PNG, WebP) it can, as {@link loadImages} does, and lists those it cannot (missing, not
+ * an image, undecodable) instead of failing: for batch work over a folder of photos, where one bad file should not
+ * cost the others. The caller disposes `images`.
+ */
+export async function loadImagesEach(paths: string[], shape: [number, number, number]): Promise<LoadedImages> {
+  const [h, w, c] = checkImageShape(paths[0] ?? 'images', shape);
+  const settled = await Promise.allSettled(
+    paths.map(async (p) => {
+      await checkImageFile(p);
+      return decodeImage(p, shape);
+    }),
+  );
+  const files: string[] = [];
+  const pixels: Uint8Array[] = [];
+  const failed: ImageFailure[] = [];
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') {
+      files.push(paths[i]);
+      pixels.push(r.value);
+    } else {
+      failed.push({ file: paths[i], error: problemOf(paths[i], r.reason) });
+    }
+  });
+  if (files.length === 0) return { files, images: undefined, failed };
+  const data = new Uint8Array(files.length * h * w * c);
+  pixels.forEach((d, i) => data.set(d, i * h * w * c));
+  return { files, images: toImageTensor({ data, shape: [files.length, h, w, c] }, shape), failed };
+}
+
 /**
  * Loads image files (JPEG, PNG, WebP) as one float32 batch `[n, h, w, c]` with values in [0, 1], each stretched to
- * `shape` (for predictions). Throws `DataError` naming the first file that is missing or not an image.
+ * `shape` (for predictions). Throws `DataError` naming the first file that is missing, not an image or undecodable
+ * ({@link loadImagesEach} loads the others instead).
  */
 export async function loadImages(paths: string[], shape: [number, number, number]): Promise<tf.Tensor4D> {
-  const [h, w, c] = checkImageShape(paths[0] ?? 'images', shape);
-  for (const p of paths) await checkImageFile(p);
-  const decoded = await Promise.all(paths.map((p) => decodeImage(p, shape)));
-  const data = new Uint8Array(paths.length * h * w * c);
-  decoded.forEach((d, i) => data.set(d, i * h * w * c));
-  return toImageTensor({ data, shape: [paths.length, h, w, c] }, shape);
+  const { images, failed } = await loadImagesEach(paths, shape);
+  if (failed.length > 0) {
+    images?.dispose();
+    throw new DataError(failed[0].file, failed[0].error);
+  }
+  // No failure and no image: an empty list gives an empty batch.
+  return images ?? toImageTensor({ data: new Uint8Array(0), shape: [0, shape[0], shape[1], shape[2]] }, shape);
 }
 
 /** An image folder: one sub-folder per class, images decoded on demand. */

@@ -4,7 +4,8 @@
 import { stat } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { imageFilesIn, loadImages } from '../data/index.js';
+import { DataError, imageFilesIn } from '../data/index.js';
+import { loadImagesEach, type ImageFailure } from '../data/images.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -27,7 +28,17 @@ export interface Prediction {
   top: ClassScore[];
 }
 
-/** Options of {@link predict}. */
+export type { ImageFailure } from '../data/images.js';
+
+/** What {@link predictEach} returns: the predictions of the images it could read, and the files it could not. */
+export interface PredictOutcome {
+  /** One prediction per readable image, in the order of the files. */
+  predictions: Prediction[];
+  /** The files that could not be read (missing, not an image, undecodable), in order, each with the problem. */
+  failed: ImageFailure[];
+}
+
+/** Options of {@link predict} and {@link predictEach}. */
 export interface PredictOptions {
   /**
    * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint), a Keras `.h5` file,
@@ -83,11 +94,26 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
 
 /**
  * Predicts the top-k classes of each image; folders among `images` stand for the image files in them
- * ({@link listImageFiles}). A file that is missing or not an image is an error naming the file.
+ * ({@link listImageFiles}). A file that is missing or not an image is an error naming the file ({@link DataError});
+ * {@link predictEach} predicts the other images instead.
  * A model given by path is loaded and disposed here; a model given as an object is left to the caller. Either way the
  * model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function predict(options: PredictOptions): Promise<Prediction[]> {
+  return (await run(options, true)).predictions;
+}
+
+/**
+ * Predicts the top-k classes of every image that can be read, as {@link predict} does, and lists the files that
+ * cannot (missing, not an image, undecodable) with the problem instead of failing on the first: for batch work over a
+ * folder of photos. Problems that are not one file's (the model, a folder without images) still throw.
+ */
+export async function predictEach(options: PredictOptions): Promise<PredictOutcome> {
+  return run(options, false);
+}
+
+/** {@link predict} (`stopAtFailure`: throw at the first unreadable file) and {@link predictEach}. */
+async function run(options: PredictOptions, stopAtFailure: boolean): Promise<PredictOutcome> {
   if (options.images.length === 0) throw new Error('no images to predict');
   const images = await listImageFiles(options.images);
   await initBackend(options.backend ?? 'auto');
@@ -98,24 +124,31 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
     const names = modelMetadata(model).classes;
     const k = Math.min(options.topK ?? 3, n);
     const batchSize = options.batchSize ?? 32;
-    const results: Prediction[] = [];
+    const predictions: Prediction[] = [];
+    const failed: ImageFailure[] = [];
     for (let start = 0; start < images.length; start += batchSize) {
-      const files = images.slice(start, start + batchSize);
-      const xs = await loadImages(files, shape);
+      const loaded = await loadImagesEach(images.slice(start, start + batchSize), shape);
+      if (stopAtFailure && loaded.failed.length > 0) {
+        loaded.images?.dispose();
+        throw new DataError(loaded.failed[0].file, loaded.failed[0].error);
+      }
+      failed.push(...loaded.failed);
+      const xs = loaded.images;
+      if (xs === undefined) continue;
       const { values, indices } = tf.tidy(() => tf.topk(model.predict(xs) as tf.Tensor2D, k));
       xs.dispose();
       const [v, ix] = await Promise.all([values.data(), indices.data()]);
       tf.dispose([values, indices]);
-      files.forEach((file, i) => {
+      loaded.files.forEach((file, i) => {
         const top: ClassScore[] = [];
         for (let j = 0; j < k; j++) {
           const index = ix[i * k + j];
           top.push({ class: names?.[index] ?? String(index), index, probability: v[i * k + j] });
         }
-        results.push({ file, top });
+        predictions.push({ file, top });
       });
     }
-    return results;
+    return { predictions, failed };
   } finally {
     model.dispose();
   }

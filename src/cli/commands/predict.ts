@@ -4,8 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { predict, type CheckpointChoice } from '../../train/index.js';
-import { parsePositiveInt } from '../common.js';
+import { listImageFiles, predictEach, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
+import { CliError, parsePositiveInt } from '../common.js';
 import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
 
 interface PredictCliOptions {
@@ -29,6 +29,10 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
+A file that cannot be read (missing, not an image, corrupt) is named on stderr,
+one line each; the other images are still predicted, and the exit code is 1.
+With --json it is an entry {"file", "error"} in the list, in its place.
+
 Examples:
   resnet predict --model runs/signs photo.jpg   (the run's latest checkpoint)
   resnet predict --model runs/signs --checkpoint best photos/
@@ -37,13 +41,34 @@ Examples:
   addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions) => {
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
-    const results = await predict({ model: opts.model, checkpoint: opts.checkpoint, images, topK: opts.top, backend: opts.backend });
+    const files = await listImageFiles(images);
+    const { predictions, failed } = await predictEach({ model: opts.model, checkpoint: opts.checkpoint, images: files, topK: opts.top, backend: opts.backend });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-      return;
+      process.stdout.write(`${JSON.stringify(inFileOrder(files, predictions, failed), null, 2)}\n`);
+    } else {
+      for (const r of predictions) {
+        process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} (${t.probability.toFixed(3)})`).join(', ')}\n`);
+      }
     }
-    for (const r of results) {
-      process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} (${t.probability.toFixed(3)})`).join(', ')}\n`);
-    }
+    // One line per file that could not be read; the last goes through main's error line, which exits 1.
+    const last = failed.pop();
+    for (const f of failed) process.stderr.write(`resnet: ${f.file}: ${f.error}\n`);
+    if (last !== undefined) throw new CliError(`${last.file}: ${last.error}`, 1);
   });
+}
+
+/**
+ * The predictions and the failures as one list in the order of `files` (each of the two lists is in that order):
+ * what `--json` prints, an entry `{file, top}` per image predicted and `{file, error}` per file that could not be read.
+ */
+function inFileOrder(files: string[], predictions: Prediction[], failed: ImageFailure[]): (Prediction | ImageFailure)[] {
+  const entries: (Prediction | ImageFailure)[] = [];
+  let p = 0;
+  let f = 0;
+  for (const file of files) {
+    if (p < predictions.length && predictions[p].file === file) entries.push(predictions[p++]);
+    else if (f < failed.length && failed[f].file === file) entries.push(failed[f++]);
+  }
+  // Both lists follow `files`, so nothing is left over; should one not, it is still printed.
+  return [...entries, ...predictions.slice(p), ...failed.slice(f)];
 }
