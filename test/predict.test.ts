@@ -170,3 +170,12 @@ test('resnet predict: a corrupt file among good ones in a folder: every good ima
   assertMatches(preds, expected);
   assert.equal(ok.err.split('\n').filter((l) => l.startsWith('resnet: ')).length, 0, ok.err);
 });
+
+test('resnet predict --help says how images are resized: stretched whole to the model input, not cropped', async () => {
+  const r = await runCaptured(['predict', '--help']);
+  assert.equal(r.code, 0);
+  assert.match(
+    r.out.replace(/\s+/g, ' '),
+    /Each image is stretched to the model's input size \(height x width\) as a whole: no crop, the aspect ratio is not kept, as Keras's image_dataset_from_directory does by default\./,
+  );
+});

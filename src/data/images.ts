@@ -25,7 +25,7 @@ export async function imageFilesIn(dir: string): Promise<string[]> {
     .map((name) => join(dir, name));
 }
 
-/** Default delivered shape for image folders. */
+/** Default delivered shape for image folders when no input shape is given: 64x64 RGB. */
 export const FOLDER_DEFAULT_SHAPE: [number, number, number] = [64, 64, 3];
 
 /** The image format that a file's first bytes announce, if any of JPEG, PNG and WebP. */
@@ -62,7 +62,8 @@ export async function checkImageFile(file: string): Promise<void> {
 
 /**
  * Decodes an image file to 8-bit pixels of `[h, w, c]`: turned upright by its EXIF orientation (as a photo viewer
- * shows it; phones store photos sideways with an Orientation tag), alpha dropped, stretched to h x w, converted to RGB
+ * shows it; phones store photos sideways with an Orientation tag), alpha dropped, stretched to h x w as a whole (no
+ * crop, the aspect ratio not kept, as Keras's `image_dataset_from_directory` resizes by default), converted to RGB
  * (c = 3) or grayscale (c = 1).
  */
 export async function decodeImage(file: string, shape: readonly [number, number, number]): Promise<Uint8Array> {
@@ -122,7 +123,7 @@ function problemOf(file: string, err: unknown): string {
 }
 
 /**
- * Loads each image file (JPEG, PNG, WebP) it can, as {@link loadImages} does, and lists those it cannot (missing, not
+ * Loads each image file (JPEG, PNG, WebP) it can, stretched to `shape` as {@link loadImages} does, and lists those it cannot (missing, not
  * an image, undecodable) instead of failing: for batch work over a folder of photos, where one bad file should not
  * cost the others. The caller disposes `images`.
  */
@@ -153,7 +154,7 @@ export async function loadImagesEach(paths: string[], shape: [number, number, nu
 
 /**
  * Loads image files (JPEG, PNG, WebP) as one float32 batch `[n, h, w, c]` with values in [0, 1], each stretched to
- * `shape` (for predictions). Throws `DataError` naming the first file that is missing, not an image or undecodable
+ * `shape` as a whole (for predictions; no crop, the aspect ratio not kept: {@link decodeImage}). Throws `DataError` naming the first file that is missing, not an image or undecodable
  * ({@link loadImagesEach} loads the others instead).
  */
 export async function loadImages(paths: string[], shape: [number, number, number]): Promise<tf.Tensor4D> {
@@ -166,7 +167,11 @@ export async function loadImages(paths: string[], shape: [number, number, number
   return images ?? toImageTensor({ data: new Uint8Array(0), shape: [0, shape[0], shape[1], shape[2]] }, shape);
 }
 
-/** An image folder: one sub-folder per class, images decoded on demand. */
+/**
+ * An image folder: one sub-folder per class, images decoded on demand, each stretched to `imageShape` as a whole (no
+ * crop, the aspect ratio not kept, as Keras's `image_dataset_from_directory` does by default; {@link decodeImage}).
+ * Without a shape, images come as 64x64 RGB ({@link FOLDER_DEFAULT_SHAPE}).
+ */
 export class ImageFolderSource implements ExampleSource {
   private constructor(
     readonly name: string,
@@ -183,6 +188,7 @@ export class ImageFolderSource implements ExampleSource {
    * Lists a folder's classes (sorted sub-folder names) and their images (sorted, by extension) and checks that each
    * image file starts like one. Hidden entries and files of other extensions are left out. `part` is the part of a
    * multi-part source (the `train/` or `test/` folder beside the other) that `dir` is, if it was picked as one.
+   * `imageShape` is the `[h, w, c]` each image is stretched to; default 64x64x3 ({@link FOLDER_DEFAULT_SHAPE}).
    */
   static async open(
     dir: string,

@@ -29,6 +29,10 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
+Each image is stretched to the model's input size (height x width) as a whole:
+no crop, the aspect ratio is not kept, as Keras's image_dataset_from_directory
+does by default. Photos are turned upright by their EXIF orientation first.
+
 A file that cannot be read (missing, not an image, corrupt) is named on stderr,
 one line each; the other images are still predicted, and the exit code is 1.
 With --json it is an entry {"file", "error"} in the list, in its place.
