@@ -191,7 +191,8 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   assertOneLineError(resnet(['train', '--out', SIGNS_TRAIN, '--resume', ...tiny]), 2, /: no training run to resume \(not a folder\)/);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--augment', 'rotate']).code, 2);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
-  assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 1, /already holds a training run/);
+  // An --out that holds a run is a usage error (exit 2), like any other occupied --out.
+  assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 2, /already holds a training run/);
 
   // Bad training data: one line naming the file, and no empty run folder left behind.
   const truncated = join(work, 'truncated.h5');
@@ -207,9 +208,10 @@ test('train and demo: an --out folder holding other files is refused with one li
   writeFileSync(join(mine, 'notes.txt'), 'my notes\n');
   writeFileSync(join(mine, 'log.csv'), 'my,own,log\n');
   const refusal = new RegExp(`^resnet: ${mine}: folder is not empty and is not a training run \\(holds log\\.csv, notes\\.txt\\): choose a new or empty --out$`);
-  assertOneLineError(resnet(['train', '--data', join(work, 'no-such-data.h5'), '--out', mine, ...tiny]), 1, refusal);
+  // A bad --out: a usage error, exit 2 (as convert's), not a failure of training.
+  assertOneLineError(resnet(['train', '--data', join(work, 'no-such-data.h5'), '--out', mine, ...tiny]), 2, refusal);
   // The demo continues a run in its --out, but refuses a folder that holds none.
-  assertOneLineError(resnet(['demo', '--data', FASHION_MNIST_DIR, '--out', mine, ...tiny]), 1, refusal);
+  assertOneLineError(resnet(['demo', '--data', FASHION_MNIST_DIR, '--out', mine, ...tiny]), 2, refusal);
   assert.deepEqual(readdirSync(mine).sort(), ['log.csv', 'notes.txt']);
   assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'my notes\n');
   assert.equal(readFileSync(join(mine, 'log.csv'), 'utf8'), 'my,own,log\n');

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
-import { DEFAULT_PRECISE_BN, checkCompatible, loadModel, train, type TrainOptions } from '../src/train/index.js';
+import { DEFAULT_PRECISE_BN, RunFolderInUseError, checkCompatible, loadModel, train, type TrainOptions } from '../src/train/index.js';
 import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(12, TINY_INPUT, 3, 'train');
@@ -131,7 +131,7 @@ test('train: an existing folder holding other files is refused at once, new run 
       reporter,
     });
     const refusal = `${out}: folder is not empty and is not a training run (holds log.csv, notes.txt): choose a new or empty --out`;
-    await assert.rejects(train(slow), (e: Error) => e.message === refusal);
+    await assert.rejects(train(slow), (e: Error) => e instanceof RunFolderInUseError && e.folder === out && e.message === refusal);
     assert.deepEqual(reporter.messages, [], 'refused before the backend message');
     // --resume too: there is no run to continue, and the run would write its logs over these files.
     await assert.rejects(train({ ...slow, resume: true }), (e: Error) => e.message === refusal);

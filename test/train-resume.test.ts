@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type RunState, type TrainSegment, describeOptimizer, readState, train, trainSegments, type TrainOptions } from '../src/train/index.js';
+import { RunFolderInUseError, type RunState, type TrainSegment, describeOptimizer, readState, train, trainSegments, type TrainOptions } from '../src/train/index.js';
 import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(24, TINY_INPUT, 3, 'train');
@@ -215,7 +215,7 @@ test('resume: refuses to start over an existing run, and a different input shape
     const r = await train(options(dir, { epochs: 1 }));
     r.optimizer.dispose();
     r.model.dispose();
-    await assert.rejects(train(options(dir, { epochs: 2 })), /already holds a training run .*--resume/);
+    await assert.rejects(train(options(dir, { epochs: 2 })), (e: Error) => e instanceof RunFolderInUseError && /already holds a training run .*--resume/.test(e.message));
     await assert.rejects(
       train(options(dir, { epochs: 2, resume: true, inputShape: [48, 48, 3] })),
       /^Error: input shape mismatch: the checkpoint .*epoch-0001 takes 40x40x3 images, the options ask for 48x48x3$/,

@@ -228,6 +228,22 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
   return { train, validation };
 }
 
+/**
+ * Thrown, before anything is read or written, when the run folder may not be trained into: it already holds a
+ * training run and `resume` is not set, or it is a folder holding things that are not a run's. Nothing in it was
+ * changed. A bad choice of `out`, not a failure of training: the CLI reports it as a usage error (exit 2).
+ */
+export class RunFolderInUseError extends Error {
+  /** @param folder the run folder (absolute); @param message the one-line refusal, naming it. */
+  constructor(
+    readonly folder: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RunFolderInUseError';
+  }
+}
+
 /** Sub-folder of a run folder that holds the end-of-training report. */
 const REPORT_DIR = 'report';
 
@@ -261,8 +277,8 @@ function fewNames(names: string[]): string {
  * it holds is what a run that stopped before its first checkpoint can leave: a `checkpoints/` folder with nothing but
  * checkpoint folders, pointers and temporaries in it, beside the run's own logs, `report/` and temporaries.
  *
- * Anything else (a user's files, even one named like a run's `log.csv`) makes it throw a one-line error naming the
- * folder and what it holds, and nothing is changed: a mistyped `--out` must not lose anyone's files. A path that is
+ * Anything else (a user's files, even one named like a run's `log.csv`) makes it throw a {@link RunFolderInUseError}
+ * naming the folder and what it holds, and nothing is changed: a mistyped `--out` must not lose anyone's files. A path that is
  * not a folder is left to `makeFolder`, which says so.
  */
 async function checkRunFolder(out: string): Promise<void> {
@@ -285,7 +301,7 @@ async function checkRunFolder(out: string): Promise<void> {
     ];
   }
   if (foreign.length > 0) {
-    throw new Error(`${out}: folder is not empty and is not a training run (holds ${fewNames(foreign.sort())}): choose a new or empty --out`);
+    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${fewNames(foreign.sort())}): choose a new or empty --out`);
   }
 }
 
@@ -337,8 +353,9 @@ export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerNa
  * stops training with {@link TrainingDivergedError}, leaving the last good checkpoint intact. At the end the report
  * is written to `<out>/report/`.
  *
- * Refuses to start over a run folder that already has checkpoints unless `resume` is set, and, before any slow work,
- * an existing folder that is neither empty nor a run folder (see `checkRunFolder`): nothing in it is touched.
+ * Refuses, with a {@link RunFolderInUseError} before any slow work, a run folder that already has checkpoints unless
+ * `resume` is set, and an existing folder that is neither empty nor a run folder (see `checkRunFolder`): nothing in
+ * it is touched.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const out = resolve(options.out);
@@ -354,16 +371,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
 
   await checkRunFolder(out);
+  const latest = await latestCheckpoint(out);
+  if (latest !== undefined && !options.resume) {
+    throw new RunFolderInUseError(out, `${out} already holds a training run (latest checkpoint ${basename(latest)}): pass --resume to continue it, or choose another --out`);
+  }
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
 
   const outExisted = await exists(out);
   await makeFolder(out);
   await cleanRunDir(out);
-  const latest = await latestCheckpoint(out);
-  if (latest !== undefined && !options.resume) {
-    throw new Error(`${out} already holds a training run (latest checkpoint ${basename(latest)}): pass --resume to continue it, or choose another --out`);
-  }
 
   const args = describeArgs(options);
   let model: tf.LayersModel | undefined;

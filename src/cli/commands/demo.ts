@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { ARCH_NAMES } from '../../model/index.js';
 import { DEMO_DEFAULTS, LR_SCHEDULES, demo, streamReporter, trackProgress, type DemoSettings } from '../../train/index.js';
 import { parsePositiveInt, parseShape, untilInterrupted } from '../common.js';
-import { addBackendOption, interruptedTraining, parseNonNegativeInt, parsePositiveNumber } from './train.js';
+import { addBackendOption, interruptedTraining, parseNonNegativeInt, parsePositiveNumber, refusedOutIsUsageError } from './train.js';
 
 /** `demo`'s options as commander parses them (`--input` is the settings' `inputShape`). */
 type DemoCliOptions = Omit<DemoSettings, 'inputShape' | 'seed'> & { input: [number, number, number] };
@@ -46,7 +46,7 @@ Examples:
     const createdOut = !existsSync(opts.out);
     const reporter = trackProgress(streamReporter());
     const result = await untilInterrupted(
-      () => demo({ ...opts, inputShape: input, reporter }),
+      () => demo({ ...opts, inputShape: input, reporter }).catch(refusedOutIsUsageError),
       () => interruptedTraining(reporter, opts.out, createdOut, 'run the same resnet demo command to continue'),
     );
     result.training.optimizer.dispose();

@@ -19,6 +19,7 @@ import {
   latestCheckpoint,
   latestCheckpointSync,
   readState,
+  RunFolderInUseError,
   DEFAULT_PRECISE_BN,
   streamReporter,
   trackProgress,
@@ -173,6 +174,15 @@ export function interruptedTraining(reporter: TrackedReporter, out: string, crea
   return `${when}; no checkpoint in ${out} yet`;
 }
 
+/**
+ * Rethrows an error of a training command (train, demo), a refused `--out` ({@link RunFolderInUseError}: a folder
+ * that holds another run or someone's files) as the usage error it is, exit code 2; other errors as they are.
+ */
+export function refusedOutIsUsageError(err: unknown): never {
+  if (err instanceof RunFolderInUseError) throw new CliError(err.message, 2);
+  throw err;
+}
+
 /** Default run folder: `runs/<arch>-<date>-<time>`. */
 function defaultOut(arch: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -249,9 +259,10 @@ Examples:
       backend: opts.backend,
       keepCheckpoints: opts.keep,
     };
-    // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1; Ctrl-C, exit code 130.
+    // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1; a refused --out, exit code
+    // 2; Ctrl-C, exit code 130.
     const result = await untilInterrupted(
-      () => train({ ...options, reporter }),
+      () => train({ ...options, reporter }).catch(refusedOutIsUsageError),
       () => interruptedTraining(reporter, out, createdOut, `continue with resnet train --out ${shellQuote(out)} --resume`),
     );
     try {
