@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { FolderError, makeFolder, removeCreatedFolders } from '../src/train/fsutil.js';
+import { FolderError, listNames, makeFolder, removeCreatedFolders } from '../src/train/fsutil.js';
 import { saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 import { tempDir, tinyResNet } from './train-fixtures.js';
@@ -40,6 +40,14 @@ function assertWriteFailure(r: Awaited<ReturnType<typeof runCaptured>>, file: st
   assert.ok(lines[0].startsWith(`resnet: ${file}: `), lines[0]);
   assert.match(lines[0], reason);
 }
+
+test('listNames: up to four names in full, else three and how many more (the refusals of train, convert and saveModel)', () => {
+  assert.equal(listNames([]), '');
+  assert.equal(listNames(['notes.txt']), 'notes.txt');
+  assert.equal(listNames(['a', 'b', 'c', 'd']), 'a, b, c, d');
+  assert.equal(listNames(['a', 'b', 'c', 'd', 'e']), 'a, b, c and 2 more');
+  assert.equal(listNames(['z/', 'y', 'x', 'w', 'v', 'u']), 'z/, y, x and 3 more', 'in the order given');
+});
 
 test('makeFolder reports the folders it created, outermost first; none for an existing folder', async () => {
   const parent = freshParent('make');

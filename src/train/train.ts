@@ -28,7 +28,7 @@ import {
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
-import { TEMP_PREFIX, exists, makeFolder } from './fsutil.js';
+import { TEMP_PREFIX, exists, listNames, makeFolder } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
@@ -264,12 +264,6 @@ function listed(e: Dirent, under = ''): string {
   return `${under}${e.name}${e.isDirectory() ? '/' : ''}`;
 }
 
-/** At most three names, then how many more: `a, b, c and 2 more`. */
-function fewNames(names: string[]): string {
-  const shown = names.slice(0, names.length > 4 ? 3 : 4);
-  return names.length > shown.length ? `${shown.join(', ')} and ${names.length - shown.length} more` : shown.join(', ');
-}
-
 /**
  * Checks, before anything is read or written, that the run folder `out` (absolute) may be trained into: it does not
  * exist yet, or it is empty, or it holds a training run. A folder holds a training run when its `checkpoints/latest`
@@ -301,7 +295,7 @@ async function checkRunFolder(out: string): Promise<void> {
     ];
   }
   if (foreign.length > 0) {
-    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${fewNames(foreign.sort())}): choose a new or empty --out`);
+    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${listNames(foreign.sort())}): choose a new or empty --out`);
   }
 }
 
