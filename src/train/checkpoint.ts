@@ -19,19 +19,23 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
+import { isKerasH5Path } from '../io/keras_h5.js';
 import { exists, removeStaleTemps, writeDirAtomic, writeFileAtomic, writeFileSynced } from './fsutil.js';
 import { MODEL_JSON, type ModelMetadata, loadModel, writeModelFiles } from './io.js';
 import { formatJson } from './log.js';
 import { writeOptimizerFiles } from './optimizer.js';
+import {
+  BEST_FILE,
+  CHECKPOINTS_DIR,
+  LATEST_FILE,
+  STATE_JSON,
+  isCheckpointName,
+  pointedCheckpoint,
+  pointerTarget,
+  readPointer,
+} from './run_layout.js';
 
-/** Sub-folder of a run folder that holds the checkpoints. */
-export const CHECKPOINTS_DIR = 'checkpoints';
-/** Pointer file naming the newest complete checkpoint. */
-export const LATEST_FILE = 'latest';
-/** Pointer file naming the best checkpoint. */
-export const BEST_FILE = 'best';
-/** Training state file inside a checkpoint. */
-export const STATE_JSON = 'state.json';
+export { CHECKPOINTS_DIR, LATEST_FILE, BEST_FILE, STATE_JSON } from './run_layout.js';
 
 /** One row of the training log: the metrics of one epoch. */
 export interface EpochRecord {
@@ -147,30 +151,6 @@ export function latestCheckpointSync(runDir: string): string | undefined {
   return typeof dir === 'string' ? dir : undefined;
 }
 
-/**
- * The checkpoint folder that pointer `file` of a run names with `name` (its content), if `isComplete` says the
- * folder holds a state; otherwise an Error naming the pointer and the problem.
- */
-function pointedCheckpoint(runDir: string, file: string, name: string, isComplete: (stateFile: string) => boolean): string | Error {
-  const pointer = join(runDir, CHECKPOINTS_DIR, file);
-  if (!/^epoch-\d+$/.test(name)) return new Error(`${pointer}: not a checkpoint pointer: '${name.slice(0, 40)}'`);
-  const dir = join(runDir, CHECKPOINTS_DIR, name);
-  return isComplete(join(dir, STATE_JSON)) ? dir : new Error(`${pointer}: names ${name}, which is missing or incomplete`);
-}
-
-async function readPointer(runDir: string, file: string): Promise<string | undefined> {
-  let name: string;
-  try {
-    name = (await fsp.readFile(join(runDir, CHECKPOINTS_DIR, file), 'utf8')).trim();
-  } catch {
-    return undefined;
-  }
-  const complete = await exists(join(runDir, CHECKPOINTS_DIR, name, STATE_JSON));
-  const dir = pointedCheckpoint(runDir, file, name, () => complete);
-  if (dir instanceof Error) throw dir;
-  return dir;
-}
-
 /** Reads a checkpoint's `state.json`. */
 export async function readState(checkpointDir: string): Promise<TrainState> {
   const file = join(checkpointDir, STATE_JSON);
@@ -225,7 +205,7 @@ async function checkpointNames(root: string): Promise<string[]> {
   } catch {
     return [];
   }
-  return names.filter((n) => /^epoch-\d+$/.test(n)).sort((a, b) => epochOf(a) - epochOf(b));
+  return names.filter(isCheckpointName).sort((a, b) => epochOf(a) - epochOf(b));
 }
 
 function epochOf(nameOrDir: string): number {
@@ -233,15 +213,31 @@ function epochOf(nameOrDir: string): number {
   return m === null ? 0 : Number(m[1]);
 }
 
+/** The values of {@link CheckpointChoice}, in the order the CLI lists them. */
+export const CHECKPOINT_CHOICES = ['latest', 'best'] as const;
+
 /** Which checkpoint of a training run a model path means: the last one written, or the best by validation loss. */
-export type CheckpointChoice = 'latest' | 'best';
+export type CheckpointChoice = (typeof CHECKPOINT_CHOICES)[number];
+
+/**
+ * Whether `path` is a training run folder, the kind of model path that {@link CheckpointChoice} applies to: a folder
+ * with a `checkpoints/` sub-folder and no `model.json` of its own (a saved model folder wins, as in
+ * {@link resolveModelDir}).
+ */
+export async function isTrainingRun(path: string): Promise<boolean> {
+  const abs = resolve(path);
+  return !(await exists(join(abs, MODEL_JSON))) && (await exists(join(abs, CHECKPOINTS_DIR)));
+}
 
 /**
  * Resolves `--model`: a saved model folder (with `model.json`) is used as is; a run folder written by `train` resolves
- * to its latest checkpoint, or with `checkpoint = 'best'` to its best one. Anything else is a one-line error naming
- * the path.
+ * to its latest checkpoint, or with `checkpoint = 'best'` to its best one; a run's pointer file
+ * (`<run>/checkpoints/best` or `latest`) to the checkpoint it names; a Keras `.h5` path and any other file (such as
+ * `model.json`) are returned as given, for {@link loadModel} to read and to name in its errors. Anything else is a
+ * one-line error naming the path.
  */
 export async function resolveModelDir(path: string, checkpoint: CheckpointChoice = 'latest'): Promise<string> {
+  if (isKerasH5Path(path)) return path; // loadKerasH5 names a missing file or a broken one in its own words
   const abs = resolve(path);
   if (!(await exists(abs))) throw new Error(`${path}: no such model folder`);
   if (await exists(join(abs, MODEL_JSON))) return abs;
@@ -250,7 +246,9 @@ export async function resolveModelDir(path: string, checkpoint: CheckpointChoice
     if (dir === undefined) throw new Error(`${path}: this training run has no complete ${checkpoint} checkpoint yet`);
     return dir;
   }
+  const pointed = await pointerTarget(abs);
+  if (pointed !== undefined) return pointed;
   const stat = await fsp.stat(abs);
-  if (stat.isFile()) return abs; // model.json given directly
+  if (stat.isFile()) return path; // model.json (or another model file) given directly: named as given in errors
   throw new Error(`${path}: no ${MODEL_JSON} in this folder (neither a saved model nor a training run)`);
 }

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
 import { isKerasH5Path, loadKerasH5 } from '../io/keras_h5.js';
 import { exists, writeDirAtomic, writeFileSynced, type TargetInUseError } from './fsutil.js';
+import { CHECKPOINTS_DIR, pointerTarget } from './run_layout.js';
 
 /** File name of the topology and manifest. */
 export const MODEL_JSON = 'model.json';
@@ -102,12 +103,18 @@ const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1,
 
 /**
  * Loads a model saved in the standard layout: `path` is the folder holding `model.json`, or `model.json` itself
- * (or a Keras `.h5` model file, read by `loadKerasH5`).
+ * (or a Keras `.h5` model file, read by `loadKerasH5`, or a training run's pointer file `<run>/checkpoints/latest` or
+ * `<run>/checkpoints/best`, which is followed to the checkpoint it names).
  * Weights may be split over several files (as the tfjs converter writes them). Every problem is reported as one line
  * that names the file: a missing folder, a folder without `model.json`, bad JSON, a missing or truncated weights file.
  */
 export async function loadModel(path: string): Promise<tf.LayersModel> {
   if (isKerasH5Path(path)) return loadKerasH5(path); // a Keras HDF5 model file (see src/io/keras_h5.ts)
+  // A pointer file is followed, as a symbolic link would be: it names exactly one checkpoint, so what the user means
+  // is plain, and refusing it would only send them to look up the epoch-NNNN folder it names (which changes as
+  // training goes on and old checkpoints are pruned), the very lookup the pointer exists to spare.
+  const pointed = await pointerTarget(path);
+  if (pointed !== undefined) return loadModel(pointed);
   const { dir, file } = await locateModelJson(path);
   let json: ModelJson;
   try {
@@ -172,8 +179,8 @@ export async function locateModelJson(path: string): Promise<{ dir: string; file
   if (stat.isFile()) return { dir: resolve(abs, '..'), file: abs };
   const file = join(abs, MODEL_JSON);
   if (!(await exists(file))) {
-    // A training run folder keeps its models under checkpoints/ (checkpoint.ts, which imports this module).
-    const run = await exists(join(abs, 'checkpoints'));
+    // A training run folder keeps its models under checkpoints/.
+    const run = await exists(join(abs, CHECKPOINTS_DIR));
     throw new Error(
       run
         ? `${path}: a training run folder, not a saved model: load one of its checkpoints/epoch-NNNN folders (resolveModelDir finds the latest or best)`

@@ -6,24 +6,19 @@
  */
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
-import type * as tf from '@tensorflow/tfjs';
 import { type BackendChoice, initBackend } from '../../backend/index.js';
-import { isKerasH5Path, loadKerasH5, saveKerasH5 } from '../../io/keras_h5.js';
-import { loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
+import { isKerasH5Path, saveKerasH5 } from '../../io/keras_h5.js';
+import { type CheckpointChoice, loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
 import { TargetInUseError, makeFolder, removeCreatedFolders } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
-import { addBackendOption } from './train.js';
+import { addCheckpointOption } from './evaluate.js';
+import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
 
 interface ConvertCliOptions {
   model: string;
+  checkpoint: CheckpointChoice;
   out: string;
   backend: BackendChoice;
-}
-
-/** Loads `--model`: a Keras `.h5` file, a TensorFlow.js model folder (or its model.json), or a training run folder. */
-async function loadAny(path: string): Promise<tf.LayersModel> {
-  if (isKerasH5Path(path)) return loadKerasH5(path);
-  return loadModel(await resolveModelDir(path));
 }
 
 /** Registers `resnet convert` on the program. */
@@ -31,13 +26,15 @@ export function register(program: Command): void {
   const cmd = program
     .command('convert')
     .description('Convert a model between the TensorFlow.js folder format and a Keras 2 HDF5 file (.h5), by the --out extension.')
-    .requiredOption('--model <path>', 'a Keras .h5 file, a saved model folder (model.json) or a training run folder (its latest checkpoint)')
+    .requiredOption('--model <path>', MODEL_OPTION_HELP);
+  addCheckpointOption(cmd)
     .requiredOption('--out <path>', 'a .h5 file (Keras HDF5) or a folder (TensorFlow.js model.json + weights.bin)')
     .addHelpText(
       'after',
       `
 Examples:
   resnet convert --model runs/signs --out signs.h5      run's latest checkpoint to Keras
+  resnet convert --model runs/signs --checkpoint best --out best.h5
   resnet convert --model resnet50_signs.h5 --out model  Keras file to a tfjs folder`,
     );
   addBackendOption(cmd).action(async (opts: ConvertCliOptions) => {
@@ -45,7 +42,8 @@ Examples:
       throw new CliError(`${opts.out}: the .keras (Keras 3 zip) format is not supported; use a .h5 file or a folder`, 2);
     }
     await initBackend(opts.backend);
-    const model = await loadAny(opts.model);
+    // Whatever --model is (a run folder, a pointer file, a model folder or file, a Keras file), as evaluate and predict.
+    const model = await loadModel(await resolveModelDir(opts.model, opts.checkpoint));
     // The folders --out needs are made here rather than by the writer, to know which ones this command created: they
     // go again if the write fails. A folder that cannot be made is left to the writer, which reports it in its words.
     const created = await makeFolder(dirname(resolve(opts.out))).catch((): string[] => []);

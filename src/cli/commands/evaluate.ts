@@ -1,10 +1,13 @@
 /**
  * `resnet evaluate`: loss, accuracy, per-class precision and recall, and the confusion matrix of a trained model on a
  * labelled data set, in inference mode (BatchNorm uses its moving statistics).
+ *
+ * Also exports `--checkpoint`, shared with the other commands that load a `--model` ({@link addCheckpointOption}).
  */
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
+import { CHECKPOINT_CHOICES, isTrainingRun } from '../../train/checkpoint.js';
 import { evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
 import { parsePositiveInt } from '../common.js';
 import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
@@ -20,13 +23,23 @@ interface EvaluateCliOptions {
   checkpoint: CheckpointChoice;
 }
 
+/**
+ * Adds `--checkpoint <latest|best>` (default latest) to a command that loads `--model`: which checkpoint of a training
+ * run folder to load. Shared by evaluate, predict and convert.
+ */
+export function addCheckpointOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--checkpoint <which>', 'for a training run folder: its latest checkpoint or its best by validation loss').choices(CHECKPOINT_CHOICES).default('latest'),
+  );
+}
+
 /** Registers `resnet evaluate` on the program. */
 export function register(program: Command): void {
   const cmd = program
     .command('evaluate')
     .description('Evaluate a trained model on labelled data: loss, accuracy, per-class precision/recall, confusion matrix.')
-    .requiredOption('--model <path>', MODEL_OPTION_HELP)
-    .addOption(new Option('--checkpoint <which>', "for a training run folder: its latest checkpoint or its best by validation loss").choices(['latest', 'best']).default('latest'))
+    .requiredOption('--model <path>', MODEL_OPTION_HELP);
+  addCheckpointOption(cmd)
     .requiredOption('--data <path>', 'labelled data: SIGNS .h5 file, image folder or IDX files')
     .addOption(
       new Option('--split <part>', 'which part of a source that has several (train_set/test_set pairs, train/ and test/ folders, train-/t10k- IDX files)')
@@ -47,9 +60,11 @@ Examples:
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions, command: Command) => {
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
-    // The folder actually loaded: for a run folder, the checkpoint --checkpoint picks, shown as a path under --model.
+    // The folder actually loaded: for a run folder the checkpoint --checkpoint picks, for a run's pointer file
+    // (runs/x/checkpoints/best) the one it names; shown as a path under --model, with which of the run's it is.
     const dir = await resolveModelDir(opts.model, opts.checkpoint);
-    const checkpoint = dir === resolve(opts.model) ? undefined : join(opts.model, relative(resolve(opts.model), dir));
+    const checkpoint = resolve(dir) === resolve(opts.model) ? undefined : join(opts.model, relative(resolve(opts.model), dir));
+    const which = (await isTrainingRun(opts.model)) ? opts.checkpoint : basename(resolve(opts.model));
     const r = await evaluate({ model: dir, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend });
     // The data layer reports the part that --split chose; none means the source is a single part, read as it is.
     if (command.getOptionValueSource('split') === 'cli' && r.part === undefined) {
@@ -62,7 +77,7 @@ Examples:
     process.stdout.write(
       [
         `model: ${opts.model}`,
-        ...(checkpoint !== undefined ? [`checkpoint: ${checkpoint} (${opts.checkpoint})`] : []),
+        ...(checkpoint !== undefined ? [`checkpoint: ${checkpoint} (${which})`] : []),
         `data: ${opts.data} (${r.count} images)`,
         `loss: ${r.loss.toFixed(4)}`,
         `accuracy: ${r.accuracy.toFixed(4)}`,

@@ -1,0 +1,98 @@
+/**
+ * Which model `--model` means when it points into a training run: `resnet convert --checkpoint best` exports the run's
+ * best checkpoint (as evaluate and predict load it), and a run's pointer file (`checkpoints/best`, `checkpoints/latest`)
+ * given as the model path is followed to the checkpoint it names, by the CLI and by `loadModel`.
+ *
+ * The run folder is written by hand: two checkpoints of a tiny dense model whose weights are all 1 (epoch 1, the best)
+ * and all 2 (epoch 2, the latest), so that what loads back says which checkpoint was taken.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { BEST_FILE, CHECKPOINTS_DIR, LATEST_FILE, STATE_JSON, loadModel, resolveModelDir, saveModel } from '../src/train/index.js';
+import { runCaptured } from './cli-helpers.js';
+
+tf.env().set('IS_TEST', true);
+
+const root = mkdtempSync(path.join(tmpdir(), 'resnet-cli-convert-'));
+process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+
+/** A tiny dense model whose kernel is all `value`. */
+function tinyModel(value: number): tf.LayersModel {
+  const input = tf.input({ shape: [3] });
+  const output = tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.constant({ value }), biasInitializer: 'zeros' }).apply(input) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output });
+}
+
+/** The first kernel value of a loaded model (1 for the run's best checkpoint, 2 for its latest), disposing it. */
+async function kernelValue(model: tf.LayersModel): Promise<number> {
+  try {
+    return (await model.layers[1].getWeights()[0].data())[0];
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A run folder `name` whose latest checkpoint is epoch 2 (kernel 2) and whose best is epoch 1 (kernel 1). */
+async function runFolder(name: string): Promise<string> {
+  const run = path.join(root, name);
+  const checkpoints = path.join(run, CHECKPOINTS_DIR);
+  for (const epoch of [1, 2]) {
+    const dir = path.join(checkpoints, `epoch-000${epoch}`);
+    const model = tinyModel(epoch);
+    try {
+      await saveModel(model, dir, { classes: ['a', 'b'] });
+    } finally {
+      model.dispose();
+    }
+    writeFileSync(path.join(dir, STATE_JSON), JSON.stringify({ epoch }));
+  }
+  writeFileSync(path.join(checkpoints, LATEST_FILE), 'epoch-0002\n');
+  writeFileSync(path.join(checkpoints, BEST_FILE), 'epoch-0001\n');
+  return run;
+}
+
+test('convert --checkpoint best exports the run folder\'s best checkpoint; without it, its latest', async () => {
+  const run = await runFolder('run-choice');
+  const best = path.join(root, 'best-out');
+  const r = await runCaptured(['convert', '--model', run, '--checkpoint', 'best', '--out', best, '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(await kernelValue(await loadModel(best)), 1);
+
+  const latest = path.join(root, 'latest-out');
+  const l = await runCaptured(['convert', '--model', run, '--out', latest, '--backend', 'cpu']);
+  assert.equal(l.code, 0, l.err);
+  assert.equal(await kernelValue(await loadModel(latest)), 2);
+
+  const bestH5 = path.join(root, 'best.h5');
+  const h = await runCaptured(['convert', '--model', run, '--checkpoint', 'best', '--out', bestH5, '--backend', 'cpu']);
+  assert.equal(h.code, 0, h.err);
+  assert.equal(await kernelValue(await loadModel(bestH5)), 1);
+});
+
+test('a run\'s pointer file as --model is followed to the checkpoint it names (convert, resolveModelDir, loadModel)', async () => {
+  const run = await runFolder('run-pointer');
+  const checkpoints = path.join(run, CHECKPOINTS_DIR);
+  const bestPointer = path.join(checkpoints, BEST_FILE);
+  const latestPointer = path.join(checkpoints, LATEST_FILE);
+
+  const out = path.join(root, 'pointer-out');
+  const r = await runCaptured(['convert', '--model', bestPointer, '--out', out, '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(await kernelValue(await loadModel(out)), 1);
+
+  assert.equal(await resolveModelDir(bestPointer), path.join(checkpoints, 'epoch-0001'));
+  assert.equal(await resolveModelDir(latestPointer), path.join(checkpoints, 'epoch-0002'));
+  assert.equal(await kernelValue(await loadModel(bestPointer)), 1);
+  assert.equal(await kernelValue(await loadModel(latestPointer)), 2);
+
+  // A pointer naming a checkpoint that is gone: one line naming the pointer.
+  writeFileSync(bestPointer, 'epoch-0009\n');
+  await assert.rejects(loadModel(bestPointer), (e: Error) => e.message === `${bestPointer}: names epoch-0009, which is missing or incomplete`);
+  const gone = await runCaptured(['convert', '--model', bestPointer, '--out', path.join(root, 'gone-out'), '--backend', 'cpu']);
+  assert.equal(gone.code, 1);
+  assert.equal(gone.err, `resnet: ${bestPointer}: names epoch-0009, which is missing or incomplete\n`);
+});
