@@ -1,6 +1,6 @@
 /**
  * `resnet summary` and `resnet plot`, through `run(argv)`: their output, their files, and their errors (one line,
- * exit code 2, no file left behind).
+ * exit code 2, no file left behind); of a model they build from `--arch` and the rest, or of a saved one (`--model`).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend/index.js';
+import { saveKerasH5 } from '../src/io/keras_h5.js';
+import { buildResNet } from '../src/model/index.js';
+import { saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 
 tf.env().set('IS_TEST', true);
@@ -168,4 +172,97 @@ test('plot to an unwritable place: one line naming the file, exit 1, nothing lef
   assert.deepEqual(readdirSync(dir), ['a-file']);
   assert.deepEqual(readdirSync('/proc').filter((n) => n.startsWith('.tmp-')), []);
   rmSync(blocker);
+});
+
+/** A tiny ResNet-18 (3 classes, 40x40 input) saved as a tfjs model folder and as a Keras .h5 file. */
+async function savedTinyModel(): Promise<{ model: tf.LayersModel; folder: string; h5: string; cleanup: () => void }> {
+  await initBackend('cpu');
+  const root = mkdtempSync(path.join(tmpdir(), 'resnet-cli-saved-'));
+  const model = buildResNet('resnet18', { inputShape: [40, 40, 3], classes: 3, widthDivisor: 16 });
+  const folder = path.join(root, 'saved');
+  const h5 = path.join(root, 'tiny.h5');
+  await saveModel(model, folder, { classes: ['a', 'b', 'c'] });
+  await saveKerasH5(model, h5);
+  return { model, folder, h5, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** 12345 as '12,345', as Keras prints counts. */
+function withCommas(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+}
+
+test('summary --model: a saved model (folder, model.json, Keras .h5) is summarised as it is, layer by layer', async () => {
+  const { model, folder, h5, cleanup } = await savedTinyModel();
+  try {
+    const size = (ws: tf.LayerVariable[]) => ws.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 0), 1), 0);
+    for (const given of [folder, path.join(folder, 'model.json'), h5]) {
+      const { code, out, err } = await runCaptured(['summary', '--model', given]);
+      assert.equal(code, 0, err);
+      assert.match(out, new RegExp(`^Model: "${model.name}"\n`), given);
+      // One row per layer, in order, each with its name and class.
+      const rows = [...out.matchAll(/^ (\S+) \((\w+)\) +\(/gm)].map((m) => [m[1], m[2]]);
+      assert.deepEqual(rows, model.layers.map((l) => [l.name, l.getClassName()]), given);
+      assert.ok(out.includes(`Total params: ${withCommas(model.countParams())}\n`), given);
+      assert.ok(out.includes(`Trainable params: ${withCommas(size(model.trainableWeights))}\n`), given);
+      // The saved input shape and class count, not the --arch defaults (64x64 input, 6 classes).
+      assert.match(out, / input_1 \(InputLayer\) +\(None, 40, 40, 3\)/, given);
+      assert.match(out, / fc3 \(Dense\) +\(None, 3\)/, given);
+    }
+    const missing = path.join(dir, 'no-such-model');
+    const r = await runCaptured(['summary', '--model', missing]);
+    assert.equal(r.code, 1);
+    assert.equal(r.out, '');
+    assert.equal(r.err, `resnet: ${missing}: no such model folder\n`);
+  } finally {
+    model.dispose();
+    cleanup();
+  }
+});
+
+test('plot --model: draws a saved model, every layer of it', async () => {
+  const { model, folder, cleanup } = await savedTinyModel();
+  try {
+    const file = path.join(dir, 'saved.svg');
+    const r = await runCaptured(['plot', '--model', folder, '--out', file]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, `wrote ${file} (svg, ${model.layers.length} layers)\n`);
+    const svg = readFileSync(file, 'utf8');
+    assert.match(svg, /^<\?xml[^]*<svg [^]*<\/svg>\s*$/);
+    for (const layer of model.layers) assert.match(svg, new RegExp(`>${layer.name}<`), layer.name);
+    assert.ok(svg.includes('(None, 40, 40, 3)'));
+    rmSync(file);
+  } finally {
+    model.dispose();
+    cleanup();
+  }
+});
+
+test('--model and the options that build a model exclude each other: one line, exit 2, nothing written', async () => {
+  const saved = path.join(dir, 'any-model');
+  const out = path.join(dir, 'never.svg');
+  const cases: [string[], string][] = [
+    [['summary', '--model', saved, '--arch', 'resnet18'], '--arch'],
+    [['summary', '--arch', 'resnet50', '--model', saved], '--arch'],
+    [['summary', '--model', saved, '--input', '64,64,3'], '--input'],
+    [['summary', '--model', saved, '--classes', '6'], '--classes'],
+    [['summary', '--model', saved, '--no-top'], '--no-top'],
+    [['summary', '--model', saved, '--width-divisor', '16'], '--width-divisor'],
+    [['plot', '--model', saved, '--out', out, '--arch', 'resnet18'], '--arch'],
+    [['plot', '--model', saved, '--out', out, '--input', '40,40,3', '--classes', '3'], '--input'],
+  ];
+  for (const [argv, option] of cases) {
+    const r = await runCaptured(argv);
+    const command = argv[0];
+    assert.equal(r.code, 2, argv.join(' '));
+    assert.equal(r.out, '', argv.join(' '));
+    assert.equal(
+      r.err,
+      `resnet: --model and ${option} cannot be used together: a saved model is shown as it was built (see resnet ${command} --help)\n`,
+      argv.join(' '),
+    );
+  }
+  const lone = await runCaptured(['summary', '--checkpoint', 'best']);
+  assert.equal(lone.code, 2);
+  assert.equal(lone.err, 'resnet: --checkpoint applies only with --model (a training run folder) (see resnet summary --help)\n');
+  assert.deepEqual(readdirSync(dir), []);
 });

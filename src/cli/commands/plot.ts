@@ -1,6 +1,7 @@
 /**
  * `resnet plot`: draws a ResNet's layer graph like Keras's `plot_model` (one box per layer with its name, class and
- * output shape; each residual block in a labelled cluster), as SVG or PNG.
+ * output shape; each residual block in a labelled cluster), as SVG or PNG: one built from `--arch` and the rest, or a
+ * saved one (`--model`).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { Command, Option } from 'commander';
 import { renderModel, type PlotFormat } from '../../model/index.js';
 import { type FolderError, fsErrorReason, makeFolder, removeCreatedFolders, writeFileAtomic } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
-import { addModelOptions, buildModelFromOptions, type ModelCliOptions } from './summary.js';
+import { addModelOptions, modelFromOptions, type ModelCliOptions } from './summary.js';
 
 interface PlotCliOptions extends ModelCliOptions {
   out: string;
@@ -68,11 +69,12 @@ export function register(program: Command): void {
       `
 Examples:
   resnet plot --out resnet50.svg
-  resnet plot --arch resnet18 --input 64,64,3 --rankdir LR --out plots/r18.png`,
+  resnet plot --arch resnet18 --input 64,64,3 --rankdir LR --out plots/r18.png
+  resnet plot --model runs/signs --out signs.svg   a trained model`,
     );
-  addModelOptions(cmd).action(async (opts: PlotCliOptions) => {
+  addModelOptions(cmd).action(async (opts: PlotCliOptions, command: Command) => {
     const format = chooseFormat(opts.out, opts.format);
-    const model = await buildModelFromOptions(opts);
+    const model = await modelFromOptions(opts, command);
     let image: Buffer;
     try {
       image = await renderModel(model, format, { rankdir: opts.rankdir });

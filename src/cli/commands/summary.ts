@@ -1,14 +1,16 @@
 /**
  * `resnet summary`: prints a Keras-style summary of a ResNet (layers, output shapes, parameters, connections, and
- * the parameter totals).
+ * the parameter totals), built from `--arch` and the rest or loaded with `--model`.
  *
- * Also exports the model options shared with `resnet plot` ({@link addModelOptions}, {@link buildModelFromOptions}).
+ * Also exports the model options shared with `resnet plot` ({@link addModelOptions}, {@link modelFromOptions}).
  */
 import { Command, Option } from 'commander';
 import type * as tf from '@tensorflow/tfjs';
 import { ARCH_NAMES, buildResNet, formatSummary, type ArchName } from '../../model/index.js';
 import { initBackend } from '../../backend/index.js';
+import { loadModel, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
 import { CliError, parseClassCount, parsePositiveInt, parseShape } from '../common.js';
+import { MODEL_OPTION_HELP } from './train.js';
 
 /** The model options of `summary` and `plot`, as commander parses them. */
 export interface ModelCliOptions {
@@ -19,11 +21,34 @@ export interface ModelCliOptions {
   top: boolean;
   pooling?: 'avg' | 'max';
   widthDivisor: number;
+  /** A saved model to show instead of building one. */
+  model?: string;
+  /** With `--model` naming a training run folder: which checkpoint. */
+  checkpoint: CheckpointChoice;
 }
 
-/** Adds the options that choose and shape a model: `--arch`, `--input`, `--classes`, `--no-top`, `--pooling`, `--width-divisor`. */
+/** The options that describe a model to build, by attribute name, with the flag the user types; `--model` excludes them. */
+const BUILD_OPTIONS: readonly [keyof ModelCliOptions, string][] = [
+  ['arch', '--arch'],
+  ['input', '--input'],
+  ['classes', '--classes'],
+  ['top', '--no-top'],
+  ['pooling', '--pooling'],
+  ['widthDivisor', '--width-divisor'],
+];
+
+/**
+ * Adds the options that choose a model: `--model` (a saved one), or `--arch`, `--input`, `--classes`, `--no-top`,
+ * `--pooling`, `--width-divisor` (one to build).
+ */
 export function addModelOptions(cmd: Command): Command {
   return cmd
+    .option('--model <path>', `${MODEL_OPTION_HELP}: show a saved model instead of building one (not with --arch and the options after it)`)
+    .addOption(
+      new Option('--checkpoint <which>', 'with --model, for a training run folder: its latest checkpoint or its best by validation loss')
+        .choices(['latest', 'best'])
+        .default('latest'),
+    )
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .addOption(
       new Option('--input <h,w,c>', 'input shape: height,width,channels').argParser(parseShape).default([64, 64, 3], '64,64,3'),
@@ -53,6 +78,28 @@ export async function buildModelFromOptions(opts: ModelCliOptions): Promise<tf.L
   }
 }
 
+/**
+ * The model the options of `cmd` choose: the saved one `--model` names (a model folder, `model.json`, a Keras `.h5`
+ * file or a training run folder's `--checkpoint`), read with `loadModel`, or else one built from `--arch` and the rest
+ * ({@link buildModelFromOptions}). `--model` together with an option that builds a model, or `--checkpoint` without
+ * `--model`, is a usage error (exit code 2); a model that cannot be loaded is a one-line failure naming the file.
+ * The caller disposes the model.
+ */
+export async function modelFromOptions(opts: ModelCliOptions, cmd: Command): Promise<tf.LayersModel> {
+  const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+  const help = `(see resnet ${cmd.name()} --help)`;
+  if (opts.model === undefined) {
+    if (given('checkpoint')) throw new CliError(`--checkpoint applies only with --model (a training run folder) ${help}`, 2);
+    return buildModelFromOptions(opts);
+  }
+  const clash = BUILD_OPTIONS.find(([name]) => given(name));
+  if (clash !== undefined) {
+    throw new CliError(`--model and ${clash[1]} cannot be used together: a saved model is shown as it was built ${help}`, 2);
+  }
+  await initBackend();
+  return loadModel(await resolveModelDir(opts.model, opts.checkpoint));
+}
+
 /** Registers `resnet summary` on the program. */
 export function register(program: Command): void {
   const cmd = program
@@ -64,10 +111,11 @@ export function register(program: Command): void {
 Examples:
   resnet summary                          ResNet-50, 64x64x3 input, 6 classes
   resnet summary --arch resnet18 --input 224,224,3 --classes 1000
-  resnet summary --no-top --pooling avg   the backbone, globally pooled`,
+  resnet summary --no-top --pooling avg   the backbone, globally pooled
+  resnet summary --model runs/signs       a trained model (its latest checkpoint)`,
     );
-  addModelOptions(cmd).action(async (opts: ModelCliOptions) => {
-    const model = await buildModelFromOptions(opts);
+  addModelOptions(cmd).action(async (opts: ModelCliOptions, command: Command) => {
+    const model = await modelFromOptions(opts, command);
     try {
       process.stdout.write(formatSummary(model));
     } finally {
