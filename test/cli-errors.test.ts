@@ -1,7 +1,8 @@
 /**
  * Output writes that fail for real after the command made the folders for them (`plot --out`, `convert --out` to a
  * `.h5` file or a model folder): one line naming the file, exit 1, and the folders the command created are gone while
- * the ones that were there before stay. Also `makeFolder`'s report of what it created and `removeCreatedFolders`.
+ * the ones that were there before stay; the same for training interrupted before its first checkpoint. Also
+ * `makeFolder`'s report of what it created, `missingFoldersSync`, `removeCreatedFolders` and `listNames`.
  *
  * The failing write: a final name of 250 characters is a valid name, but the temporary name written beside it first
  * (`.tmp-<name>-<pid>-<hex>`) is over the file system's 255, so the write fails with ENAMETOOLONG after the folders
@@ -11,8 +12,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { FolderError, listNames, makeFolder, removeCreatedFolders } from '../src/train/fsutil.js';
-import { saveModel } from '../src/train/index.js';
+import { interruptedTraining } from '../src/cli/commands/train.js';
+import { FolderError, listNames, makeFolder, missingFoldersSync, removeCreatedFolders } from '../src/train/fsutil.js';
+import { saveModel, silentReporter, trackProgress } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 import { tempDir, tinyResNet } from './train-fixtures.js';
 
@@ -108,4 +110,40 @@ test('convert: an .h5 or model-folder write that fails after its folders were ma
   const r = await runCaptured(['convert', '--model', notModel, '--out', path.join(parent, 'new', 'model.h5'), '--backend', 'cpu']);
   assertWriteFailure(r, notModel, /./);
   assert.deepEqual(readdirSync(parent), ['existing']);
+});
+
+test('missingFoldersSync: the folders makeFolder would create, outermost first', async () => {
+  const parent = freshParent('missing');
+  const out = path.join(parent, 'a', 'b', 'run');
+  const missing = missingFoldersSync(out);
+  assert.deepEqual(missing, [path.join(parent, 'a'), path.join(parent, 'a', 'b'), out]);
+  assert.deepEqual(await makeFolder(out), missing);
+  assert.deepEqual(missingFoldersSync(out), []);
+});
+
+test('interrupted training before its first checkpoint removes the run folder and the parents it made, not others', () => {
+  const parent = freshParent('interrupted');
+  const out = path.join(parent, 'a', 'b', 'run');
+  const created = missingFoldersSync(out);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'log.csv'), 'epoch\n');
+  assert.equal(
+    interruptedTraining(trackProgress(silentReporter), out, created, 'resume it'),
+    `interrupted before training started; no checkpoint yet, so ${out} was removed, with the folders made for it`,
+  );
+  assert.deepEqual(readdirSync(parent), [], 'a/b/run, a/b and a are gone');
+
+  // A parent that holds something else by then stays, and so do the ones above it.
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(parent, 'a', 'notes.txt'), 'mine');
+  assert.equal(
+    interruptedTraining(trackProgress(silentReporter), out, created, 'resume it'),
+    `interrupted before training started; no checkpoint yet, so ${out} was removed, with the folders made for it`,
+  );
+  assert.deepEqual(readdirSync(path.join(parent, 'a')), ['notes.txt'], 'a/b is gone, a/ stays');
+
+  // A run folder that was there before the command is left.
+  mkdirSync(out, { recursive: true });
+  assert.equal(interruptedTraining(trackProgress(silentReporter), out, [], 'resume it'), `interrupted before training started; no checkpoint in ${out} yet`);
+  assert.ok(existsSync(out));
 });

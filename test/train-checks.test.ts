@@ -56,7 +56,7 @@ test('train: validation data with other class names is refused, and the run fold
   }
 });
 
-test('train: a run that fails during its first epoch leaves no run folder (no logs before the first epoch)', async () => {
+test('train: a run that fails during its first epoch leaves no run folder, nor the parents it made (no logs before the first epoch)', async () => {
   const { dir, cleanup } = tempDir();
   try {
     const out = join(dir, 'run');
@@ -66,6 +66,14 @@ test('train: a run that fails during its first epoch leaves no run folder (no lo
     };
     await assert.rejects(train(options(out, { reporter })), /failed at the first step/);
     assert.equal(existsSync(out), false);
+    // Parent folders it had to make go too; the ones that were there stay.
+    const nested = join(dir, 'a', 'b', 'run');
+    await assert.rejects(train(options(nested, { reporter })), /failed at the first step/);
+    assert.equal(existsSync(join(dir, 'a')), false, 'a/ and a/b/ were made for the run: removed');
+    mkdirSync(join(dir, 'a'));
+    await assert.rejects(train(options(nested, { reporter })), /failed at the first step/);
+    assert.deepEqual(readdirSync(dir), ['a']);
+    assert.deepEqual(readdirSync(join(dir, 'a')), [], 'a/ was there before: kept, emptied of what the run made');
   } finally {
     cleanup();
   }

@@ -6,7 +6,7 @@
  * killed at any instant leaves either the old content or the new one, plus at worst a stray temporary that
  * {@link removeStaleTemps} cleans up.
  */
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp, rmdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -243,6 +243,43 @@ export async function removeCreatedFolders(created: readonly string[]): Promise<
       return;
     }
   }
+}
+
+/**
+ * The folders that {@link makeFolder} would create for `path`: `path` and its missing parents, outermost first (none
+ * when `path` exists). Synchronous, for a command that must know before its work makes them which folders are its
+ * own, to remove them from a signal handler (see {@link removeCreatedFoldersSync}).
+ */
+export function missingFoldersSync(path: string): string[] {
+  const missing: string[] = [];
+  let dir = resolve(path);
+  while (dirname(dir) !== dir) {
+    try {
+      lstatSync(dir);
+      break;
+    } catch {
+      missing.unshift(dir);
+      dir = dirname(dir);
+    }
+  }
+  return missing;
+}
+
+/**
+ * {@link removeCreatedFolders}, synchronously (for a signal handler): removes the given folders innermost first while
+ * they are empty, stopping at the first that is not. Returns the folders it removed. Never throws.
+ */
+export function removeCreatedFoldersSync(created: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const folder of [...created].reverse()) {
+    try {
+      rmdirSync(folder);
+    } catch {
+      break;
+    }
+    removed.push(folder);
+  }
+  return removed;
 }
 
 /** Whether anything exists at `path`. */

@@ -28,7 +28,7 @@ import {
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
 import { formatImageShape, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
-import { TEMP_PREFIX, exists, listNames, makeFolder } from './fsutil.js';
+import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
@@ -372,8 +372,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
 
-  const outExisted = await exists(out);
-  await makeFolder(out);
+  // The folders made for the run (the run folder and any missing parents), removed again if it fails before writing.
+  const created = await makeFolder(out);
   await cleanRunDir(out);
 
   const args = describeArgs(options);
@@ -497,11 +497,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     reporter.stop();
     optimizer?.dispose();
     model?.dispose();
-    // A checkpoints/ folder that the first checkpoint's failed write left empty goes again, and so does a run folder
-    // this call created and nothing was written into (bad data, a bad model, a failure in epoch 1): an existing empty
-    // folder is left empty. (rmdir removes empty folders only.)
+    // A checkpoints/ folder that the first checkpoint's failed write left empty goes again, and so do the run folder
+    // and its parents if this call created them and nothing was written into them (bad data, a bad model, a failure
+    // in epoch 1): an existing empty folder is left empty. (Both remove empty folders only.)
     await fsp.rmdir(join(out, CHECKPOINTS_DIR)).catch(() => undefined);
-    if (!outExisted) await fsp.rmdir(out).catch(() => undefined);
+    await removeCreatedFolders(created);
     throw err;
   }
 }

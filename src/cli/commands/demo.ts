@@ -2,9 +2,9 @@
  * `resnet demo`: trains a ResNet on a Fashion-MNIST subset (Debian package `dataset-fashion-mnist`), evaluates it on
  * the test split and writes the report. Run it again to continue the same run (more `--epochs`) or re-evaluate.
  */
-import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ARCH_NAMES } from '../../model/index.js';
+import { missingFoldersSync } from '../../train/fsutil.js';
 import { DEMO_DEFAULTS, LR_SCHEDULES, demo, streamReporter, trackProgress, type DemoSettings } from '../../train/index.js';
 import { parsePositiveInt, parseShape, untilInterrupted } from '../common.js';
 import { addBackendOption, interruptedTraining, parseNonNegativeInt, parsePositiveNumber, refusedOutIsUsageError } from './train.js';
@@ -43,11 +43,11 @@ Examples:
   resnet demo --epochs 4                        the default run, on to epoch 4`,
     );
   addBackendOption(cmd).action(async ({ input, ...opts }: DemoCliOptions) => {
-    const createdOut = !existsSync(opts.out);
+    const created = missingFoldersSync(opts.out);
     const reporter = trackProgress(streamReporter());
     const result = await untilInterrupted(
       () => demo({ ...opts, inputShape: input, reporter }).catch(refusedOutIsUsageError),
-      () => interruptedTraining(reporter, opts.out, createdOut, 'run the same resnet demo command to continue'),
+      () => interruptedTraining(reporter, opts.out, created, 'run the same resnet demo command to continue'),
     );
     result.training.optimizer.dispose();
     result.training.model.dispose();

@@ -27,6 +27,7 @@ import {
   type ProgressPosition,
   type TrackedReporter,
 } from '../../train/index.js';
+import { missingFoldersSync, removeCreatedFoldersSync } from '../../train/fsutil.js';
 import { CliError, parseNonNegativeNumber, parsePositiveInt, parseShape, shellQuote, untilInterrupted } from '../common.js';
 
 /** The backends a command can ask for. */
@@ -157,19 +158,22 @@ export function describePosition(p: Readonly<ProgressPosition>): string {
  * What to do when a training command (train, demo) is interrupted: close the progress display (restoring the
  * terminal) and say where training was and which checkpoint a resumed run starts from, e.g.
  * `interrupted during epoch 3; the last checkpoint is runs/x/checkpoints/epoch-0002: continue with <resume>`.
- * Checkpoints are written atomically, so the process may exit at once. A run folder that this command created and
- * that holds no checkpoint yet is removed (nothing worth keeping is in it). Synchronous, so that training stops here.
+ * Checkpoints are written atomically, so the process may exit at once. `created` lists the folders that did not exist
+ * when the command started (`missingFoldersSync(out)`: the run folder and the parents made for it, outermost first):
+ * a run folder this command created that holds no checkpoint yet is removed (nothing worth keeping is in it), and so
+ * are those parents while empty. Synchronous, so that training stops here.
  */
-export function interruptedTraining(reporter: TrackedReporter, out: string, createdOut: boolean, resume: string): string {
+export function interruptedTraining(reporter: TrackedReporter, out: string, created: readonly string[], resume: string): string {
   reporter.close();
   const when = `interrupted ${describePosition(reporter.position)}`;
   // Read synchronously: the abandoned training must not get the event loop back meanwhile.
   const latest = latestCheckpointSync(out);
   if (latest !== undefined) return `${when}; the last checkpoint is ${latest}: ${resume}`;
-  if (createdOut) {
+  if (created.length > 0) {
     if (!existsSync(out)) return `${when}; no checkpoint yet`;
     rmSync(out, { recursive: true, force: true });
-    return `${when}; no checkpoint yet, so ${out} was removed`;
+    const parents = removeCreatedFoldersSync(created.slice(0, -1));
+    return `${when}; no checkpoint yet, so ${out} was removed${parents.length > 0 ? ', with the folders made for it' : ''}`;
   }
   return `${when}; no checkpoint in ${out} yet`;
 }
@@ -226,7 +230,7 @@ Examples:
   addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
     if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
     const out = opts.out ?? defaultOut(opts.arch);
-    const createdOut = !existsSync(out);
+    const created = missingFoldersSync(out);
     const reporter = trackProgress(streamReporter());
     if (opts.resume) {
       const fromRun = await fillFromRun(opts, command, out);
@@ -263,7 +267,7 @@ Examples:
     // 2; Ctrl-C, exit code 130.
     const result = await untilInterrupted(
       () => train({ ...options, reporter }).catch(refusedOutIsUsageError),
-      () => interruptedTraining(reporter, out, createdOut, `continue with resnet train --out ${shellQuote(out)} --resume`),
+      () => interruptedTraining(reporter, out, created, `continue with resnet train --out ${shellQuote(out)} --resume`),
     );
     try {
       const last = result.state.history[result.state.history.length - 1];
