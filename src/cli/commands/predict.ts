@@ -2,10 +2,11 @@
  * `resnet predict`: the most probable classes of image files (or of the images in folders) under a trained model,
  * with their probabilities.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { listImageFiles, predictEach, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
 import { CliError, parsePositiveInt } from '../common.js';
+import { addCheckpointOption } from './evaluate.js';
 import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
 
 interface PredictCliOptions {
@@ -22,8 +23,8 @@ export function register(program: Command): void {
     .command('predict')
     .description('Predict the top classes of image files (JPEG, PNG, WebP) with a trained model.')
     .argument('<image...>', 'image files, or folders of them (the image files directly inside, sorted; not sub-folders)')
-    .requiredOption('--model <path>', MODEL_OPTION_HELP)
-    .addOption(new Option('--checkpoint <which>', "for a training run folder: its latest checkpoint or its best by validation loss").choices(['latest', 'best']).default('latest'))
+    .requiredOption('--model <path>', MODEL_OPTION_HELP);
+  addCheckpointOption(cmd)
     .option('--top <k>', 'how many classes to show per image', parsePositiveInt, 3)
     .option('--json', 'print the result as JSON')
     .addHelpText(

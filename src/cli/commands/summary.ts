@@ -10,6 +10,7 @@ import { ARCH_NAMES, buildResNet, formatSummary, type ArchName } from '../../mod
 import { initBackend } from '../../backend/index.js';
 import { loadModel, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
 import { CliError, parseClassCount, parsePositiveInt, parseShape } from '../common.js';
+import { addCheckpointOption } from './evaluate.js';
 import { MODEL_OPTION_HELP } from './train.js';
 
 /** The model options of `summary` and `plot`, as commander parses them. */
@@ -42,13 +43,9 @@ const BUILD_OPTIONS: readonly [keyof ModelCliOptions, string][] = [
  * `--pooling`, `--width-divisor` (one to build).
  */
 export function addModelOptions(cmd: Command): Command {
-  return cmd
-    .option('--model <path>', `${MODEL_OPTION_HELP}: show a saved model instead of building one (not with --arch and the options after it)`)
-    .addOption(
-      new Option('--checkpoint <which>', 'with --model, for a training run folder: its latest checkpoint or its best by validation loss')
-        .choices(['latest', 'best'])
-        .default('latest'),
-    )
+  return addCheckpointOption(
+    cmd.option('--model <path>', `${MODEL_OPTION_HELP}: show a saved model instead of building one (not with --arch and the options after it)`),
+  )
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .addOption(
       new Option('--input <h,w,c>', 'input shape: height,width,channels').argParser(parseShape).default([64, 64, 3], '64,64,3'),
