@@ -244,10 +244,19 @@ test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the 
   assert.equal(metrics.evaluation.count, 20);
   assert.deepEqual(metrics.classes, ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
   assert.ok(existsSync(join(out, 'report', 'confusion.png')) && existsSync(join(out, 'report', 'curves.png')));
+  // The report names the optimizer as train's does: the demo's Adam at 3e-4, cosine over the run's epochs.
+  const report = readFileSync(join(out, 'report', 'report.md'), 'utf8');
+  assert.match(report, /^- optimizer: adam \(lr 0\.0003, cosine decay to 0 over 1 epochs\)$/m);
+  assert.match(report, /^- batch size: 32$/m);
 
   // The same command with more epochs continues the demo's run in its folder.
   const more = resnet(['demo', '--data', FASHION_MNIST_DIR, '--epochs', '2', '--limit', '100', '--test-limit', '20', '--arch', 'resnet18', '--width-divisor', '32', '--out', out, '--backend', TEST_BACKEND]);
   assert.equal(more.code, 0, more.stderr);
   assert.match(more.stderr, /resuming from .*epoch-0001 \(epoch 1 of 2\)/);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report', 'metrics.json'), 'utf8')).history.map((h: { epoch: number }) => h.epoch), [1, 2]);
+  // --epochs 2 lengthened the cosine schedule: each stretch with its own.
+  assert.match(
+    readFileSync(join(out, 'report', 'report.md'), 'utf8'),
+    /^- optimizer: epoch 1: adam \(lr 0\.0003, cosine decay to 0 over 1 epochs\); epoch 2: adam \(lr 0\.0003, cosine decay to 0 over 2 epochs\)$/m,
+  );
 });

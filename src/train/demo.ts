@@ -12,7 +12,7 @@ import { formatImageShape } from './io.js';
 import type { ProgressReporter } from './progress.js';
 import type { LrSchedule } from './schedule.js';
 import { writeReport } from './report.js';
-import { type TrainResult, train } from './train.js';
+import { type TrainResult, describeOptimizer, train, trainSegments } from './train.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs the IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -136,6 +136,8 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
         'training images': training.trainSize,
         'validation images': training.validationSize,
         'test images': test.count,
+        optimizer: describeOptimizer(trainSegments(training.state), training.state.epoch),
+        'batch size': o.batchSize,
         'BatchNorm recalibration': o.preciseBn > 0 ? `${o.preciseBn} batches after each epoch` : 'off',
         backend: training.backend,
         checkpoint: training.checkpoint ?? 'none',
