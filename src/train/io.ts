@@ -103,10 +103,11 @@ const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1,
 
 /**
  * Loads a model saved in the standard layout: `path` is the folder holding `model.json`, or `model.json` itself
- * (or a Keras `.h5` model file, read by `loadKerasH5`, or a training run's pointer file `<run>/checkpoints/latest` or
+ * (or a Keras HDF5 model file, read by `loadKerasH5`, or a training run's pointer file `<run>/checkpoints/latest` or
  * `<run>/checkpoints/best`, which is followed to the checkpoint it names).
  * Weights may be split over several files (as the tfjs converter writes them). Every problem is reported as one line
- * that names the file: a missing folder, a folder without `model.json`, bad JSON, a missing or truncated weights file.
+ * that names the file: a missing folder, a folder without `model.json`, a file that is not a model at all (an image,
+ * say), bad JSON, a missing or truncated weights file. The file's bytes are never quoted raw.
  */
 export async function loadModel(path: string): Promise<tf.LayersModel> {
   if (isKerasH5Path(path)) return loadKerasH5(path); // a Keras HDF5 model file (see src/io/keras_h5.ts)
@@ -116,11 +117,21 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   const pointed = await pointerTarget(path);
   if (pointed !== undefined) return loadModel(pointed);
   const { dir, file } = await locateModelJson(path);
+  // A file given directly is named as given; the model.json of a folder by its full path.
+  const named = resolve(path) === file ? path : file;
+  const head = await readHead(file, 64);
+  // A Keras HDF5 file under another extension (such as .hdf5) is recognised by its signature.
+  if (head.subarray(0, HDF5_SIGNATURE.length).equals(HDF5_SIGNATURE)) return loadKerasH5(named);
+  // Anything that does not even start like a JSON document (an image, a text file) is not a model at all: say what a
+  // model path may be, rather than quote a parse error with the file's bytes in it.
+  if (basename(file) !== MODEL_JSON && !/^[\s\uFEFF]*[{[]/.test(head.toString('utf8'))) {
+    throw new Error(`${named}: not a model (expected a model folder with ${MODEL_JSON}, a ${MODEL_JSON} file, a Keras .h5 file or a training run folder)`);
+  }
   let json: ModelJson;
   try {
-    json = JSON.parse(await fsp.readFile(file, 'utf8')) as ModelJson;
+    json = JSON.parse(decodeText(await fsp.readFile(file)).replace(/^\uFEFF/, '')) as ModelJson;
   } catch (err) {
-    throw new Error(`${file}: not a valid model.json: ${messageOf(err)}`);
+    throw new Error(`${file}: not a valid model.json: ${printable(messageOf(err))}`);
   }
   if (json === null || typeof json !== 'object' || json.modelTopology == null) {
     throw new Error(`${file}: not a TensorFlow.js layers model (no modelTopology)`);
@@ -154,6 +165,38 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   } catch (err) {
     throw new Error(`${file}: cannot build the model: ${messageOf(err)}`);
   }
+}
+
+/** The 8-byte signature that starts an HDF5 file (Keras writes its superblock at offset 0). */
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** The first `bytes` bytes of `file` (fewer if it is shorter); a file that cannot be read is a one-line error. */
+async function readHead(file: string, bytes: number): Promise<Buffer> {
+  let handle;
+  try {
+    handle = await fsp.open(file, 'r');
+    const head = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(head, 0, bytes, 0);
+    return head.subarray(0, bytesRead);
+  } catch (err) {
+    throw new Error(`${file}: cannot read: ${messageOf(err)}`);
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** `bytes` as UTF-8 text; bytes that are not UTF-8 are an error saying so (never quoting them). */
+function decodeText(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error('not UTF-8 text (binary data)');
+  }
+}
+
+/** `text` with control characters and replacement characters shown as `?`, for messages that quote a file. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]/g, '?');
 }
 
 /** Sum of the byte sizes of `specs`, or undefined when a spec is quantized or of unknown type. */
