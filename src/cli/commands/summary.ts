@@ -109,7 +109,7 @@ Examples:
   resnet summary                          ResNet-50, 64x64x3 input, 6 classes
   resnet summary --arch resnet18 --input 224,224,3 --classes 1000
   resnet summary --no-top --pooling avg   the backbone, globally pooled
-  resnet summary --model runs/signs       a trained model (its latest checkpoint)`,
+  resnet summary --model runs/signs       a trained run's latest checkpoint`,
     );
   addModelOptions(cmd).action(async (opts: ModelCliOptions, command: Command) => {
     const model = await modelFromOptions(opts, command);
