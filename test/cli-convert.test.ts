@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -95,4 +95,31 @@ test('a run\'s pointer file as --model is followed to the checkpoint it names (c
   const gone = await runCaptured(['convert', '--model', bestPointer, '--out', path.join(root, 'gone-out'), '--backend', 'cpu']);
   assert.equal(gone.code, 1);
   assert.equal(gone.err, `resnet: ${bestPointer}: names epoch-0009, which is missing or incomplete\n`);
+});
+
+test('--checkpoint for a --model that is not a training run folder is a one-line usage error (exit 2), nothing written', async () => {
+  const run = await runFolder('run-usage');
+  const checkpoints = path.join(run, CHECKPOINTS_DIR);
+  const saved = path.join(checkpoints, 'epoch-0002');
+  const h5 = path.join(root, 'usage.h5');
+  const made = await runCaptured(['convert', '--model', saved, '--out', h5, '--backend', 'cpu']);
+  assert.equal(made.code, 0, made.err);
+  const out = path.join(root, 'usage-out');
+  // A saved model folder, a model.json, a Keras file and a run's pointer file; best, and an explicit latest too.
+  for (const model of [saved, path.join(saved, 'model.json'), h5, path.join(checkpoints, BEST_FILE)]) {
+    for (const which of ['best', 'latest']) {
+      const r = await runCaptured(['convert', '--model', model, '--checkpoint', which, '--out', out, '--backend', 'cpu']);
+      assert.equal(r.code, 2, `${model} --checkpoint ${which}: ${r.err}`);
+      assert.equal(r.err, `resnet: --checkpoint applies to training run folders, and ${model} is not one: leave --checkpoint out, or give the run folder as --model\n`);
+      assert.equal(r.out, '');
+      assert.ok(!existsSync(out));
+    }
+  }
+  // The same model without --checkpoint converts; a missing --model is named by the loader, as without --checkpoint.
+  const plain = await runCaptured(['convert', '--model', saved, '--out', out, '--backend', 'cpu']);
+  assert.equal(plain.code, 0, plain.err);
+  const missing = path.join(root, 'no-such-run');
+  const m = await runCaptured(['convert', '--model', missing, '--checkpoint', 'best', '--out', path.join(root, 'x'), '--backend', 'cpu']);
+  assert.equal(m.code, 1);
+  assert.equal(m.err, `resnet: ${missing}: no such model folder\n`);
 });

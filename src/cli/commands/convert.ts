@@ -11,7 +11,7 @@ import { isKerasH5Path, saveKerasH5 } from '../../io/keras_h5.js';
 import { type CheckpointChoice, loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
 import { TargetInUseError, makeFolder, removeCreatedFolders } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
-import { addCheckpointOption } from './evaluate.js';
+import { addCheckpointOption, checkCheckpointOption } from './evaluate.js';
 import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
 
 interface ConvertCliOptions {
@@ -37,7 +37,8 @@ Examples:
   resnet convert --model runs/signs --checkpoint best --out best.h5
   resnet convert --model resnet50_signs.h5 --out model  Keras file to a tfjs folder`,
     );
-  addBackendOption(cmd).action(async (opts: ConvertCliOptions) => {
+  addBackendOption(cmd).action(async (opts: ConvertCliOptions, command: Command) => {
+    await checkCheckpointOption(command, opts.model);
     if (/\.keras$/i.test(opts.out)) {
       throw new CliError(`${opts.out}: the .keras (Keras 3 zip) format is not supported; use a .h5 file or a folder`, 2);
     }

@@ -2,14 +2,16 @@
  * `resnet evaluate`: loss, accuracy, per-class precision and recall, and the confusion matrix of a trained model on a
  * labelled data set, in inference mode (BatchNorm uses its moving statistics).
  *
- * Also exports `--checkpoint`, shared with the other commands that load a `--model` ({@link addCheckpointOption}).
+ * Also exports `--checkpoint` and its check, shared with the other commands that load a `--model`
+ * ({@link addCheckpointOption}, {@link checkCheckpointOption}).
  */
+import { existsSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { CHECKPOINT_CHOICES, isTrainingRun } from '../../train/checkpoint.js';
 import { evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
-import { parsePositiveInt } from '../common.js';
+import { CliError, parsePositiveInt } from '../common.js';
 import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
 
 interface EvaluateCliOptions {
@@ -31,6 +33,17 @@ export function addCheckpointOption(cmd: Command): Command {
   return cmd.addOption(
     new Option('--checkpoint <which>', 'for a training run folder: its latest checkpoint or its best by validation loss').choices(CHECKPOINT_CHOICES).default('latest'),
   );
+}
+
+/**
+ * Refuses, as a usage error (exit 2), a `--checkpoint` given on the command line when `--model` exists and is not a
+ * training run folder (a saved model folder, a model file, a run's pointer file): there it has no checkpoint to pick
+ * and would be silently ignored. A missing `--model` is left to the loader, which names it.
+ */
+export async function checkCheckpointOption(command: Command, model: string): Promise<void> {
+  if (command.getOptionValueSource('checkpoint') !== 'cli') return;
+  if (!existsSync(model) || (await isTrainingRun(model))) return;
+  throw new CliError(`--checkpoint applies to training run folders, and ${model} is not one: leave --checkpoint out, or give the run folder as --model`, 2);
 }
 
 /** Registers `resnet evaluate` on the program. */
@@ -58,6 +71,7 @@ Examples:
   resnet evaluate --model resnet50_signs.h5 --data photos/ --limit 1000`,
     );
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions, command: Command) => {
+    await checkCheckpointOption(command, opts.model);
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     // The folder actually loaded: for a run folder the checkpoint --checkpoint picks, for a run's pointer file
