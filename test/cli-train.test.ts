@@ -189,6 +189,11 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   assertOneLineError(resnet(['train', '--out', emptyRun, '--resume', ...tiny]), 2, new RegExp(`^resnet: ${emptyRun}: no training run to resume \\(no checkpoint in it\\)`));
   assert.deepEqual(readdirSync(emptyRun), []);
   assertOneLineError(resnet(['train', '--out', SIGNS_TRAIN, '--resume', ...tiny]), 2, /: no training run to resume \(not a folder\)/);
+  assertOneLineError(
+    resnet(['train', '--data', SIGNS_TRAIN, '--val-limit', '10', '--out', join(work, 'no-val-data'), ...tiny]),
+    2,
+    /^resnet: --val-limit needs --val-data \(the validation part held out of --data is sized by --val-split\)$/,
+  );
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--augment', 'rotate']).code, 2);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
   // An --out that holds a run is a usage error (exit 2), like any other occupied --out.

@@ -1,7 +1,7 @@
 /**
  * Training end to end on real SIGNS images: checkpoints, logs and report files; the per-step losses that the state,
  * `steps.csv` and the curves chart hold; the loss going down when a small ResNet overfits one fixed batch; memory
- * staying flat over training steps.
+ * staying flat over training steps; validation on a class-balanced pick of a test file (`valLimit`).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { openDataset } from '../src/data/index.js';
 import { STEP_SERIES, compileForTraining, curvesSpec, loadModel, readState, renderSvg, train } from '../src/train/index.js';
-import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import { SIGNS_TEST, SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -213,5 +213,32 @@ test('train: a small ResNet overfits one fixed batch of SIGNS images, and memory
     tf.dispose([batch.xs, batch.ys]);
     optimizer.dispose();
     model.dispose();
+  }
+});
+
+test('train: valLimit validates on a class-balanced pick of valData; it needs valData to be a path', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const base = { data: SIGNS_TRAIN, limit: 12, inputShape: TINY_INPUT, arch: 'resnet18', widthDivisor: 32, epochs: 1, batchSize: 12, backend: TEST_BACKEND } as const;
+    const result = await train({ ...base, valData: SIGNS_TEST, valLimit: 12, out: join(dir, 'run'), reporter: recordingReporter() });
+    try {
+      // test_signs.h5 holds 20 images of each of its 6 classes: 12 of them are 2 of each.
+      assert.equal(result.validationSize, 12);
+      assert.equal(result.evaluation?.count, 12);
+      assert.deepEqual(result.evaluation?.confusion.map((row) => row.reduce((a, b) => a + b, 0)), [2, 2, 2, 2, 2, 2]);
+      assert.equal(result.state.args.valLimit, 12, 'stored with the run, for --resume');
+    } finally {
+      result.optimizer.dispose();
+      result.model.dispose();
+    }
+    // Without a validation file there is nothing to pick from (the held-out part is sized by valSplit).
+    const out = join(dir, 'refused');
+    await assert.rejects(
+      train({ ...base, valLimit: 12, out, reporter: recordingReporter() }),
+      /^Error: valLimit needs valData to be a path \(the validation part held out of data is sized by valSplit\)$/,
+    );
+    assert.equal(existsSync(out), false);
+  } finally {
+    cleanup();
   }
 });

@@ -43,6 +43,12 @@ export interface TrainOptions {
   valData?: string | Dataset;
   /** Fraction of `data` held out for validation when `data` is a path and `valData` is absent. Default 0.1; 0: none. */
   valSplit?: number;
+  /**
+   * Validate on only this many images of `valData`, which must then be a path: a seeded, class-proportional pick, as
+   * `limit` makes of the training data (a full 10,000-image test file validated after every epoch is slow). The
+   * validation part held out of `data` is sized by `valSplit` instead.
+   */
+  valLimit?: number;
   /** Architecture of a new model. Default `resnet50`. */
   arch?: ArchName;
   /** Divides every filter count of a new model (1: as specified; 16 or 32: small, fast variants). Default 1. */
@@ -221,7 +227,7 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
     train = o.data;
   }
   if (typeof o.valData === 'string') {
-    validation = (await openDataset(o.valData, { inputShape: inputShape ?? train.imageShape, seed, split: 'test' })).train;
+    validation = (await openDataset(o.valData, { inputShape: inputShape ?? train.imageShape, seed, split: 'test', limit: o.valLimit })).train;
   } else if (o.valData !== undefined) {
     validation = o.valData;
   }
@@ -313,6 +319,7 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
     data: name(o.data),
     valData: name(o.valData),
     valSplit: o.valSplit,
+    valLimit: o.valLimit,
     arch: o.buildModel !== undefined ? 'custom' : (o.arch ?? 'resnet50'),
     widthDivisor: o.widthDivisor,
     inputShape: o.inputShape,
@@ -363,6 +370,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be a positive whole number, got ${batchSize}`);
   if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
+  if (options.valLimit !== undefined && typeof options.valData !== 'string') {
+    throw new Error('valLimit needs valData to be a path (the validation part held out of data is sized by valSplit)');
+  }
 
   await checkRunFolder(out);
   const latest = await latestCheckpoint(out);

@@ -79,6 +79,7 @@ interface TrainCliOptions {
   data?: string;
   valData?: string;
   valSplit: number;
+  valLimit?: number;
   arch: ArchName;
   widthDivisor: number;
   input?: [number, number, number];
@@ -103,6 +104,7 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
   ['data', 'data'],
   ['valData', 'valData'],
   ['valSplit', 'valSplit'],
+  ['valLimit', 'valLimit'],
   ['arch', 'arch'],
   ['widthDivisor', 'widthDivisor'],
   ['input', 'inputShape'],
@@ -201,6 +203,7 @@ export function register(program: Command): void {
     .option('--data <path>', 'training data: SIGNS .h5 file, image folder (one sub-folder per class) or IDX files')
     .option('--val-data <path>', 'validation data (default: hold out --val-split of --data)')
     .option('--val-split <fraction>', 'fraction of --data held out for validation (0: none)', parseFraction, 0.1)
+    .option('--val-limit <n>', 'validate on only n images of --val-data (class-balanced pick)', parsePositiveInt)
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, 1)
     .option('--input <h,w,c>', 'train at this image shape (images are resized; default: the data\'s own)', parseShape)
@@ -225,7 +228,8 @@ Ctrl-C stops at once and names the last checkpoint; --resume continues from it.
 Examples:
   resnet train --data train_signs.h5 --out runs/signs --epochs 20 --augment flip
   resnet train --out runs/signs --resume --epochs 30   (more epochs, same run)
-  resnet train --data photos/ --arch resnet18 --width-divisor 4 --limit 500`,
+  resnet train --data photos/ --arch resnet18 --width-divisor 4 --limit 500
+  resnet train --data fashion/ --val-data fashion/ --val-limit 1000`,
     );
   addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
     if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
@@ -241,10 +245,14 @@ Examples:
       if (fromRun !== undefined && fromRun.length > 0) reporter.message(`using the data stored with the run: ${fromRun.join(' ')}`);
     }
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
+    if (opts.valLimit !== undefined && opts.valData === undefined) {
+      throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
+    }
     const options: TrainOptions = {
       data: opts.data,
       valData: opts.valData,
       valSplit: opts.valSplit,
+      valLimit: opts.valLimit,
       arch: opts.arch,
       widthDivisor: opts.widthDivisor,
       inputShape: opts.input,
