@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeFolder, removeStaleTemps, writeDirAtomic, writeFileSynced } from '../src/train/fsutil.js';
 import { type ReportInput, writeReport } from '../src/train/report.js';
 import type { EpochRecord } from '../src/train/checkpoint.js';
-import { loadModel, saveModel } from '../src/train/index.js';
+import { loadModel, modelMetadata, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 
 tf.env().set('IS_TEST', true);
@@ -299,5 +299,31 @@ test('makeFolder: creates missing parents one by one; a place it cannot create i
     assert.deepEqual(r.err.trim().split('\n'), ['resnet: /proc/resnet-no-such/x.svg: cannot write: cannot create the folder /proc/resnet-no-such: no such file or directory (ENOENT)']);
   } finally {
     rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test("saveModel without metadata keeps the model's own (its class names); an explicit argument wins where both say", async () => {
+  const parent = freshDir('own-metadata');
+  const model = tinyModel(1);
+  model.setUserDefinedMetadata({ classes: ['cat', 'dog'], arch: 'dense' });
+  const stored = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')).userDefinedMetadata;
+  try {
+    const own = path.join(parent, 'own');
+    await saveModel(model, own);
+    assert.deepEqual(stored(own), { classes: ['cat', 'dog'], arch: 'dense' });
+    const loaded = await loadModel(own);
+    try {
+      assert.deepEqual(modelMetadata(loaded).classes, ['cat', 'dog']);
+    } finally {
+      loaded.dispose();
+    }
+
+    const explicit = path.join(parent, 'explicit');
+    await saveModel(model, explicit, { classes: ['left', 'right'] });
+    assert.deepEqual(stored(explicit), { classes: ['left', 'right'], arch: 'dense' });
+    // The model itself is not changed by what a save was told.
+    assert.deepEqual(model.getUserDefinedMetadata(), { classes: ['cat', 'dog'], arch: 'dense' });
+  } finally {
+    model.dispose();
   }
 });
