@@ -45,7 +45,8 @@ interface ModelJson {
 }
 
 /**
- * Writes `model` into the (existing, empty) folder `dir` as `model.json` + `weights.bin`, each flushed to disk.
+ * Writes `model` into the (existing, empty) folder `dir` as `model.json` + `weights.bin`, each flushed to disk, with
+ * `metadata` merged over the model's own user-defined metadata (as {@link saveModel} describes).
  * Not atomic by itself: {@link saveModel} and checkpoints wrap it in a temporary folder that is renamed at the end.
  */
 export async function writeModelFiles(model: tf.LayersModel, dir: string, metadata?: ModelMetadata): Promise<void> {
@@ -86,8 +87,9 @@ async function savedModelFiles(dir: string): Promise<Set<string>> {
 }
 
 /**
- * Saves `model` to the folder `dir` as `model.json` + `weights.bin`, with `metadata` (class names, input shape, …)
- * merged into `userDefinedMetadata`. The folder appears (or is replaced) atomically.
+ * Saves `model` to the folder `dir` as `model.json` + `weights.bin`. Its `userDefinedMetadata` is the model's own
+ * (such as the class names `train` attaches), with `metadata` (class names, input shape, …), when given, merged over
+ * it: a key of `metadata` wins, the model's other keys are kept. The folder appears (or is replaced) atomically.
  *
  * `dir` may be missing, an empty folder, or a previously saved model (only `model.json` and its weights files); it is
  * never anything else. A folder holding any other entry, a path that is a file or a symbolic link, and the current
