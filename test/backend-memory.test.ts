@@ -25,15 +25,19 @@ test('numTensors and RSS stay flat over 50 training steps on onednn', { skip: SK
   const xs = tf.randomUniform([8, 40, 40, 3], 0, 1, 'float32', 1);
   const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 0, 1], 'int32'), 6);
   const tensors: number[] = [];
+  const dataIds: number[] = [];
   const rss: number[] = [];
   for (let step = 1; step <= 50; step++) {
     await model.trainOnBatch(xs, ys);
     tensors.push(tf.memory().numTensors);
+    dataIds.push(tf.engine().backend.numDataIds());
     if (step % 10 === 0) gc();
     rss.push(process.memoryUsage.rss());
   }
   // After the first step (which creates Adam's slots), the tensor count never changes.
   assert.ok(tensors.slice(1).every((n) => n === tensors[1]), `numTensors changed: ${tensors.join(',')}`);
+  // And so does the backend's count of data it holds.
+  assert.ok(dataIds.slice(1).every((n) => n === dataIds[1]), `numDataIds changed: ${dataIds.join(',')}`);
   // Resident memory after a GC, after 10 warm-up steps versus after 50: no growth beyond noise (16 MiB or 5%).
   const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
   const growth = rss[49] - rss[9];
@@ -41,4 +45,27 @@ test('numTensors and RSS stay flat over 50 training steps on onednn', { skip: SK
   assert.ok(growth < Math.max(16 * 2 ** 20, 0.05 * rss[9]), `RSS grew from ${mib(rss[9])} to ${mib(rss[49])} MiB`);
   tf.dispose([xs, ys]);
   model.dispose();
+});
+
+test('native kernels pass tfjs\'s own per-kernel leak check (IS_TEST) and hold no data after dispose', { skip: SKIP_NATIVE }, async () => {
+  await initBackend('onednn');
+  const wasTest = tf.env().getBool('IS_TEST');
+  tf.env().set('IS_TEST', true); // the engine then checks every kernel's count of data ids against its outputs
+  try {
+    const a = tf.randomUniform([2, 9, 9, 8], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomUniform([3, 3, 8, 4], -1, 1, 'float32', 2) as tf.Tensor4D;
+    const before = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 20; i++) {
+      tf.tidy(() => {
+        const y = tf.relu(tf.add(tf.mul(a, a), tf.sub(a, 0.5))) as tf.Tensor4D;
+        const c = tf.conv2d(y, w, 1, 'same');
+        const g = tf.grad((x) => tf.maxPool(tf.conv2d(x as tf.Tensor4D, w, 2, 'valid'), 2, 2, 'valid').sum())(y);
+        return tf.sum(c).add(tf.sum(g));
+      }).dispose();
+    }
+    assert.equal(tf.engine().backend.numDataIds(), before);
+    tf.dispose([a, w]);
+  } finally {
+    tf.env().set('IS_TEST', wasTest);
+  }
 });

@@ -34,6 +34,9 @@ export class BackendOnednn extends MathBackendCPU {
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
     const dataId = super.write(values, shape, dtype);
     if (dtype === 'float32' && bufferPool.owns(values)) {
+      // Replace the entry super.write made: delete first, as DataStorage counts every set (tfjs's numDataIds, and
+      // with it the engine's leak check under IS_TEST, would otherwise see one more data id per native output).
+      this.data.delete(dataId);
       this.data.set(dataId, new TrackedData('float32', values) as unknown as ReturnType<typeof this.data.get>);
     }
     return dataId;
