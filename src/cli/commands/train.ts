@@ -6,6 +6,7 @@
  * Also exports the options shared with `evaluate`, `predict` and `demo` ({@link addBackendOption}, parsers).
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
@@ -206,7 +207,7 @@ export function register(program: Command): void {
     .option('--val-limit <n>', 'validate on only n images of --val-data (class-balanced pick)', parsePositiveInt)
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, 1)
-    .option('--input <h,w,c>', 'train at this image shape (images are resized; default: the data\'s own)', parseShape)
+    .option('--input <h,w,c>', 'train at this image shape (default: the data\'s own; image folders: 64,64,3); images are stretched to it whole, no crop, as Keras\'s image_dataset_from_directory does', parseShape)
     .option('--limit <n>', 'use only n training images (class-balanced pick)', parsePositiveInt)
     .option('--epochs <n>', 'total number of epochs', parsePositiveInt, 2)
     .option('--batch-size <n>', 'images per training step', parsePositiveInt, 32)
@@ -249,8 +250,9 @@ Examples:
       throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
     }
     const options: TrainOptions = {
-      data: opts.data,
-      valData: opts.valData,
+      // Absolute, so that --resume finds the data from any working folder.
+      data: resolve(opts.data),
+      valData: opts.valData === undefined ? undefined : resolve(opts.valData),
       valSplit: opts.valSplit,
       valLimit: opts.valLimit,
       arch: opts.arch,
