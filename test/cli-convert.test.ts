@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { BEST_FILE, CHECKPOINTS_DIR, LATEST_FILE, STATE_JSON, loadModel, resolveModelDir, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 
@@ -115,6 +116,17 @@ test('--checkpoint for a --model that is not a training run folder is a one-line
       assert.ok(!existsSync(out));
     }
   }
+  // predict, summary and plot refuse it the same way (one shared check).
+  const image = path.join(root, 'usage.png');
+  writeFileSync(image, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer());
+  const svg = path.join(root, 'usage.svg');
+  for (const argv of [['predict', '--model', saved, '--checkpoint', 'best', image], ['summary', '--model', saved, '--checkpoint', 'best'], ['plot', '--model', saved, '--checkpoint', 'best', '--out', svg]]) {
+    const r = await runCaptured([...argv, ...(argv[0] === 'predict' ? ['--backend', 'cpu'] : [])]);
+    assert.equal(r.code, 2, `${argv[0]}: ${r.err}`);
+    assert.equal(r.err, `resnet: --checkpoint applies to training run folders, and ${saved} is not one: leave --checkpoint out, or give the run folder as --model\n`);
+    assert.equal(r.out, '');
+  }
+  assert.ok(!existsSync(svg));
   // The same model without --checkpoint converts; a missing --model is named by the loader, as without --checkpoint.
   const plain = await runCaptured(['convert', '--model', saved, '--out', out, '--backend', 'cpu']);
   assert.equal(plain.code, 0, plain.err);

@@ -104,3 +104,23 @@ export async function untilInterrupted<T>(
 export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
+
+/** Parses a positive finite number (learning rates), for commander. */
+export function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+/** Parses a fraction in [0, 1) (validation split), for commander. */
+export function parseFraction(value: string): number {
+  const n = parseNonNegativeNumber(value);
+  if (n >= 1) throw new InvalidArgumentError(`expected a fraction in [0, 1), got '${value}'`);
+  return n;
+}
+
+/** Parses a non-negative integer (seeds), for commander. */
+export function parseNonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a non-negative whole number, got '${value}'`);
+  return Number(value);
+}

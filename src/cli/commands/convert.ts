@@ -11,8 +11,7 @@ import { isKerasH5Path, saveKerasH5 } from '../../io/keras_h5.js';
 import { type CheckpointChoice, loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
 import { TargetInUseError, makeFolder, removeCreatedFolders } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
-import { addCheckpointOption, checkCheckpointOption } from './evaluate.js';
-import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
+import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
 interface ConvertCliOptions {
   model: string;

@@ -6,8 +6,9 @@ import { Command, Option } from 'commander';
 import { ARCH_NAMES } from '../../model/index.js';
 import { missingFoldersSync } from '../../train/fsutil.js';
 import { DEMO_DEFAULTS, LR_SCHEDULES, demo, streamReporter, trackProgress, type DemoSettings } from '../../train/index.js';
-import { parsePositiveInt, parseShape, untilInterrupted } from '../common.js';
-import { addBackendOption, interruptedTraining, parseNonNegativeInt, parsePositiveNumber, refusedOutIsUsageError } from './train.js';
+import { parseNonNegativeInt, parsePositiveInt, parsePositiveNumber, parseShape, untilInterrupted } from '../common.js';
+import { addBackendOption } from '../options.js';
+import { interruptedTraining, refusedOutIsUsageError } from './train.js';
 
 /** `demo`'s options as commander parses them (`--input` is the settings' `inputShape`). */
 type DemoCliOptions = Omit<DemoSettings, 'inputShape' | 'seed'> & { input: [number, number, number] };

@@ -1,18 +1,14 @@
 /**
  * `resnet evaluate`: loss, accuracy, per-class precision and recall, and the confusion matrix of a trained model on a
  * labelled data set, in inference mode (BatchNorm uses its moving statistics).
- *
- * Also exports `--checkpoint` and its check, shared with the other commands that load a `--model`
- * ({@link addCheckpointOption}, {@link checkCheckpointOption}).
  */
-import { existsSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { CHECKPOINT_CHOICES, isTrainingRun } from '../../train/checkpoint.js';
+import { isTrainingRun } from '../../train/checkpoint.js';
 import { evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
-import { CliError, parsePositiveInt } from '../common.js';
-import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
+import { parsePositiveInt } from '../common.js';
+import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
 interface EvaluateCliOptions {
   model: string;
@@ -23,27 +19,6 @@ interface EvaluateCliOptions {
   json?: boolean;
   backend: BackendChoice;
   checkpoint: CheckpointChoice;
-}
-
-/**
- * Adds `--checkpoint <latest|best>` (default latest) to a command that loads `--model`: which checkpoint of a training
- * run folder to load. Shared by evaluate, predict and convert.
- */
-export function addCheckpointOption(cmd: Command): Command {
-  return cmd.addOption(
-    new Option('--checkpoint <which>', 'for a training run folder: its latest checkpoint or its best by validation loss').choices(CHECKPOINT_CHOICES).default('latest'),
-  );
-}
-
-/**
- * Refuses, as a usage error (exit 2), a `--checkpoint` given on the command line when `--model` exists and is not a
- * training run folder (a saved model folder, a model file, a run's pointer file): there it has no checkpoint to pick
- * and would be silently ignored. A missing `--model` is left to the loader, which names it.
- */
-export async function checkCheckpointOption(command: Command, model: string): Promise<void> {
-  if (command.getOptionValueSource('checkpoint') !== 'cli') return;
-  if (!existsSync(model) || (await isTrainingRun(model))) return;
-  throw new CliError(`--checkpoint applies to training run folders, and ${model} is not one: leave --checkpoint out, or give the run folder as --model`, 2);
 }
 
 /** Registers `resnet evaluate` on the program. */

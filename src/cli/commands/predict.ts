@@ -6,8 +6,7 @@ import { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { listImageFiles, predictEach, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
 import { CliError, parsePositiveInt } from '../common.js';
-import { addCheckpointOption } from './evaluate.js';
-import { addBackendOption, MODEL_OPTION_HELP } from './train.js';
+import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
 interface PredictCliOptions {
   model: string;
@@ -43,7 +42,8 @@ Examples:
   resnet predict --model runs/signs --checkpoint best photos/
   resnet predict --model resnet50_signs.h5 --top 1 --json a.png b.png`,
     );
-  addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions) => {
+  addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions, command: Command) => {
+    await checkCheckpointOption(command, opts.model);
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     const files = await listImageFiles(images);

@@ -10,8 +10,7 @@ import { ARCH_NAMES, buildResNet, formatSummary, type ArchName } from '../../mod
 import { initBackend } from '../../backend/index.js';
 import { loadModel, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
 import { CliError, parseClassCount, parsePositiveInt, parseShape } from '../common.js';
-import { addCheckpointOption } from './evaluate.js';
-import { MODEL_OPTION_HELP } from './train.js';
+import { addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
 /** The model options of `summary` and `plot`, as commander parses them. */
 export interface ModelCliOptions {
@@ -93,6 +92,7 @@ export async function modelFromOptions(opts: ModelCliOptions, cmd: Command): Pro
   if (clash !== undefined) {
     throw new CliError(`--model and ${clash[1]} cannot be used together: a saved model is shown as it was built ${help}`, 2);
   }
+  await checkCheckpointOption(cmd, opts.model);
   await initBackend();
   return loadModel(await resolveModelDir(opts.model, opts.checkpoint));
 }

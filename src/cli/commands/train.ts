@@ -3,7 +3,7 @@
  * report. `--resume` continues a run from its latest checkpoint; options not given on the command line are then taken
  * from the run's saved arguments.
  *
- * Also exports the options shared with `evaluate`, `predict` and `demo` ({@link addBackendOption}, parsers).
+ * Also exports what `demo` shares with it: the interrupted-training message and the occupied-folder exit code.
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -29,33 +29,17 @@ import {
   type TrackedReporter,
 } from '../../train/index.js';
 import { missingFoldersSync, removeCreatedFoldersSync } from '../../train/fsutil.js';
-import { CliError, parseNonNegativeNumber, parsePositiveInt, parseShape, shellQuote, untilInterrupted } from '../common.js';
-
-/** The backends a command can ask for. */
-export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'onednn', 'cpu'];
-
-/** Adds `--backend auto|onednn|cpu` (default auto). */
-export function addBackendOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--backend <name>', 'tfjs backend: auto picks the fastest available').choices(BACKEND_CHOICES).default('auto'));
-}
-
-/** Help of `--model <path>` (evaluate, predict, convert): the kinds of model path that work. */
-export const MODEL_OPTION_HELP =
-  'a saved model folder (model.json), a training run folder (its latest or --checkpoint best checkpoint) or a Keras .h5 file';
-
-/** Parses a positive finite number (learning rates), for commander. */
-export function parsePositiveNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
-  return n;
-}
-
-/** Parses a fraction in [0, 1) (validation split), for commander. */
-export function parseFraction(value: string): number {
-  const n = parseNonNegativeNumber(value);
-  if (n >= 1) throw new InvalidArgumentError(`expected a fraction in [0, 1), got '${value}'`);
-  return n;
-}
+import {
+  CliError,
+  parseFraction,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  parsePositiveNumber,
+  parseShape,
+  shellQuote,
+  untilInterrupted,
+} from '../common.js';
+import { addBackendOption } from '../options.js';
 
 /** Parses `--augment flip,shift,crop` (`shift=0.15` sets the shift fraction; plain `shift` is 0.1), for commander. */
 export function parseAugment(value: string): AugmentOptions {
@@ -299,8 +283,3 @@ Examples:
   });
 }
 
-/** Parses a non-negative integer (seeds), for commander. */
-export function parseNonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a non-negative whole number, got '${value}'`);
-  return Number(value);
-}
