@@ -11,7 +11,7 @@ import { checkLabels, MemorySource } from './dataset.js';
 import type { DataPart } from './types.js';
 
 /** The 8 bytes that start an HDF5 superblock. */
-const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** Options of `openH5`. */
 export interface H5Options {

@@ -12,6 +12,7 @@ import { promises as fsp } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
+import { HDF5_SIGNATURE } from '../data/h5.js';
 import { isKerasH5Path, loadKerasH5 } from '../io/keras_h5.js';
 import { exists, writeDirAtomic, writeFileSynced, type TargetInUseError } from './fsutil.js';
 import { CHECKPOINTS_DIR, pointerTarget } from './run_layout.js';
@@ -168,9 +169,6 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
     throw new Error(`${file}: cannot build the model: ${messageOf(err)}`);
   }
 }
-
-/** The 8-byte signature that starts an HDF5 file (Keras writes its superblock at offset 0). */
-const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** The first `bytes` bytes of `file` (fewer if it is shorter); a file that cannot be read is a one-line error. */
 async function readHead(file: string, bytes: number): Promise<Buffer> {
