@@ -4,8 +4,7 @@
 import { stat } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { DataError, imageFilesIn } from '../data/index.js';
-import { loadImagesEach, type ImageFailure } from '../data/images.js';
+import { DataError, imageFilesIn, loadImagesEach, type ImageFailure } from '../data/index.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -28,7 +27,7 @@ export interface Prediction {
   top: ClassScore[];
 }
 
-export type { ImageFailure } from '../data/images.js';
+export type { ImageFailure } from '../data/index.js';
 
 /** What {@link predictEach} returns: the predictions of the images it could read, and the files it could not. */
 export interface PredictOutcome {
