@@ -4,6 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +126,42 @@ test('predict() still fails on the first unreadable file, naming it', async () =
     return true;
   });
   assertMatches(await predict({ model: modelDir, images, topK: 2 }), await expectedTop(images, 2));
+});
+
+/**
+ * Runs `predict(options)` in a child process and returns its rejection's message. The child is killed after
+ * `timeoutMs` and the test fails: a predict loop that never advances only awaits settled promises, so it would hang
+ * this process for good, timers included.
+ */
+function predictRejectionInChild(options: object, timeoutMs = 30_000): Promise<string> {
+  const train = new URL('../src/train/index.js', import.meta.url).href;
+  const script = [
+    `const { predict } = await import(${JSON.stringify(train)});`,
+    'try { await predict(JSON.parse(process.argv[1])); console.log("resolved"); }',
+    'catch (err) { console.log("rejected: " + err.message); }',
+  ].join('\n');
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(options)], { timeout: timeoutMs }, (err, stdout) => {
+      if (err !== null) reject(new Error(`predict(${JSON.stringify(options)}) did not settle within ${timeoutMs} ms (${err.message})`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+test('predict() refuses a batchSize or topK that is not a positive whole number, at once', async () => {
+  const base = { model: modelDir, images: images.slice(0, 1), backend: 'cpu' };
+  assert.equal(await predictRejectionInChild({ ...base, batchSize: 0 }), 'rejected: batch size must be a positive whole number, got 0');
+  assert.equal(await predictRejectionInChild({ ...base, topK: 0 }), 'rejected: topK must be a positive whole number, got 0');
+  // In this process too: the checks come before the model is loaded, for every kind of bad number.
+  for (const [opts, message] of [
+    [{ batchSize: -1 }, 'batch size must be a positive whole number, got -1'],
+    [{ batchSize: 2.5 }, 'batch size must be a positive whole number, got 2.5'],
+    [{ topK: 1.5 }, 'topK must be a positive whole number, got 1.5'],
+    [{ topK: Number.NaN }, 'topK must be a positive whole number, got NaN'],
+  ] as const) {
+    await assert.rejects(predict({ model: join(dir, 'no-such-model'), images, ...opts }), { message });
+    await assert.rejects(predictEach({ model: join(dir, 'no-such-model'), images, ...opts }), { message });
+  }
 });
 
 test('resnet predict: a corrupt file among good ones in a folder: every good image predicted, one line per bad file, exit 1', async () => {

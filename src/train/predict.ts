@@ -51,9 +51,9 @@ export interface PredictOptions {
    * the folder's own image files, sorted; not its sub-folders).
    */
   images: string[];
-  /** How many classes to report per image (default 3, at most the number of classes). */
+  /** How many classes to report per image: a positive whole number (default 3; more than the model has means all). */
   topK?: number;
-  /** Images per forward pass (default 32). */
+  /** Images per forward pass: a positive whole number (default 32). */
   batchSize?: number;
   /**
    * Backend to run on, set with `initBackend` before the model is loaded. Default `auto` (as {@link train}): the
@@ -111,8 +111,17 @@ export async function predictEach(options: PredictOptions): Promise<PredictOutco
   return run(options, false);
 }
 
+/** Throws unless `value` is a positive whole number, in the words `train` uses for its batch size. */
+function checkPositiveWhole(value: number, what: string): void {
+  if (!(Number.isInteger(value) && value >= 1)) throw new Error(`${what} must be a positive whole number, got ${value}`);
+}
+
 /** {@link predict} (`stopAtFailure`: throw at the first unreadable file) and {@link predictEach}. */
 async function run(options: PredictOptions, stopAtFailure: boolean): Promise<PredictOutcome> {
+  const batchSize = options.batchSize ?? 32;
+  const topK = options.topK ?? 3;
+  checkPositiveWhole(batchSize, 'batch size');
+  checkPositiveWhole(topK, 'topK');
   if (options.images.length === 0) throw new Error('no images to predict');
   const images = await listImageFiles(options.images);
   await initBackend(options.backend ?? 'auto');
@@ -121,8 +130,7 @@ async function run(options: PredictOptions, stopAtFailure: boolean): Promise<Pre
     const shape = modelInputShape(model);
     const n = modelClassCount(model);
     const names = modelMetadata(model).classes;
-    const k = Math.min(options.topK ?? 3, n);
-    const batchSize = options.batchSize ?? 32;
+    const k = Math.min(topK, n);
     const predictions: Prediction[] = [];
     const failed: ImageFailure[] = [];
     for (let start = 0; start < images.length; start += batchSize) {
