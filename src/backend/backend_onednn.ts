@@ -18,7 +18,6 @@ export class BackendOnednn extends MathBackendCPU {
   /** The loaded native addon. */
   readonly native: OnednnAddon;
   private readonly tokens = new WeakMap<DataId, number>();
-  private nextToken = 1;
   /** The per-channel sums of the last dy that Conv2DBackpropFilter saw, see {@link rememberChannelSums}. */
   private channelSums: { dataId: DataId; sums: Float32Array } | null = null;
 
@@ -64,6 +63,17 @@ export class BackendOnednn extends MathBackendCPU {
   }
 
   /**
+   * Disposes the backend as the CPU backend does (tf.engine().reset(), tf.removeBackend), and gives back what native
+   * code holds: the recycled output arrays and the addon's cached primitives and reordered filters.
+   */
+  override dispose(): void {
+    super.dispose();
+    this.forgetChannelSums();
+    bufferPool.clear();
+    this.native.clearCaches();
+  }
+
+  /**
    * Remembers `sums`, an array from `outputArray` holding the sum of the data `dataId` over every axis but the last
    * (computed as a by-product: oneDNN's convolution backward-weights pass gives the bias gradient, the per-channel
    * sum of dy, nearly for free). A Sum over those axes of that same data then takes it instead of a pass over the
@@ -99,7 +109,7 @@ export class BackendOnednn extends MathBackendCPU {
   dataToken(dataId: DataId): number {
     let token = this.tokens.get(dataId);
     if (token === undefined) {
-      token = this.nextToken++;
+      token = this.native.newToken(); // unique in the process: the native caches outlive this backend
       this.tokens.set(dataId, token);
     }
     return token;

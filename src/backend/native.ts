@@ -38,6 +38,8 @@ export interface OnednnAddon {
   info(): NativeInfo;
   /** Drops every cached primitive and scratch buffer. */
   clearCaches(): void;
+  /** A token (positive integer) that no data has had in this process. */
+  newToken(): number;
   /** The data with this token was disposed: frees the reordered copies made from it. */
   releaseToken(token: number): void;
   /** y = activation(conv(x, filter) + bias + residual), `residual` (optional) shaped like y. */

@@ -72,6 +72,11 @@ static Napi::Value ClearCaches(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+/** newToken(): a token (a positive integer) that no data has had in this process. */
+static Napi::Value NewToken(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), CachedReorder::newToken());
+}
+
 /** releaseToken(token): data with this token was disposed; frees the reordered copies made from it. */
 static Napi::Value ReleaseToken(const Napi::CallbackInfo& info) {
   CachedReorder::releaseToken(numberArg(info, 0, "token"));
@@ -82,6 +87,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tuneMalloc();
   exportFunction(env, exports, "info", Info);
   exportFunction(env, exports, "clearCaches", ClearCaches);
+  exportFunction(env, exports, "newToken", NewToken);
   exportFunction(env, exports, "releaseToken", ReleaseToken);
   RegisterConv(env, exports);
   RegisterMatmul(env, exports);

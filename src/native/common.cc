@@ -1,6 +1,8 @@
 // Implementation of the shared helpers declared in common.h.
 #include "common.h"
 
+#include <atomic>
+
 #include <cmath>
 #include <cstring>
 #include <unordered_set>
@@ -150,6 +152,11 @@ CachedReorder::CachedReorder(const memory::desc& from, const memory::desc& to)
 }
 
 CachedReorder::~CachedReorder() { liveReorders().erase(this); }
+
+double CachedReorder::newToken() {
+  static std::atomic<uint64_t> last{0};
+  return static_cast<double>(++last);
+}
 
 void CachedReorder::releaseToken(double token) {
   if (token == 0) return;

@@ -147,7 +147,13 @@ void clearAllCaches();
  */
 class CachedReorder {
  public:
-  static constexpr int kSlots = 8;
+  /**
+   * Enough for every filter of one shape in the deepest networks tfjs users run whole (ResNet-152's stage 4 has 36
+   * convolutions of each of its shapes): with fewer, a model that cycles through more filters of a shape than there
+   * are slots evicts each copy just before it is needed again and reorders on every call. Slots are only allocated
+   * as live filters need them, and a disposed filter's slot is reused.
+   */
+  static constexpr int kSlots = 64;
   CachedReorder(const memory::desc& from, const memory::desc& to);
   ~CachedReorder();
   CachedReorder(const CachedReorder&) = delete;
@@ -157,6 +163,12 @@ class CachedReorder {
   const memory::desc& to() const { return to_; }
   /** Frees every slot (of every CachedReorder) that holds data with this token. */
   static void releaseToken(double token);
+  /**
+   * A token no data has had in this process (1, 2, ...). Tokens come from here rather than from each JS backend
+   * instance, because the slots are shared by the whole process: a second backend (after tf.engine().reset(), or
+   * in another realm) counting from 1 again would be handed the reordered copies of the first one's filters.
+   */
+  static double newToken();
 
  private:
   struct Slot {

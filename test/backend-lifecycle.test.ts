@@ -1,0 +1,42 @@
+/**
+ * The onednn backend over its whole life: disposing it (tf.engine().reset()) gives back the recycled output arrays
+ * and the addon's caches, and a backend made afterwards never gets the first one's cached work: its convolutions,
+ * with new filters of the same shapes, match tfjs's cpu kernels.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../src/backend/index.js';
+import { bufferPool } from '../src/backend/buffer_pool.js';
+import { randomValues, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
+
+/** A 3x3 'same' convolution of a fixed input by the filter made from `seed`, on the active backend. */
+function conv(seed: number): Float32Array {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(randomValues(2 * 7 * 7 * 8, 1), [2, 7, 7, 8]);
+    const w = tf.tensor4d(randomValues(3 * 3 * 8 * 16, seed), [3, 3, 8, 16]);
+    return Float32Array.from(tf.conv2d(x, w, 1, 'same').dataSync());
+  });
+}
+
+test('after tf.engine().reset() a new onednn backend computes with its own filters, not the old one\'s cached copies', { skip: SKIP_NATIVE }, async () => {
+  await initBackend('cpu');
+  const expectedA = conv(2);
+  const expectedB = conv(3);
+  assert.ok(relErr(expectedA, expectedB) > 0.1, 'the two filters give different results');
+
+  await initBackend('onednn');
+  assert.ok(relErr(conv(2), expectedA) < TOLERANCE);
+  // Outputs that went back to the pool, so that the reset has something to give back.
+  tf.tidy(() => tf.relu(tf.ones([1024])).add(1));
+  assert.ok(bufferPool.bytes > 0, 'the pool holds recycled arrays');
+
+  tf.engine().reset();
+  assert.equal(bufferPool.bytes, 0, 'disposing the backend empties the output pool');
+  await initBackend('onednn');
+  // Same shapes, another filter: the first filter's reordered copy must not be taken for it.
+  assert.ok(relErr(conv(3), expectedB) < TOLERANCE, 'the new backend used a stale reordered filter');
+  assert.ok(relErr(conv(2), expectedA) < TOLERANCE);
+});
