@@ -12,8 +12,11 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { countNativeCalls, randomValues, SKIP_NATIVE } from './backend-helpers.js';
 
-/** Variable shapes: a conv kernel large enough for several threads, a bias, a scalar-like weight, a dense kernel. */
-const SHAPES = [[3, 3, 64, 96], [96], [1], [17, 6]];
+/**
+ * Variable shapes: a conv kernel large enough for several threads, a bias, a scalar-like weight, a dense kernel, and
+ * one of over a million elements (an odd count), which the kernel writes with streaming stores where it can.
+ */
+const SHAPES = [[3, 3, 64, 96], [96], [1], [17, 6], [1023, 1031]];
 const STEPS = 5;
 
 interface State {

@@ -1,7 +1,8 @@
 /**
  * The onednn backend over its whole life: disposing it (tf.engine().reset()) gives back the recycled output arrays
  * and the addon's caches, and a backend made afterwards never gets the first one's cached work: its convolutions,
- * with new filters of the same shapes, match tfjs's cpu kernels.
+ * with new filters of the same shapes, match tfjs's cpu kernels. Native outputs are whole ArrayBuffers, so that
+ * tfjs's `tensor.bytes()` (which reads `values.buffer`) returns exactly the tensor's bytes.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -39,4 +40,13 @@ test('after tf.engine().reset() a new onednn backend computes with its own filte
   // Same shapes, another filter: the first filter's reordered copy must not be taken for it.
   assert.ok(relErr(conv(3), expectedB) < TOLERANCE, 'the new backend used a stale reordered filter');
   assert.ok(relErr(conv(2), expectedA) < TOLERANCE);
+});
+
+test('native outputs are whole ArrayBuffers: tensor.bytes() gives exactly their values', { skip: SKIP_NATIVE }, async () => {
+  await initBackend('onednn');
+  const x = tf.tensor1d([1, -2, 3, -4, 5]);
+  const y = tf.relu(x); // a native kernel's output array
+  const bytes = (await y.bytes()) as Uint8Array;
+  assert.deepEqual(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)), [1, 0, 3, 0, 5]);
+  tf.dispose([x, y]);
 });

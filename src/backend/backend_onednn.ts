@@ -25,6 +25,7 @@ export class BackendOnednn extends MathBackendCPU {
   constructor(native: OnednnAddon) {
     super();
     this.native = native;
+    bufferPool.allocateWith((byteLength) => native.alignedArrayBuffer(byteLength));
     // MathBackendCPU prints an "install tfjs-node" banner on its first write; this backend is the fast one.
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }

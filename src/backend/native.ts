@@ -42,6 +42,8 @@ export interface OnednnAddon {
   newToken(): number;
   /** The data with this token was disposed: frees the reordered copies made from it. */
   releaseToken(token: number): void;
+  /** A new ArrayBuffer of `byteLength` bytes (contents undefined) whose memory starts on a 64-byte boundary. */
+  alignedArrayBuffer(byteLength: number): ArrayBuffer;
   /** y = activation(conv(x, filter) + bias + residual), `residual` (optional) shaped like y. */
   conv2dForward(
     x: Float32Array,

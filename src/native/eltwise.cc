@@ -296,6 +296,41 @@ void adamBlock(const float* __restrict w, const float* __restrict m, const float
   }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ADAM_STREAMING 1
+/**
+ * adamBlock for [start, end) where newValue, newM and newV + start are 64-byte aligned and end - start is a multiple
+ * of 16: the same operations 16 floats at a time, stored with non-temporal (streaming) stores. Why: an optimizer step
+ * writes three arrays as large as the model (ResNet-50: 3 x 94 MB) that no cache holds, and an ordinary store first
+ * reads the line it writes, so the pass moves ten arrays' worth of memory instead of seven. Streaming stores of whole
+ * 64-byte lines skip those reads (a C++ loop over 23.5 million weights on this project's 2 cores: 13 to 18 ms
+ * against 24 to 34 ms; 16-byte SSE streaming stores gave nothing). The caller fences.
+ */
+__attribute__((target("avx512f"))) void adamBlockStreaming(const float* __restrict w, const float* __restrict m,
+                                                           const float* __restrict v, const float* __restrict g,
+                                                           float* __restrict nw, float* __restrict nm,
+                                                           float* __restrict nv, int64_t start, int64_t end,
+                                                           const std::array<float, 8>& k) {
+  const __m512 B1 = _mm512_set1_ps(k[0]), C1 = _mm512_set1_ps(k[1]), B2 = _mm512_set1_ps(k[2]);
+  const __m512 C2 = _mm512_set1_ps(k[3]), OMA1 = _mm512_set1_ps(k[4]), OMA2 = _mm512_set1_ps(k[5]);
+  const __m512 EPS = _mm512_set1_ps(k[6]), NEG_LR = _mm512_set1_ps(k[7]);
+  for (int64_t i = start; i < end; i += 16) {
+    const __m512 gi = _mm512_loadu_ps(g + i);
+    const __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(m + i), B1), _mm512_mul_ps(gi, C1));
+    const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), B2), _mm512_mul_ps(_mm512_mul_ps(gi, gi), C2));
+    _mm512_stream_ps(nm + i, mi);
+    _mm512_stream_ps(nv + i, vi);
+    // maskz_sqrt with every lane set is sqrt; GCC 12 warns (wrongly) on the unmasked intrinsic.
+    const __m512 denom = _mm512_add_ps(_mm512_maskz_sqrt_ps(0xFFFF, _mm512_div_ps(vi, OMA2)), EPS);
+    const __m512 step = _mm512_mul_ps(_mm512_div_ps(_mm512_div_ps(mi, OMA1), denom), NEG_LR);
+    _mm512_stream_ps(nw + i, _mm512_add_ps(step, _mm512_loadu_ps(w + i)));
+  }
+}
+
+/** Elements from which an Adam update streams its stores: 4 MB, beyond what a core's caches keep (L2 1-2 MB). */
+constexpr int64_t kStreamingThreshold = 1 << 20;
+#endif
+
 Napi::Value Adam(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const F32Arg value = f32Arg(info, 0, "value", 0);
@@ -316,6 +351,30 @@ Napi::Value Adam(const Napi::CallbackInfo& info) {
     k[i] = static_cast<float>(e.As<Napi::Number>().DoubleValue());
   }
   const int64_t total = static_cast<int64_t>(n), blocks = (total + kBlock - 1) / kBlock;
+#if defined(ADAM_STREAMING)
+  // Streaming needs the three outputs at the same offset from a 64-byte line (the backend's output arrays start on
+  // one); every block then lines up too, kBlock being a multiple of 16 floats. The elements before the first whole
+  // line and after the last go through adamBlock: the same operations, so the same bits.
+  const auto phase = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 64; };
+  const bool streaming = total >= kStreamingThreshold && phase(nw.data) == phase(nm.data) &&
+                         phase(nw.data) == phase(nv.data) && __builtin_cpu_supports("avx512f");
+  if (streaming) {
+    const int64_t head = static_cast<int64_t>((64 - phase(nw.data)) % 64 / sizeof(float));
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t start = blk * kBlock, end = std::min(total, start + kBlock);
+        const int64_t a = std::min(end, start + head), b = a + (end - a) / 16 * 16;
+        adamBlock(value.data, m.data, v.data, g.data, nw.data, nm.data, nv.data, start, a, k);
+        adamBlockStreaming(value.data, m.data, v.data, g.data, nw.data, nm.data, nv.data, a, b, k);
+        adamBlock(value.data, m.data, v.data, g.data, nw.data, nm.data, nv.data, b, end, k);
+      }
+      _mm_sfence();  // this thread's streaming stores are globally visible before the region ends
+    }
+    return env.Undefined();
+  }
+#endif
 #pragma omp parallel for schedule(static) if (total >= kParallelThreshold)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     adamBlock(value.data, m.data, v.data, g.data, nw.data, nm.data, nv.data, blk * kBlock,
