@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeBackendAvailable } from '../src/backend/index.js';
 import { InferenceModel, ResNet18, ResNet50, compileForInference, foldBatchNorm } from '../src/model/index.js';
 import { mulberry32 } from '../src/data/random.js';
-import { relErr } from './backend-helpers.js';
+import { TOLERANCE, relErr } from './backend-helpers.js';
 
 const onednn = nativeBackendAvailable();
 
@@ -21,15 +21,19 @@ function batchFor(model: tf.LayersModel, n: number, seed: number): tf.Tensor {
   return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 2 * next() - 1), shape);
 }
 
-/** Gives every weight of `model` seeded values in [-0.3, 0.3) (variances in [0.5, 1.5)), so no layer is trivial. */
-function randomizeWeights(model: tf.LayersModel, seed: number): void {
+/**
+ * Gives every weight of `model` seeded values in [-0.3, 0.3) (variances in [0.5, 1.5)), so no layer is trivial.
+ * With `unitGammas`, BatchNorm scales are in [0.5, 1.5) too: with small scales every BatchNorm shrinks the signal, and
+ * after a ResNet's stack of them the output hardly depends on the input (nor on the early layers' kernels).
+ */
+function randomizeWeights(model: tf.LayersModel, seed: number, unitGammas = false): void {
   const next = mulberry32(seed);
   for (const layer of model.layers) {
     if (layer.weights.length === 0) continue;
     const tensors = layer.weights.map((w) => {
       const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
-      const variance = w.originalName.endsWith('moving_variance');
-      return tf.tensor(Float32Array.from({ length: n }, () => (variance ? 0.5 + next() : 0.6 * next() - 0.3)), w.shape as number[]);
+      const positive = w.originalName.endsWith('moving_variance') || (unitGammas && w.originalName.endsWith('gamma'));
+      return tf.tensor(Float32Array.from({ length: n }, () => (positive ? 0.5 + next() : 0.6 * next() - 0.3)), w.shape as number[]);
     });
     layer.setWeights(tensors);
     tf.dispose(tensors);
@@ -42,6 +46,19 @@ function tfjsPredict(model: tf.LayersModel, x: tf.Tensor, batchSize = 32): Float
   const values = y.dataSync() as Float32Array;
   y.dispose();
   return values;
+}
+
+/**
+ * What tfjs-layers' own executor predicts for `model` on tfjs's plain `cpu` backend (tfjs's own kernels, none of
+ * ours); the backend is `onednn` again afterwards.
+ */
+async function cpuPredict(model: tf.LayersModel, x: tf.Tensor): Promise<Float32Array> {
+  await initBackend('cpu');
+  try {
+    return tfjsPredict(model, x);
+  } finally {
+    await initBackend('onednn');
+  }
 }
 
 /** What `model.predict` gives, with its shape. */
@@ -92,20 +109,26 @@ test('a folded ResNet-50 compiles, and predicts what tfjs-layers predicts, batch
   }
 });
 
-test('global pooling tops (includeTop: false) compile and agree with tfjs-layers', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+test('global pooling tops (includeTop: false) compile and agree with tfjs-layers, and with tfjs\'s cpu kernels', { skip: !onednn && 'the onednn addon is not built' }, async () => {
   await initBackend('onednn');
   for (const pooling of ['avg', 'max'] as const) {
     const model = ResNet18({ inputShape: [40, 40, 3], includeTop: false, pooling, widthDivisor: 16 });
-    randomizeWeights(model, 3);
+    randomizeWeights(model, 3, true);
     const folded = foldBatchNorm(model);
     const x = batchFor(model, 3, 4);
+    const zeros = tf.zerosLike(x);
     try {
       assert.notEqual(typeof compileForInference(folded, 3), 'string', pooling);
       const got = predictOf(folded, x);
       assert.equal(got.shape.length, 2, pooling);
+      // The comparisons below see every layer: the output follows the input.
+      assert.ok(relErr(got.values, predictOf(folded, zeros).values) > 100 * TOLERANCE, `${pooling}: the output hardly depends on the input`);
       assert.ok(relErr(got.values, tfjsPredict(folded, x)) < 1e-5, pooling);
+      // Independent of the native kernels, which tfjs-layers' executor above also calls on onednn.
+      const cpu = await cpuPredict(folded, x);
+      assert.ok(relErr(got.values, cpu) <= TOLERANCE, `${pooling} against cpu: ${relErr(got.values, cpu)}`);
     } finally {
-      x.dispose();
+      tf.dispose([x, zeros]);
       folded.dispose();
       model.dispose();
     }
@@ -131,7 +154,7 @@ function mixedModel(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out });
 }
 
-test('every covered layer kind compiles and agrees with tfjs-layers; changed weights are seen', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+test('every covered layer kind compiles and agrees with tfjs-layers and with tfjs\'s cpu kernels; changed weights are seen', { skip: !onednn && 'the onednn addon is not built' }, async () => {
   await initBackend('onednn');
   const model = mixedModel();
   randomizeWeights(model, 5);
@@ -139,7 +162,12 @@ test('every covered layer kind compiles and agrees with tfjs-layers; changed wei
   const x = batchFor(model, 4, 6);
   try {
     assert.notEqual(typeof compileForInference(folded, 4), 'string', String(compileForInference(folded, 4)));
-    assert.ok(relErr(predictOf(folded, x).values, tfjsPredict(folded, x)) < 1e-5);
+    const compiled = predictOf(folded, x).values;
+    assert.ok(relErr(compiled, tfjsPredict(folded, x)) < 1e-5);
+    // Independent of the native conv, pooling and matmul kernels, which tfjs-layers' executor above also calls on
+    // onednn: the elu convolution without bias, 'same' max pooling and the softmax Dense on tfjs's own kernels.
+    const cpu = await cpuPredict(folded, x);
+    assert.ok(relErr(compiled, cpu) <= TOLERANCE, `against cpu: ${relErr(compiled, cpu)}`);
     // New weights: the next predict compiles again and follows them.
     randomizeWeights(folded, 7);
     const after = predictOf(folded, x).values;
