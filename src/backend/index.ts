@@ -1,6 +1,7 @@
 /**
  * Backend selection: the native `onednn` backend when its addon is built, else tfjs's pure-JS `cpu` backend.
- * Everything in this project sets the backend through `initBackend`.
+ * Everything in this project sets the backend through `initBackend`. Also the backend's native ops over raw
+ * Float32Arrays (`activeNativeOps`, native_ops.ts), for executors that call them without tfjs's engine.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -11,6 +12,26 @@ import { registerAllKernels } from './register_all_kernels.js';
 
 export { BackendOnednn, ONEDNN_BACKEND_NAME } from './backend_onednn.js';
 export type { NativeInfo } from './native.js';
+export {
+  activeNativeOps,
+  conv2dResidualOnBackend,
+  debugEnabled,
+  isFusedActivation,
+  NativeOps,
+  type BinaryOp,
+  type Conv2dOp,
+  type Conv2dParams,
+  type Conv2dResidualGeometry,
+  type FusedActivation,
+  type MatMulParams,
+  type NativeBinaryOp,
+  type NativeOp,
+  type NativePadding,
+  type NativeUnaryOp,
+  type Pool2dParams,
+  type SpatialSize,
+  type UnaryOp,
+} from './native_ops.js';
 
 /** Which backend to use: 'auto' picks the fastest one available. */
 export type BackendChoice = 'auto' | 'onednn' | 'cpu';

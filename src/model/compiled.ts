@@ -6,9 +6,9 @@
  * tfjs's engine (kernel lookup, tensor bookkeeping, scopes). On ResNet-50 at 64x64, batch 32, that is about 6 ms of
  * JavaScript per batch between the native kernels, a tenth of the whole and serial, so it does not shrink with more
  * cores; ONNX Runtime's C++ executor spends almost nothing there. Here a batch is one loop over prepared closures,
- * each a call into the addon with planned geometry, over Float32Arrays reused from batch to batch. The native calls
- * and their arguments are exactly the ones the backend's kernels make for the same layers, so the results are the
- * same numbers.
+ * each one native op planned by the backend ({@link activeNativeOps}), over Float32Arrays reused from batch to
+ * batch. Those ops make exactly the native calls the backend's kernels make for the same layers, so the results are
+ * the same numbers.
  *
  * It covers the layers of inference graphs this library makes ({@link foldBatchNorm}'s output): InputLayer,
  * ZeroPadding2D, Conv2D and Conv2DResidual (channels last, with a fused activation the native convolution has),
@@ -20,13 +20,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { backend_util } from '@tensorflow/tfjs';
 
-import { ONEDNN_BACKEND_NAME } from '../backend/backend_onednn.js';
-import type { BackendOnednn } from '../backend/backend_onednn.js';
-import { type PadAttr, planConv2D } from '../backend/conv_util.js';
-import { BINARY_OPS, UNARY_OPS } from '../backend/eltwise_utils.js';
-import { activationCode, debugEnabled, float32Data, sizeOf } from '../backend/kernel_utils.js';
-import { padPlan } from '../backend/kernels/PadV2.js';
-import { POOL_OPS, planPool2D } from '../backend/pool_utils.js';
+import { activeNativeOps, debugEnabled, isFusedActivation, ONEDNN_BACKEND_NAME, type NativePadding,
+  type SpatialSize } from '../backend/index.js';
+
+const sizeOf = tf.util.sizeFromShape;
 
 /** A model compiled for one batch size. */
 export interface CompiledModel {
@@ -44,9 +41,6 @@ export interface CompiledModel {
   /** Whether every weight still holds the data it had when compiled (false after `setWeights` or disposal). */
   current(): boolean;
 }
-
-/** A size per spatial axis, or one for both, as tfjs-layers' configs give strides, dilations and pool sizes. */
-type Pair = number | [number, number];
 
 /** One step of a compiled model: its inputs and output by value index, and the native call. */
 interface Step {
@@ -76,9 +70,8 @@ function softmaxRows(values: Float32Array, rows: number, n: number): void {
  * a layer or configuration it does not cover, non-float32 weights). See the module comment.
  */
 export function compileForInference(model: tf.LayersModel, batch: number): CompiledModel | string {
-  if (tf.getBackend() !== ONEDNN_BACKEND_NAME) return `backend ${tf.getBackend()} is not ${ONEDNN_BACKEND_NAME}`;
-  const backend = tf.backend() as BackendOnednn;
-  const native = backend.native;
+  const ops = activeNativeOps();
+  if (ops === null) return `backend ${tf.getBackend()} is not ${ONEDNN_BACKEND_NAME}`;
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return 'not one input and one output';
   if (!Number.isInteger(batch) || batch < 1) return `batch ${batch} is not a positive whole number`;
 
@@ -104,7 +97,7 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
     if (variable === undefined) return `${layer.name} has no weight ${index}`;
     const tensor = variable.read();
     weightIds.push({ variable, dataId: tensor.dataId });
-    const data = float32Data(backend, tensor);
+    const data = ops.values(tensor);
     return data ?? `${layer.name}'s ${variable.name} is not float32`;
   };
 
@@ -130,24 +123,24 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
       case 'ZeroPadding2D': {
         const [[top, bottom], [left, right]] = config.padding as [[number, number], [number, number]];
         const paddings: [number, number][] = [[0, 0], [top, bottom], [left, right], [0, 0]];
-        const p = padPlan(x, paddings);
-        if (typeof p === 'string') return `${layer.name}: ${p}`;
-        outShape = p.outShape;
-        run = ([a], out) => native.pad(a, out, p.shape, p.before, p.after, 0);
+        const pad = ops.pad(x, paddings);
+        if (typeof pad === 'string') return `${layer.name}: ${pad}`;
+        outShape = pad.outShape;
+        run = ([a], out) => pad.run(a, out);
         if (readers.get(node.outputTensors[0].id) === 1) zeroPadding.set(shapes.length, { source: inputs[0], paddings });
         break;
       }
       case 'Conv2D':
       case 'Conv2DResidual': {
         if (cls === 'Conv2D' && Number(config.groups ?? 1) !== 1) return `${layer.name} is a grouped convolution`;
-        const act = activationCode(String(config.activation ?? 'linear'), undefined);
-        if (act === null) return `${layer.name}'s activation ${String(config.activation)}`;
+        const activation = String(config.activation ?? 'linear');
+        if (!isFusedActivation(activation)) return `${layer.name}'s activation ${activation}`;
         const kernel = weightData(layer, 0);
         if (typeof kernel === 'string') return kernel;
         const useBias = config.useBias !== false;
         const bias = useBias ? weightData(layer, 1) : null;
         if (typeof bias === 'string') return bias;
-        let pad: PadAttr = config.padding as 'same' | 'valid';
+        let pad: NativePadding = config.padding as 'same' | 'valid';
         let convInput = x;
         const padded = pad === 'valid' ? zeroPadding.get(inputs[0]) : undefined;
         if (padded !== undefined) {
@@ -157,17 +150,24 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
           steps.splice(steps.findIndex((st) => st.output === inputs[0]), 1);
           inputs[0] = padded.source;
         }
-        const plan = planConv2D(convInput, layer.weights[0].shape as number[], config.strides as Pair, pad, 'NHWC',
-          config.dilationRate as Pair, undefined);
-        if (typeof plan === 'string') return `${layer.name}: ${plan}`;
-        outShape = plan.convInfo.outShape;
-        const { geometry } = plan;
-        const token = backend.dataToken(layer.weights[0].read().dataId);
+        const conv = ops.conv2d({
+          xShape: convInput,
+          filterShape: layer.weights[0].shape as number[],
+          filter: kernel,
+          filterToken: ops.contentToken(layer.weights[0].read()),
+          bias,
+          strides: config.strides as SpatialSize,
+          pad,
+          dilations: config.dilationRate as SpatialSize,
+          activation,
+        });
+        if (typeof conv === 'string') return `${layer.name}: ${conv}`;
+        outShape = conv.outShape;
         if (cls === 'Conv2D') {
-          run = ([a], out) => native.conv2dForward(a, kernel, bias, out, geometry, act, 0, token, null);
+          run = ([a], out) => conv.run(a, out);
         } else {
           if (inputs.length !== 2 || !tf.util.arraysEqual(shapes[inputs[1]], outShape)) return `${layer.name}'s residual shape`;
-          run = ([a, residual], out) => native.conv2dForward(a, kernel, bias, out, geometry, act, 0, token, residual);
+          run = ([a, residual], out) => conv.run(a, out, residual);
         }
         break;
       }
@@ -176,14 +176,13 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
       case 'GlobalMaxPooling2D':
       case 'GlobalAveragePooling2D': {
         const global = cls.startsWith('Global');
-        const plan = planPool2D(x, global
-          ? { filterSize: [x[1], x[2]], strides: [x[1], x[2]], pad: 'valid' }
-          : { filterSize: config.poolSize as Pair, strides: (config.strides ?? config.poolSize) as Pair, pad: config.padding as 'same' | 'valid' });
-        if (typeof plan === 'string') return `${layer.name}: ${plan}`;
-        outShape = global ? [x[0], x[3]] : plan.convInfo.outShape;
-        const op = cls.includes('Max') ? POOL_OPS.max : POOL_OPS.avg;
-        const { geometry } = plan;
-        run = ([a], out) => native.pool(op, a, out, geometry);
+        const kind = cls.includes('Max') ? 'max' : 'avg';
+        const pool = ops.pool2d(global
+          ? { xShape: x, kind, filterSize: [x[1], x[2]], strides: [x[1], x[2]], pad: 'valid' }
+          : { xShape: x, kind, filterSize: config.poolSize as SpatialSize, strides: (config.strides ?? config.poolSize) as SpatialSize, pad: config.padding as 'same' | 'valid' });
+        if (typeof pool === 'string') return `${layer.name}: ${pool}`;
+        outShape = global ? [x[0], x[3]] : pool.outShape;
+        run = ([a], out) => pool.run(a, out);
         break;
       }
       case 'Flatten':
@@ -193,18 +192,19 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
       case 'Dense': {
         if (x.length !== 2) return `${layer.name} on a rank-${x.length} input`;
         const activation = String(config.activation ?? 'linear');
-        const act = activation === 'softmax' ? 0 : activationCode(activation, undefined);
-        if (act === null) return `${layer.name}'s activation ${activation}`;
+        const fused = activation === 'softmax' ? 'linear' : activation;
+        if (!isFusedActivation(fused)) return `${layer.name}'s activation ${activation}`;
         const kernel = weightData(layer, 0);
         if (typeof kernel === 'string') return kernel;
         const bias = config.useBias !== false ? weightData(layer, 1) : null;
         if (typeof bias === 'string') return bias;
         const [k, n] = layer.weights[0].shape as number[];
         if (k !== x[1]) return `${layer.name}'s kernel does not fit its input`;
-        outShape = [x[0], n];
-        const dims = Int32Array.from([1, 1, x[0], k, n, 0, 0]);
+        const matMul = ops.matMul({ aShape: [x[0], k], bShape: [k, n], b: kernel, bias, activation: fused });
+        if (typeof matMul === 'string') return `${layer.name}: ${matMul}`;
+        outShape = matMul.outShape;
         run = ([a], out) => {
-          native.matmul(a, kernel, out, dims, bias, act, 0);
+          matMul.run(a, out);
           if (activation === 'softmax') softmaxRows(out, x[0], n);
         };
         break;
@@ -213,7 +213,10 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
         const activation = String(config.activation);
         outShape = x;
         if (activation === 'linear') run = ([a], out) => out.set(a);
-        else if (activation === 'relu') run = ([a], out) => native.unary(UNARY_OPS.relu, a, out, 0);
+        else if (activation === 'relu') {
+          const relu = ops.unary('relu', x);
+          run = ([a], out) => relu.run(a, out);
+        }
         else if (activation === 'softmax') {
           const n = x[x.length - 1];
           run = ([a], out) => {
@@ -226,10 +229,11 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
       case 'Add': {
         if (inputs.some((v) => !tf.util.arraysEqual(shapes[v], x))) return `${layer.name} adds different shapes`;
         outShape = x;
-        const size = [sizeOf(x)];
+        const add = ops.binary('add', x, x);
+        if (typeof add === 'string') return `${layer.name}: ${add}`;
         run = (ins, out) => {
-          native.binary(BINARY_OPS.add, ins[0], ins[1], out, size, [1], [1]);
-          for (let i = 2; i < ins.length; i++) native.binary(BINARY_OPS.add, out, ins[i], out, size, [1], [1]);
+          add.run(ins[0], ins[1], out);
+          for (let i = 2; i < ins.length; i++) add.run(out, ins[i], out);
         };
         break;
       }
@@ -319,14 +323,11 @@ export class InferenceModel extends tf.LayersModel {
 
   /** The output of the compiled executor over `x` in batches of `batchSize`, or undefined where it does not apply. */
   private predictCompiled(x: tf.Tensor | tf.Tensor[], batchSize: number): tf.Tensor | undefined {
-    if (Array.isArray(x) || !(x instanceof tf.Tensor) || x.dtype !== 'float32' || tf.getBackend() !== ONEDNN_BACKEND_NAME) {
-      return undefined;
-    }
+    const ops = activeNativeOps();
+    if (Array.isArray(x) || !(x instanceof tf.Tensor) || x.dtype !== 'float32' || ops === null) return undefined;
     const expected = this.inputs[0].shape;
     if (x.rank !== expected.length || x.shape[0] === 0 || x.shape.some((d, i) => i > 0 && expected[i] !== d)) return undefined;
-    const backend = tf.backend() as BackendOnednn;
-    if (!backend.data.has(x.dataId)) return undefined; // made on another backend: tfjs moves it
-    const data = float32Data(backend, x);
+    const data = ops.values(x); // null for data made on another backend: tfjs moves it
     if (data === null) return undefined;
     if (batchSize !== Infinity && !(Number.isInteger(batchSize) && batchSize > 0)) return undefined; // tfjs says why
     const n = x.shape[0];

@@ -9,8 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
 
-import { conv2DResidualApplies, ONEDNN_CONV2D_RESIDUAL } from '../backend/kernels/OnednnConv2DResidual.js';
-import type { OnednnConv2DResidualAttrs } from '../backend/kernels/OnednnConv2DResidual.js';
+import { conv2dResidualOnBackend } from '../backend/index.js';
 
 /** Activations a {@link Conv2DResidual} may apply after the addition. */
 export type ResidualActivation = 'linear' | 'relu';
@@ -34,20 +33,8 @@ export function conv2dResidual(
   geometry: ConvGeometry,
   activation: ResidualActivation,
 ): Tensor4D {
-  const attrs: OnednnConv2DResidualAttrs = {
-    strides: geometry.strides,
-    pad: geometry.padding,
-    dataFormat: 'NHWC',
-    dilations: geometry.dilations,
-    dimRoundingMode: 'floor', // unused with 'same' and 'valid' padding
-    activation,
-    leakyreluAlpha: 0, // unused by 'linear' and 'relu'
-  };
-  const inputs = { x, filter, residual, ...(bias === undefined ? {} : { bias }) };
-  if (tf.getKernel(ONEDNN_CONV2D_RESIDUAL, tf.getBackend()) !== undefined && conv2DResidualApplies(inputs, attrs)) {
-    const kernelInputs = inputs as unknown as tf.NamedTensorMap;
-    return tf.engine().runKernel(ONEDNN_CONV2D_RESIDUAL, kernelInputs, attrs as unknown as tf.NamedAttrMap) as Tensor4D;
-  }
+  const native = conv2dResidualOnBackend(x, filter, bias, residual, geometry, activation);
+  if (native !== null) return native;
   return tf.tidy((): Tensor4D => {
     const { strides, padding: pad, dilations } = geometry;
     const conv = tf.fused.conv2d({ x, filter, bias, strides, pad, dilations });
