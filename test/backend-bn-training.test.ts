@@ -11,7 +11,9 @@ import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
-import { ONEDNN_BATCH_NORM_TRAINING } from '../src/backend/kernels/OnednnBatchNormTraining.js';
+import { batchNormGradApplies } from '../src/backend/kernels/OnednnBatchNormGrad.js';
+import { ONEDNN_BATCH_NORM_TRAINING, batchNormTrainingApplies } from '../src/backend/kernels/OnednnBatchNormTraining.js';
+import { batchNormTrainingGradApplies } from '../src/backend/kernels/OnednnBatchNormTrainingGrad.js';
 import { ResNet50 } from '../src/model/index.js';
 import { assertClose, countNativeCalls, onBoth, rand, relErr, SKIP_NATIVE, TOLERANCE } from './backend-helpers.js';
 
@@ -422,4 +424,41 @@ describe('a small ResNet-50 with the native BatchNormalization', { skip: SKIP_NA
     });
     assert.ok(compared > 100, `compared ${compared} gradients`);
   });
+});
+
+/** A tensor's description as kernels see it (no data needed to decide whether a kernel applies). */
+const info = (shape: number[], dtype: tf.DataType = 'float32'): tf.TensorInfo => ({ dataId: {}, shape, dtype });
+
+test('which inputs the batch-norm kernels take (the rest runs tfjs code)', () => {
+  const x = info([2, 3, 4]);
+  const c = info([4]);
+  // OnednnBatchNormTraining: x of rows of channels; scale and offset optional, each [C].
+  assert.equal(batchNormTrainingApplies({ x }), true);
+  assert.equal(batchNormTrainingApplies({ x: info([4]) }), true, 'rank 1: one row');
+  assert.equal(batchNormTrainingApplies({ x, scale: c, offset: c }), true);
+  assert.equal(batchNormTrainingApplies({ x, offset: c }), true);
+  assert.equal(batchNormTrainingApplies({ x: info([]) }), false, 'a scalar');
+  assert.equal(batchNormTrainingApplies({ x: info([2, 0, 4]) }), false, 'an empty axis');
+  assert.equal(batchNormTrainingApplies({ x: info([2, 3, 4], 'int32') }), false, 'int32 x');
+  assert.equal(batchNormTrainingApplies({ x, scale: info([3]) }), false, 'scale of another length');
+  assert.equal(batchNormTrainingApplies({ x, offset: info([1, 4]) }), false, 'offset of rank 2');
+  assert.equal(batchNormTrainingApplies({ x, scale: info([4], 'int32') }), false, 'int32 scale');
+
+  // The two gradients: dy shaped like x; mean and variance required, each [C]; the others optional, each [C].
+  const grad = { dy: x, x, mean: c, variance: c };
+  for (const [name, applies] of [['OnednnBatchNormGrad', batchNormGradApplies], ['OnednnBatchNormTrainingGrad', batchNormTrainingGradApplies]] as const) {
+    assert.equal(applies(grad), true, name);
+    assert.equal(applies({ ...grad, scale: c }), true, name);
+    assert.equal(applies({ ...grad, dy: info([2, 3, 5]) }), false, `${name}: dy of another shape`);
+    assert.equal(applies({ ...grad, dy: info([6, 4]) }), false, `${name}: dy of another rank`);
+    assert.equal(applies({ ...grad, dy: info([2, 3, 4], 'int32') }), false, `${name}: int32 dy`);
+    assert.equal(applies({ ...grad, x: info([2, 3, 4], 'int32') }), false, `${name}: int32 x`);
+    assert.equal(applies({ dy: info([0, 4]), x: info([0, 4]), mean: c, variance: c }), false, `${name}: empty x`);
+    assert.equal(applies({ ...grad, mean: x }), false, `${name}: mean as large as x`);
+    assert.equal(applies({ ...grad, variance: info([3]) }), false, `${name}: variance of another length`);
+    assert.equal(applies({ ...grad, scale: info([1, 4]) }), false, `${name}: scale of rank 2`);
+  }
+  assert.equal(batchNormTrainingGradApplies({ ...grad, dMean: c, dVariance: c }), true);
+  assert.equal(batchNormTrainingGradApplies({ ...grad, dMean: info([3]) }), false, 'dMean of another length');
+  assert.equal(batchNormTrainingGradApplies({ ...grad, dVariance: info([4], 'int32') }), false, 'int32 dVariance');
 });

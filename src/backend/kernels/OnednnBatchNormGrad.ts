@@ -9,10 +9,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { channelsOf, isChannelVector, isGradientOf } from '../batchnorm_utils.js';
-import { float32Values } from '../eltwise_utils.js';
-import { outputArray } from '../kernel_utils.js';
-import type { KernelArgs } from '../kernel_utils.js';
+import { areChannelVectors, channelKernel, isGradientOf } from '../batchnorm_utils.js';
 
 /** The kernel's registered name. */
 export const ONEDNN_BATCH_NORM_GRAD = 'OnednnBatchNormGrad';
@@ -37,31 +34,21 @@ export interface OnednnBatchNormGradAttrs {
  */
 export function batchNormGradApplies(inputs: OnednnBatchNormGradInputs): boolean {
   const { dy, x, mean, variance, scale } = inputs;
-  if (!isGradientOf(dy, x)) return false;
-  const channels = channelsOf(x);
-  return isChannelVector(mean, channels) && isChannelVector(variance, channels) &&
-    (scale == null || isChannelVector(scale, channels));
+  return isGradientOf(dy, x) && areChannelVectors(x, [mean, variance], [scale]);
 }
 
-function onednnBatchNormGrad({
-  inputs,
-  backend,
-  attrs,
-}: KernelArgs<OnednnBatchNormGradInputs, OnednnBatchNormGradAttrs>): TensorInfo[] {
-  if (!batchNormGradApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_GRAD}: unsupported inputs`);
-  const { dy, x, mean, variance, scale } = inputs;
-  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
-  const channels = channelsOf(x);
-  const dx = outputArray(data(x).length);
-  const grads = [0, 1, 2, 3].map(() => outputArray(channels));
-  const [dMean, dVariance, dScale, dOffset] = grads;
-  backend.native.batchNormGrad(data(dy), data(x), data(mean), data(variance), scale == null ? null : data(scale), dx,
-    dMean, dVariance, dScale, dOffset, channels, attrs.varianceEpsilon);
-  return [
-    backend.makeTensorInfo(x.shape, 'float32', dx),
-    ...grads.map((g) => backend.makeTensorInfo(mean.shape, 'float32', g)),
-  ];
-}
+/** Outputs dx, then dMean, dVariance, dScale and dOffset of shape [C]: mean's shape, as batchNormGradApplies checks. */
+const onednnBatchNormGrad = channelKernel<OnednnBatchNormGradInputs, OnednnBatchNormGradAttrs>(
+  ONEDNN_BATCH_NORM_GRAD, batchNormGradApplies, 4,
+  (
+    { inputs, backend, attrs },
+    { read, readOptional, rows: dx, vectors: [dMean, dVariance, dScale, dOffset], channels },
+  ) => {
+    const { dy, x, mean, variance, scale } = inputs;
+    backend.native.batchNormGrad(read(dy), read(x), read(mean), read(variance), readOptional(scale), dx, dMean,
+      dVariance, dScale, dOffset, channels, attrs.varianceEpsilon);
+  },
+);
 
 /** OnednnBatchNormGrad kernel of the onednn backend. */
 export const onednnBatchNormGradConfig: KernelConfig = {

@@ -14,10 +14,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { channelsOf, isChannelRows, isChannelVector } from '../batchnorm_utils.js';
-import { float32Values } from '../eltwise_utils.js';
-import { outputArray } from '../kernel_utils.js';
-import type { KernelArgs } from '../kernel_utils.js';
+import { areChannelVectors, channelKernel, isChannelRows } from '../batchnorm_utils.js';
 
 /** The kernel's registered name. */
 export const ONEDNN_BATCH_NORM_TRAINING = 'OnednnBatchNormTraining';
@@ -40,32 +37,18 @@ export interface OnednnBatchNormTrainingAttrs {
  */
 export function batchNormTrainingApplies(inputs: OnednnBatchNormTrainingInputs): boolean {
   const { x, scale, offset } = inputs;
-  if (!isChannelRows(x)) return false;
-  const channels = channelsOf(x);
-  return (scale == null || isChannelVector(scale, channels)) && (offset == null || isChannelVector(offset, channels));
+  return isChannelRows(x) && areChannelVectors(x, [], [scale, offset]);
 }
 
-function onednnBatchNormTraining({
-  inputs,
-  backend,
-  attrs,
-}: KernelArgs<OnednnBatchNormTrainingInputs, OnednnBatchNormTrainingAttrs>): TensorInfo[] {
-  if (!batchNormTrainingApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_TRAINING}: unsupported inputs`);
-  const { x, scale, offset } = inputs;
-  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
-  const channels = channelsOf(x);
-  const xData = data(x);
-  const y = outputArray(xData.length);
-  const mean = outputArray(channels);
-  const variance = outputArray(channels);
-  backend.native.batchNormTraining(xData, scale == null ? null : data(scale), offset == null ? null : data(offset),
-    y, mean, variance, channels, attrs.varianceEpsilon);
-  return [
-    backend.makeTensorInfo(x.shape, 'float32', y),
-    backend.makeTensorInfo([channels], 'float32', mean),
-    backend.makeTensorInfo([channels], 'float32', variance),
-  ];
-}
+/** Outputs y, mean and variance. */
+const onednnBatchNormTraining = channelKernel<OnednnBatchNormTrainingInputs, OnednnBatchNormTrainingAttrs>(
+  ONEDNN_BATCH_NORM_TRAINING, batchNormTrainingApplies, 2,
+  ({ inputs, backend, attrs }, { read, readOptional, rows: y, vectors: [mean, variance], channels }) => {
+    const { x, scale, offset } = inputs;
+    backend.native.batchNormTraining(read(x), readOptional(scale), readOptional(offset), y, mean, variance, channels,
+      attrs.varianceEpsilon);
+  },
+);
 
 /** OnednnBatchNormTraining kernel of the onednn backend. */
 export const onednnBatchNormTrainingConfig: KernelConfig = {

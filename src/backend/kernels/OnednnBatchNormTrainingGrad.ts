@@ -13,10 +13,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
-import { channelsOf, isChannelVector, isGradientOf } from '../batchnorm_utils.js';
-import { float32Values } from '../eltwise_utils.js';
-import { outputArray } from '../kernel_utils.js';
-import type { KernelArgs } from '../kernel_utils.js';
+import { areChannelVectors, channelKernel, isGradientOf } from '../batchnorm_utils.js';
 
 /** The kernel's registered name. */
 export const ONEDNN_BATCH_NORM_TRAINING_GRAD = 'OnednnBatchNormTrainingGrad';
@@ -43,33 +40,18 @@ export interface OnednnBatchNormTrainingGradAttrs {
  */
 export function batchNormTrainingGradApplies(inputs: OnednnBatchNormTrainingGradInputs): boolean {
   const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
-  if (!isGradientOf(dy, x)) return false;
-  const channels = channelsOf(x);
-  return isChannelVector(mean, channels) && isChannelVector(variance, channels) &&
-    [scale, dMean, dVariance].every((t) => t == null || isChannelVector(t, channels));
+  return isGradientOf(dy, x) && areChannelVectors(x, [mean, variance], [scale, dMean, dVariance]);
 }
 
-function onednnBatchNormTrainingGrad({
-  inputs,
-  backend,
-  attrs,
-}: KernelArgs<OnednnBatchNormTrainingGradInputs, OnednnBatchNormTrainingGradAttrs>): TensorInfo[] {
-  if (!batchNormTrainingGradApplies(inputs)) throw new Error(`${ONEDNN_BATCH_NORM_TRAINING_GRAD}: unsupported inputs`);
-  const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
-  const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
-  const optional = (t: TensorInfo | undefined): Float32Array | null => (t == null ? null : data(t));
-  const channels = channelsOf(x);
-  const dx = outputArray(data(x).length);
-  const dScale = outputArray(channels);
-  const dOffset = outputArray(channels);
-  backend.native.batchNormTrainingGrad(data(dy), data(x), optional(scale), data(mean), data(variance),
-    optional(dMean), optional(dVariance), dx, dScale, dOffset, channels, attrs.varianceEpsilon);
-  return [
-    backend.makeTensorInfo(x.shape, 'float32', dx),
-    backend.makeTensorInfo([channels], 'float32', dScale),
-    backend.makeTensorInfo([channels], 'float32', dOffset),
-  ];
-}
+/** Outputs dx, dScale and dOffset. */
+const onednnBatchNormTrainingGrad = channelKernel<OnednnBatchNormTrainingGradInputs, OnednnBatchNormTrainingGradAttrs>(
+  ONEDNN_BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradApplies, 2,
+  ({ inputs, backend, attrs }, { read, readOptional, rows: dx, vectors: [dScale, dOffset], channels }) => {
+    const { dy, x, mean, variance, scale, dMean, dVariance } = inputs;
+    backend.native.batchNormTrainingGrad(read(dy), read(x), readOptional(scale), read(mean), read(variance),
+      readOptional(dMean), readOptional(dVariance), dx, dScale, dOffset, channels, attrs.varianceEpsilon);
+  },
+);
 
 /** OnednnBatchNormTrainingGrad kernel of the onednn backend. */
 export const onednnBatchNormTrainingGradConfig: KernelConfig = {
