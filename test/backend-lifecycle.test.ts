@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs';
 
@@ -50,3 +52,27 @@ test('native outputs are whole ArrayBuffers: tensor.bytes() gives exactly their 
   assert.deepEqual(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)), [1, 0, 3, 0, 5]);
   tf.dispose([x, y]);
 });
+
+test('a worker thread gets the cpu backend (the addon belongs to the thread that loaded it first), saying why', { skip: SKIP_NATIVE }, async () => {
+  assert.equal(await initBackend('auto'), 'onednn');
+  const backendIndex = fileURLToPath(new URL('../src/backend/index.js', import.meta.url));
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(backendIndex)}).then(async (m) => {
+      const auto = await m.initBackend('auto');
+      let forced;
+      try { await m.initBackend('onednn'); forced = 'no error'; } catch (e) { forced = e.message; }
+      parentPort.postMessage({ auto, forced });
+    });`;
+  const worker = new Worker(code, { eval: true, stderr: true });
+  const reply = await new Promise<{ auto: string; forced: string }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  assert.equal(reply.auto, 'cpu');
+  assert.match(reply.forced, /in use by another thread of this process/);
+  // The main thread keeps its native backend.
+  assert.equal(await initBackend('onednn'), 'onednn');
+});
+

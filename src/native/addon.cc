@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <thread>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -105,7 +108,26 @@ static Napi::Value AlignedArrayBuffer(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, data, static_cast<size_t>(length), [](Napi::Env, void* p) { std::free(p); });
 }
 
+/**
+ * Whether the calling thread may use the addon: the first JavaScript thread that loads it owns it for the life of the
+ * process. Its caches (primitives, reordered filters, scratch memory) are process-wide and unsynchronised, so a second
+ * thread (a worker_thread) must not share them; loading it there fails, and the backend there falls back to tfjs's
+ * cpu backend, saying why.
+ */
+static bool claimThread() {
+  static std::mutex mutex;
+  static std::optional<std::thread::id> owner;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!owner) owner = std::this_thread::get_id();
+  return *owner == std::this_thread::get_id();
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  if (!claimThread()) {
+    Napi::Error::New(env, "the oneDNN addon is in use by another thread of this process (one thread per process)")
+        .ThrowAsJavaScriptException();
+    return exports;
+  }
   tuneMalloc();
   exportFunction(env, exports, "info", Info);
   exportFunction(env, exports, "clearCaches", ClearCaches);
