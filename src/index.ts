@@ -1,14 +1,57 @@
 /**
- * resnet-ts: residual networks for TensorFlow.js.
+ * resnet-ts: residual networks for TensorFlow.js. This is the library's public API, as the README's "The library"
+ * section documents it; every name is listed here on purpose (test/api.test.ts holds the list). The CLI and the
+ * tests import the module files (`src/<module>/index.ts`) for the rest.
  *
- * - `model`: the spec's identity and convolutional blocks, ResNet-50 and the rest of the family.
- * - `backend`: the native oneDNN TensorFlow.js backend, and choosing the fastest one available.
- * - `data`: SIGNS HDF5, image folders and IDX files, as batched, shuffled tensors.
- * - `train`: training with checkpoints, evaluation, prediction and reports.
- * - `io`: Keras 2 HDF5 model files (read and write).
+ * - Model: the spec's identity and convolutional blocks, ResNet-50 and the rest of the family (`buildResNet`).
+ * - Backend: choosing the TensorFlow.js backend, the native oneDNN one when its addon is built.
+ * - Data: SIGNS HDF5, image folders and IDX files, as batched, shuffled tensors; image files as a tensor.
+ * - Training: training with checkpoints, evaluation, prediction; the tfjs model format on disk.
+ * - Model files: Keras 2 HDF5 (read and write).
+ * - Inference: BatchNorm folding, with conv + residual fusion and a compiled executor.
  */
-export * from './model/index.js';
-export * from './backend/index.js';
-export * from './data/index.js';
-export * from './train/index.js';
-export * from './io/keras_h5.js';
+
+// ---- Model ----
+export { identityBlock, convolutionalBlock, ResNet50, buildResNet } from './model/index.js';
+export type { ArchName, BottleneckFilters, ResNetOptions } from './model/index.js';
+
+// ---- Backend ----
+export { initBackend, nativeBackendAvailable, onednnInfo, BackendOnednn } from './backend/index.js';
+export type { BackendChoice, NativeInfo } from './backend/index.js';
+
+// ---- Data ----
+export { openDataset, loadImages, DataError } from './data/index.js';
+export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOptions } from './data/index.js';
+
+// ---- Training, evaluation, prediction, the tfjs model format ----
+export { train, evaluate, predict, predictEach, saveModel, loadModel } from './train/index.js';
+export type {
+  BestRecord,
+  CheckpointChoice,
+  ClassMetrics,
+  ClassScore,
+  EpochRecord,
+  EvaluateOptions,
+  EvaluationResult,
+  ImageFailure,
+  LrSchedule,
+  ModelMetadata,
+  OptimizerName,
+  Prediction,
+  PredictOptions,
+  PredictOutcome,
+  ProgressReporter,
+  RunState,
+  TrainOptions,
+  TrainResult,
+  TrainSegment,
+  TrainState,
+} from './train/index.js';
+
+// ---- Keras 2 HDF5 model files ----
+export { saveKerasH5, loadKerasH5, saveKerasH5Weights, loadKerasH5Weights } from './io/keras_h5.js';
+export type { SaveKerasH5Options } from './io/keras_h5.js';
+
+// ---- Inference ----
+export { foldBatchNorm, Conv2DResidual, InferenceModel, compileForInference } from './model/index.js';
+export type { CompiledModel, FoldOptions } from './model/index.js';

@@ -1,0 +1,113 @@
+/**
+ * The package's public API: the entry that package.json's `main` names exports exactly the names listed here (the
+ * library API the README documents), so the public surface changes only on purpose: a change to src/index.ts must
+ * change this list too. The types are checked at compile time: the `import type` below fails to compile if the
+ * entry stops exporting one of them.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import type {
+  ArchName,
+  AugmentOptions,
+  BackendChoice,
+  Batch,
+  BatchOptions,
+  BestRecord,
+  BottleneckFilters,
+  CheckpointChoice,
+  ClassMetrics,
+  ClassScore,
+  CompiledModel,
+  DataPart,
+  Dataset,
+  EpochRecord,
+  EvaluateOptions,
+  EvaluationResult,
+  FoldOptions,
+  ImageFailure,
+  LrSchedule,
+  ModelMetadata,
+  NativeInfo,
+  OpenOptions,
+  OptimizerName,
+  Prediction,
+  PredictOptions,
+  PredictOutcome,
+  ProgressReporter,
+  ResNetOptions,
+  RunState,
+  SaveKerasH5Options,
+  TrainOptions,
+  TrainResult,
+  TrainSegment,
+  TrainState,
+} from '../src/index.js';
+
+/** Every type the entry exports, by name (compile-time only). */
+export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
+  CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, EpochRecord, EvaluateOptions,
+  EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions, OptimizerName,
+  Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
+  TrainOptions, TrainResult, TrainSegment, TrainState];
+
+/** The values the package exports, by the README's groups. */
+const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class' }[]> = {
+  model: [{ names: ['identityBlock', 'convolutionalBlock', 'ResNet50', 'buildResNet'], kind: 'function' }],
+  backend: [
+    { names: ['initBackend', 'nativeBackendAvailable', 'onednnInfo'], kind: 'function' },
+    { names: ['BackendOnednn'], kind: 'class' },
+  ],
+  data: [
+    { names: ['openDataset', 'loadImages'], kind: 'function' },
+    { names: ['DataError'], kind: 'class' },
+  ],
+  training: [{ names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel'], kind: 'function' }],
+  kerasFiles: [{ names: ['saveKerasH5', 'loadKerasH5', 'saveKerasH5Weights', 'loadKerasH5Weights'], kind: 'function' }],
+  inference: [
+    { names: ['foldBatchNorm', 'compileForInference'], kind: 'function' },
+    { names: ['Conv2DResidual', 'InferenceModel'], kind: 'class' },
+  ],
+};
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The package's entry module, as `import 'resnet-ts'` loads it (package.json's `main`). */
+async function packageEntry(): Promise<Record<string, unknown>> {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { main: string; type?: string };
+  assert.equal(pkg.type, 'module');
+  return (await import(pathToFileURL(join(root, pkg.main)).href)) as Record<string, unknown>;
+}
+
+test('the package exports exactly the documented library API', async () => {
+  const api = await packageEntry();
+  const expected = Object.values(PUBLIC_VALUES).flatMap((groups) => groups.flatMap((g) => g.names)).sort();
+  assert.deepEqual(Object.keys(api).sort(), expected);
+});
+
+test('each exported value is a function or a class', async () => {
+  const api = await packageEntry();
+  for (const groups of Object.values(PUBLIC_VALUES)) {
+    for (const { names, kind } of groups) {
+      for (const name of names) {
+        const value = api[name];
+        assert.equal(typeof value, 'function', name);
+        // Compiled for ES2022, a class's source text starts with `class`.
+        const isClass = /^class\b/.test(Function.prototype.toString.call(value));
+        assert.equal(isClass, kind === 'class', `${name} is ${isClass ? 'a class' : 'a function'}`);
+      }
+    }
+  }
+});
+
+test("the spec's layer helpers conv2d, batchNorm and relu stay under the model module, not at the top level", async () => {
+  const api = await packageEntry();
+  const model = (await import('../src/model/index.js')) as Record<string, unknown>;
+  for (const name of ['conv2d', 'batchNorm', 'relu']) {
+    assert.equal(api[name], undefined, `top-level ${name}`);
+    assert.equal(typeof model[name], 'function', `model module's ${name}`);
+  }
+});
