@@ -194,6 +194,14 @@ test('bad input: missing model, folder without model.json, not an image, shape m
     2,
     /^resnet: --val-limit needs --val-data \(the validation part held out of --data is sized by --val-split\)$/,
   );
+  // Early stopping watches the validation loss: without validation data it is refused, not silently ignored.
+  const noVal = join(work, 'no-val');
+  assertOneLineError(
+    resnet(['train', '--data', SIGNS_TRAIN, '--val-split', '0', '--early-stop', '3', '--out', noVal, ...tiny]),
+    2,
+    /^resnet: --early-stop needs validation data: give --val-data, or a --val-split above 0 \(it watches the validation loss\)$/,
+  );
+  assert.equal(existsSync(noVal), false);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--augment', 'rotate']).code, 2);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
   // An --out that holds a run is a usage error (exit 2), like any other occupied --out.
@@ -231,6 +239,24 @@ test('train: a diverging run exits non-zero with one line and keeps its last goo
   const ev = resnet(['evaluate', '--model', run, '--data', SIGNS_TEST, '--limit', '12', '--json', '--backend', TEST_BACKEND]);
   assert.equal(ev.code, 0, ev.stderr);
   assert.ok(Number.isFinite(JSON.parse(ev.stdout).loss));
+});
+
+test('train --resume: a run stored with --early-stop and no validation data (as runs before it needed some were) resumes without it, saying so', () => {
+  // The SIGKILL test's run has no validation data (--val-split 0); give its latest state an --early-stop, then restore it.
+  const stateFile = join(run, 'checkpoints', 'epoch-0003', 'state.json');
+  const original = readFileSync(stateFile, 'utf8');
+  const state = JSON.parse(original);
+  writeFileSync(stateFile, JSON.stringify({ ...state, args: { ...state.args, earlyStop: 2 } }));
+  try {
+    const r = resnet(['train', '--out', run, '--resume', '--backend', TEST_BACKEND]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stderr.split('\n').includes("note: the run's stored --early-stop 2 is dropped: the run has no validation data for it to watch"), r.stderr);
+    assert.match(r.stderr, /epoch-0003 is at epoch 3 and --epochs is 3: nothing to train/);
+    // Given on the command line, it is refused as for a new run.
+    assertOneLineError(resnet(['train', '--out', run, '--resume', '--early-stop', '2', '--backend', TEST_BACKEND]), 2, /^resnet: --early-stop needs validation data/);
+  } finally {
+    writeFileSync(stateFile, original);
+  }
 });
 
 test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the report; the same command continues it; says how to get the data', () => {

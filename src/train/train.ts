@@ -79,7 +79,10 @@ export interface TrainOptions {
   out: string;
   /** Continue from the run folder's latest checkpoint (model, optimizer state, epoch count, logs). */
   resume?: boolean;
-  /** Stop when the monitored loss (validation loss, else training loss) has not improved for this many epochs. */
+  /**
+   * Stop when the validation loss has not improved for this many epochs. Needs validation data (`valData`, or a
+   * `valSplit` above 0 of a `data` path): without it {@link train} refuses the option instead of ignoring it.
+   */
   earlyStop?: number;
   /** Random augmentation of training batches. */
   augment?: AugmentOptions;
@@ -372,6 +375,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
   if (options.valLimit !== undefined && typeof options.valData !== 'string') {
     throw new Error('valLimit needs valData to be a path (the validation part held out of data is sized by valSplit)');
+  }
+  if (options.earlyStop !== undefined) {
+    if (!(Number.isInteger(options.earlyStop) && options.earlyStop >= 1)) {
+      throw new Error(`earlyStop must be a positive whole number of epochs, got ${options.earlyStop}`);
+    }
+    // Only a data path is split (and a split above 0 that leaves no validation image fails when the data is opened).
+    if (options.valData === undefined && (typeof options.data !== 'string' || (options.valSplit ?? 0.1) === 0)) {
+      throw new Error('earlyStop needs validation data: give valData, or a valSplit above 0 (it watches the validation loss)');
+    }
   }
 
   await checkRunFolder(out);

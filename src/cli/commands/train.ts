@@ -200,7 +200,7 @@ export function register(program: Command): void {
     .addOption(new Option('--lr-schedule <name>', "learning-rate schedule: constant, or cosine decay to 0 over the run's steps").choices(LR_SCHEDULES).default('constant'))
     .option('--out <dir>', 'run folder (default: runs/<arch>-<date>-<time>)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
-    .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs', parsePositiveInt)
+    .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs (needs --val-data or a --val-split above 0)', parsePositiveInt)
     .option('--augment <list>', 'augment training images: flip, shift[=fraction], crop (comma-separated)', parseAugment)
     .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), DEFAULT_PRECISE_BN)
     .option('--seed <n>', 'seed of shuffling, augmentation, --limit and the validation split', (v) => parseNonNegativeInt(v), 0)
@@ -232,6 +232,14 @@ Examples:
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     if (opts.valLimit !== undefined && opts.valData === undefined) {
       throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
+    }
+    if (opts.earlyStop !== undefined && opts.valData === undefined && opts.valSplit === 0) {
+      // A run started before early stopping needed validation data may have stored it: resuming it must still work.
+      if (!(opts.resume && command.getOptionValueSource('earlyStop') !== 'cli')) {
+        throw new CliError('--early-stop needs validation data: give --val-data, or a --val-split above 0 (it watches the validation loss)', 2);
+      }
+      reporter.message(`note: the run's stored --early-stop ${opts.earlyStop} is dropped: the run has no validation data for it to watch`);
+      opts.earlyStop = undefined;
     }
     const options: TrainOptions = {
       // Absolute, so that --resume finds the data from any working folder.
