@@ -307,7 +307,7 @@ test('Ctrl-C during epoch 2 of resnet train: exit 130, one line naming the last 
   assert.match(resumed.stderr, /resuming from .*epoch-0001 \(epoch 1 of 3\)/);
   assert.match(resumed.stdout, /^epochs: 3$/m);
   assert.match(resumed.stdout, new RegExp(`^checkpoint: ${join(run, 'checkpoints', 'epoch-0003')}$`, 'm'));
-  const epoch3 = /^epoch 3\/3 .* (\d+\.\d)s$/m.exec(resumed.stderr);
+  const epoch3 = /^epoch 3\/3 loss \S+ acc \S+ (\d+\.\d)s\b/m.exec(resumed.stderr);
   assert.ok(epoch3 !== null, resumed.stderr);
   warmEpochMs = Number(epoch3[1]) * 1000;
 });
