@@ -5,8 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { finalLines } from '../src/cli/commands/train.js';
+import { MemorySource, SourceDataset, type Dataset } from '../src/data/index.js';
 import { train, type TrainOptions } from '../src/train/index.js';
 import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
@@ -38,6 +41,136 @@ test('train: earlyStop without validation data is refused, naming both options, 
     assert.equal(existsSync(path), false);
     await assert.rejects(train(options(path, { valData: TRAIN, earlyStop: 0 })), /^Error: earlyStop must be a positive whole number of epochs, got 0$/);
     assert.equal(existsSync(path), false);
+  } finally {
+    cleanup();
+  }
+});
+
+/**
+ * `n` images whose class `i % 3` shows as a bright colour channel (the other two dark, a little texture on all),
+ * labelled `(i + shift) % 3`. Trained on `shift` 0, a linear model fits them at once; validated on `shift` 1 (every
+ * label moved on by one class), its validation loss then only grows.
+ */
+function colours(n: number, shift: number): Dataset {
+  const [h, w, c] = TINY_INPUT;
+  const size = h * w * c;
+  const pixels = new Uint8Array(n * size);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = (i + shift) % 3;
+    for (let j = 0; j < size; j++) pixels[i * size + j] = (j % c === i % 3 ? 200 : 40) + ((i * 7 + j) % 16);
+  }
+  const names = ['class0', 'class1', 'class2'];
+  return new SourceDataset(new MemorySource(`colours+${shift}`, names, TINY_INPUT, labels, pixels, TINY_INPUT), Int32Array.from({ length: n }, (_, i) => i));
+}
+
+/** A seeded linear softmax classifier: quick, and it fits the 24 training images steadily. */
+function linear(shape: [number, number, number], classes: number): tf.LayersModel {
+  const input = tf.input({ shape });
+  const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(flat);
+  return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
+}
+
+test('early stop: the final lines and report.md say where it stopped, which epoch was best and how to load it; the report evaluates that epoch; a resume counts from it', async () => {
+  const { dir, cleanup } = tempDir();
+  const fmt = (x: number | undefined): string => (x ?? NaN).toFixed(4);
+  try {
+    const out = join(dir, 'run');
+    const base = options(out, { data: colours(24, 0), valData: colours(12, 1), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 8, earlyStop: 2 });
+    const r = await train(base);
+    const checkpoints = join(out, 'checkpoints');
+    try {
+      const h = r.state.history;
+      // The validation loss grows from the first epoch on: epoch 1 is the best, 2 and 3 do not improve, patience 2.
+      assert.ok(h[1].val_loss! > h[0].val_loss! && h[2].val_loss! > h[1].val_loss!, `validation losses ${h.map((e) => e.val_loss)}`);
+      assert.equal(r.stoppedEarly, true);
+      assert.equal(r.state.epoch, 3);
+      assert.equal(r.plannedEpochs, 8);
+      assert.equal(r.bestCheckpoint, join(checkpoints, 'epoch-0001'));
+      assert.equal(readFileSync(join(checkpoints, 'best'), 'utf8').trim(), 'epoch-0001');
+
+      // The report evaluated the best epoch's checkpoint: the same validation loss and accuracy as epoch 1 logged.
+      assert.equal(r.evaluatedEpoch, 1);
+      assert.ok(Math.abs(r.evaluation!.loss - h[0].val_loss!) < 1e-5, `evaluated loss ${r.evaluation!.loss}, epoch 1's ${h[0].val_loss}`);
+      assert.equal(r.evaluation!.accuracy, h[0].val_acc);
+      assert.ok(Math.abs(r.evaluation!.loss - h[2].val_loss!) > 1e-3, 'not the last epoch\'s');
+      const metrics = JSON.parse(readFileSync(join(out, 'report', 'metrics.json'), 'utf8'));
+      assert.equal(metrics.evaluation.epoch, 1);
+      assert.equal(metrics.evaluation.checkpoint, join(checkpoints, 'epoch-0001'));
+      assert.deepEqual(metrics.run, { folder: out, plannedEpochs: 8, stoppedEarly: { patience: 2 }, best: { epoch: 1, monitor: 'val_loss', checkpoint: join(checkpoints, 'epoch-0001') } });
+
+      const md = readFileSync(join(out, 'report', 'report.md'), 'utf8');
+      const lines = md.split('\n');
+      assert.ok(lines.includes('Training stopped early at epoch 3 of 8 planned: the validation loss had not improved for 2 epochs (`--early-stop 2`).'), md);
+      const bestLine = lines.find((l) => l.startsWith('The best epoch by validation loss is 1 '));
+      assert.ok(bestLine !== undefined, md);
+      assert.ok(bestLine.includes(`(loss ${fmt(h[0].loss)}, acc ${fmt(h[0].acc)}, val_loss ${fmt(h[0].val_loss)}, val_acc ${fmt(h[0].val_acc)})`), bestLine);
+      assert.ok(bestLine.includes(`its checkpoint is \`${join(checkpoints, 'epoch-0001')}\``), bestLine);
+      assert.ok(bestLine.includes(`\`resnet evaluate --model ${out} --checkpoint best --data <test data>\``), bestLine);
+      assert.ok(lines.some((l) => l.startsWith('| 1 (best) | ')), 'the best epoch is marked in the table');
+      assert.ok(lines.includes(`Weights of epoch 1 (the best by validation loss): \`${join(checkpoints, 'epoch-0001')}\`.`), md);
+      assert.match(md, /chosen by its loss on these same images/);
+      assert.doesNotMatch(md, /Final epoch 3 of 3 logged/);
+
+      // The final lines of `resnet train`.
+      assert.deepEqual(finalLines(r), [
+        `run: ${out}`,
+        'epochs: 3 of 8 planned (stopped early: val_loss has not improved for 2 epochs)',
+        `final: loss ${fmt(h[2].loss)}  acc ${fmt(h[2].acc)}  val_loss ${fmt(h[2].val_loss)}  val_acc ${fmt(h[2].val_acc)}`,
+        `best: epoch 1  loss ${fmt(h[0].loss)}  acc ${fmt(h[0].acc)}  val_loss ${fmt(h[0].val_loss)}  val_acc ${fmt(h[0].val_acc)}`,
+        `checkpoint: ${join(checkpoints, 'epoch-0003')}`,
+        `best checkpoint: ${join(checkpoints, 'epoch-0001')} (evaluate, predict and convert load it with --model ${out} --checkpoint best)`,
+        `report: ${join(out, 'report', 'report.md')} (evaluates epoch 1, the best)`,
+      ]);
+    } finally {
+      r.optimizer.dispose();
+      r.model.dispose();
+    }
+
+    // Resumed, the run trains epoch 4, which does not improve on epoch 1 either: 3 epochs without improvement.
+    const reporter = recordingReporter();
+    const again = await train({ ...base, resume: true, report: false, reporter });
+    try {
+      assert.equal(again.state.epoch, 4);
+      assert.equal(again.stoppedEarly, true);
+      const stop = reporter.messages.find((m) => m.startsWith('early stop: '));
+      assert.equal(stop, `early stop: val_loss has not improved for 3 epochs (best ${fmt(again.state.history[0].val_loss)} at epoch 1)`);
+    } finally {
+      again.optimizer.dispose();
+      again.model.dispose();
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('a run that trains all its epochs: the report says so and which epoch it evaluated; the final lines are as before', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const out = join(dir, 'run');
+    // Validation on correctly labelled images of the same kind: a model that fits them improves every epoch.
+    const r = await train(options(out, { data: colours(24, 0), valData: colours(12, 0), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 2, earlyStop: 1 }));
+    try {
+      const h = r.state.history;
+      assert.ok(h[1].val_loss! < h[0].val_loss!, `validation losses ${h.map((e) => e.val_loss)}`);
+      assert.equal(r.stoppedEarly, false);
+      assert.equal(r.evaluatedEpoch, 2);
+      const md = readFileSync(join(out, 'report', 'report.md'), 'utf8').split('\n');
+      assert.ok(md.includes('Trained all 2 epochs planned.'), md.join('\n'));
+      assert.ok(md.some((l) => l.startsWith('The best epoch by validation loss is the last one, 2 (')), md.join('\n'));
+      const ckpt = join(out, 'checkpoints', 'epoch-0002');
+      assert.ok(md.includes(`Weights of epoch 2 (the best by validation loss and the last): \`${ckpt}\`.`), md.join('\n'));
+      assert.ok(!md.some((l) => l.includes('--checkpoint best')), 'nothing to say about --checkpoint best when the best is the last');
+      const lines = finalLines(r);
+      assert.deepEqual(lines.map((l) => l.split(':')[0]), ['run', 'epochs', 'final', 'checkpoint', 'report']);
+      assert.equal(lines[1], 'epochs: 2');
+      assert.equal(lines[3], `checkpoint: ${ckpt}`);
+      assert.equal(lines[4], `report: ${join(out, 'report', 'report.md')}`);
+    } finally {
+      r.optimizer.dispose();
+      r.model.dispose();
+    }
   } finally {
     cleanup();
   }

@@ -21,6 +21,22 @@ export interface ReportEvaluation {
   count: number;
   /** `confusion[t][p]`: images of true class `t` predicted as `p`. */
   confusion: number[][];
+  /** The epoch whose weights were evaluated, when they are a training run's. */
+  epoch?: number;
+  /** The checkpoint folder those weights come from. */
+  checkpoint?: string;
+}
+
+/** How a training run went, for the report's training section. */
+export interface ReportRun {
+  /** The run folder: the `--model` of the commands the report suggests. */
+  folder: string;
+  /** The epochs the run was to train (`--epochs`). */
+  plannedEpochs: number;
+  /** Set when early stopping ended the run before `plannedEpochs`: its patience, in epochs. */
+  stoppedEarly?: { patience: number };
+  /** The best epoch by the monitored loss (validation, else training) and its checkpoint, which `--checkpoint best` loads. */
+  best?: { epoch: number; monitor: 'val_loss' | 'loss'; checkpoint: string };
 }
 
 /** What goes into a report. */
@@ -31,6 +47,8 @@ export interface ReportInput {
   classes: string[];
   /** Per-epoch training log. */
   history: EpochRecord[];
+  /** How the run went (planned epochs, early stop, best epoch). Without it the report only says which epochs are logged. */
+  run?: ReportRun;
   /** Final evaluation, if any (draws the confusion matrix and the per-class table). */
   evaluation?: ReportEvaluation;
   /** Extra facts listed at the top of `report.md` and stored in `metrics.json` (backend, architecture, …). */
@@ -173,7 +191,15 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
       await put('confusion.png', await svgToPng(svg));
     }
     const final = input.history[input.history.length - 1];
-    const metrics = { title: input.title, facts: input.facts ?? {}, classes: input.classes, final, history: input.history, evaluation: input.evaluation === undefined ? undefined : { ...input.evaluation, perClass } };
+    const metrics = {
+      title: input.title,
+      facts: input.facts ?? {},
+      classes: input.classes,
+      run: input.run,
+      final,
+      history: input.history,
+      evaluation: input.evaluation === undefined ? undefined : { ...input.evaluation, perClass },
+    };
     await put('metrics.json', JSON.stringify(metrics, null, 2));
     await put('report.md', reportMarkdown(input, perClass));
   }, { owns, kind: 'a training report' });
@@ -187,23 +213,86 @@ function fmt(x: number | undefined, digits = 4): string {
   return x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 }
 
+/** A monitored loss in words. */
+function monitorName(monitor: 'val_loss' | 'loss'): string {
+  return monitor === 'val_loss' ? 'validation loss' : 'training loss';
+}
+
+/** `n epoch(s)`. */
+function epochsText(n: number): string {
+  return `${n} epoch${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The paragraphs that say how a run went: how many of its planned epochs it trained and why it stopped, which epoch
+ * was best and, where that is not the last one, how to use its checkpoint.
+ */
+function runParagraphs(run: ReportRun, history: EpochRecord[]): string[] {
+  const final = history[history.length - 1];
+  const paragraphs: string[] = [];
+  const best = run.best;
+  if (run.stoppedEarly !== undefined && best !== undefined) {
+    paragraphs.push(
+      `Training stopped early at epoch ${final.epoch} of ${run.plannedEpochs} planned: the ${monitorName(best.monitor)} had not improved for ` +
+        `${epochsText(final.epoch - best.epoch)} (\`--early-stop ${run.stoppedEarly.patience}\`).`,
+    );
+  } else if (final.epoch === run.plannedEpochs) {
+    paragraphs.push(`Trained all ${epochsText(run.plannedEpochs)} planned.`);
+  } else {
+    paragraphs.push(`Trained ${epochsText(final.epoch)} (${run.plannedEpochs} planned).`);
+  }
+  if (best !== undefined) {
+    const h = history.find((r) => r.epoch === best.epoch);
+    const values = h === undefined ? '' : ` (loss ${fmt(h.loss)}, acc ${fmt(h.acc)}${h.val_loss !== undefined ? `, val_loss ${fmt(h.val_loss)}, val_acc ${fmt(h.val_acc)}` : ''})`;
+    if (best.epoch === final.epoch) {
+      paragraphs.push(`The best epoch by ${monitorName(best.monitor)} is the last one, ${best.epoch}${values}.`);
+    } else {
+      paragraphs.push(
+        `The best epoch by ${monitorName(best.monitor)} is ${best.epoch}${values}; its checkpoint is \`${best.checkpoint}\`. ` +
+          `To use its weights instead of the last epoch's, pass \`--checkpoint best\` with the run folder as \`--model\`: ` +
+          `\`resnet evaluate --model ${run.folder} --checkpoint best --data <test data>\`, and likewise ` +
+          `\`resnet predict\` and \`resnet convert\`.`,
+      );
+    }
+  }
+  return paragraphs;
+}
+
 /** The text of `report.md`. */
 function reportMarkdown(input: ReportInput, perClass: ClassMetrics[] | undefined): string {
   const out: string[] = [`# ${input.title}`, ''];
   for (const [k, v] of Object.entries(input.facts ?? {})) out.push(`- ${k}: ${v}`);
   if (input.facts !== undefined) out.push('');
   const final = input.history[input.history.length - 1];
+  const best = input.run?.best;
   if (final !== undefined) {
-    out.push('## Training', '', `Final epoch ${final.epoch} of ${input.history.length} logged.`, '');
+    out.push('## Training', '');
+    if (input.run !== undefined) for (const p of runParagraphs(input.run, input.history)) out.push(p, '');
+    else out.push(`Final epoch ${final.epoch} of ${input.history.length} logged.`, '');
     out.push('| epoch | loss | accuracy | val loss | val accuracy | images/s |', '| ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const h of input.history) {
-      out.push(`| ${h.epoch} | ${fmt(h.loss)} | ${fmt(h.acc)} | ${fmt(h.val_loss)} | ${fmt(h.val_acc)} | ${h.images_per_s.toFixed(1)} |`);
+      const epoch = h.epoch === best?.epoch ? `${h.epoch} (best)` : String(h.epoch);
+      out.push(`| ${epoch} | ${fmt(h.loss)} | ${fmt(h.acc)} | ${fmt(h.val_loss)} | ${fmt(h.val_acc)} | ${h.images_per_s.toFixed(1)} |`);
     }
     out.push('', '![Loss and accuracy curves](curves.png)', '');
   }
   const ev = input.evaluation;
   if (ev !== undefined && perClass !== undefined) {
-    out.push(`## Evaluation (${ev.split}, ${ev.count} images)`, '', `- loss: ${fmt(ev.loss)}`, `- accuracy: ${fmt(ev.accuracy)}`, '');
+    out.push(`## Evaluation (${ev.split}, ${ev.count} images)`, '');
+    if (ev.epoch !== undefined) {
+      const which = [ev.epoch === best?.epoch ? `the best by ${monitorName(best.monitor)}` : undefined, ev.epoch === final?.epoch ? 'the last' : undefined]
+        .filter((w) => w !== undefined)
+        .join(' and ');
+      out.push(`Weights of epoch ${ev.epoch}${which !== '' ? ` (${which})` : ''}${ev.checkpoint !== undefined ? `: \`${ev.checkpoint}\`` : ''}.`, '');
+      if (best !== undefined && ev.epoch === best.epoch && best.monitor === 'val_loss' && ev.epoch !== final?.epoch && ev.split === 'validation') {
+        out.push(
+          'That epoch was chosen by its loss on these same images, so these figures flatter it a little: evaluate it on a test set ' +
+            `(\`resnet evaluate --model ${input.run?.folder ?? '<run>'} --checkpoint best --data <test data>\`) for an unbiased estimate.`,
+          '',
+        );
+      }
+    }
+    out.push(`- loss: ${fmt(ev.loss)}`, `- accuracy: ${fmt(ev.accuracy)}`, '');
     out.push('| class | precision | recall | support |', '| --- | ---: | ---: | ---: |');
     for (const m of perClass) out.push(`| ${m.name} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${m.support} |`);
     out.push('', '![Confusion matrix](confusion.png)', '', '```', formatConfusion(ev.confusion, input.classes), '```', '');

@@ -20,6 +20,7 @@ import {
   type EpochRecord,
   LATEST_FILE,
   type TrainState,
+  checkpointName,
   cleanRunDir,
   latestCheckpoint,
   loadCheckpoint,
@@ -27,12 +28,12 @@ import {
 } from './checkpoint.js';
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
-import { formatImageShape, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
+import { formatImageShape, loadModel, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
 import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
-import { writeReport } from './report.js';
+import { type ReportRun, writeReport } from './report.js';
 import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from './schedule.js';
 
 /** Options of {@link train}. Only `data` and `out` are required. */
@@ -125,10 +126,22 @@ export interface TrainResult {
   trainSize: number;
   /** Number of validation images (0 without validation). */
   validationSize: number;
+  /** The number of epochs the run was to train (`epochs`). */
+  plannedEpochs: number;
   /** Whether early stopping ended the run before `epochs`. */
   stoppedEarly: boolean;
-  /** The final evaluation shown in the report (validation data, else training data). */
+  /**
+   * The checkpoint of the best epoch by the monitored loss (`state.best`: validation loss, else training loss), the
+   * one `checkpoints/best` names and `--checkpoint best` loads; undefined before the first epoch.
+   */
+  bestCheckpoint: string | undefined;
+  /** The final evaluation shown in the report (validation data, else training data), of the weights of `evaluatedEpoch`. */
   evaluation?: EvaluationResult;
+  /**
+   * The epoch whose weights `evaluation` measured: the last one, or after an early stop the best one (loaded from
+   * `bestCheckpoint`; `model` stays the last epoch's).
+   */
+  evaluatedEpoch?: number;
   /** Files of the report, when written. */
   reportFiles?: string[];
 }
@@ -484,24 +497,60 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       checkpoint = await saveCheckpoint(out, { model, optimizer, state, metadata }, options.keepCheckpoints ?? 2);
       await writeLogs(out, state.history);
       reporter.end(record);
-      if (options.earlyStop !== undefined && epoch - best.epoch >= options.earlyStop && epoch < epochs) {
-        reporter.message(`early stop: ${monitor} has not improved for ${options.earlyStop} epochs (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
+      // Counted from the best epoch, not from this call's start: a resumed run may have gone without improving longer.
+      const stale = epoch - best.epoch;
+      if (options.earlyStop !== undefined && stale >= options.earlyStop && epoch < epochs) {
+        reporter.message(`early stop: ${monitor} has not improved for ${stale} epoch${stale === 1 ? '' : 's'} (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
         stoppedEarly = true;
         break;
       }
     }
     reporter.stop();
 
+    const best = state.best;
+    const run: ReportRun = {
+      folder: out,
+      plannedEpochs: epochs,
+      stoppedEarly: stoppedEarly ? { patience: options.earlyStop ?? 0 } : undefined,
+      best: best === undefined ? undefined : { epoch: best.epoch, monitor: best.monitor, checkpoint: join(out, CHECKPOINTS_DIR, checkpointName(best.epoch)) },
+    };
+    const bestCheckpoint = run.best?.checkpoint;
     let evaluation: EvaluationResult | undefined;
+    let evaluatedEpoch: number | undefined;
     let reportFiles: string[] | undefined;
     if (options.report !== false) {
       const evalSet = data.validation ?? data.train;
-      evaluation = await evaluateModel(model, evalSet, batchSize, state.classes);
+      // After an early stop the report evaluates the best epoch's checkpoint, as Keras's EarlyStopping does with
+      // restore_best_weights: the run stopped because the later epochs were worse on the validation data, the report
+      // and the final lines point users to `--checkpoint best`, and a confusion matrix of the weights they are told
+      // not to use would mislead. Without an early stop the run did what was asked, and the last epoch is evaluated.
+      // The returned model stays the last epoch's either way (a resumed run continues from it).
+      const evalBest = stoppedEarly && run.best !== undefined && run.best.epoch !== state.epoch ? run.best : undefined;
+      let evaluated = checkpoint;
+      if (evalBest !== undefined) {
+        const bestModel = await loadModel(evalBest.checkpoint);
+        try {
+          evaluation = await evaluateModel(bestModel, evalSet, batchSize, state.classes);
+        } finally {
+          bestModel.dispose();
+        }
+        evaluatedEpoch = evalBest.epoch;
+        evaluated = evalBest.checkpoint;
+      } else {
+        evaluation = await evaluateModel(model, evalSet, batchSize, state.classes);
+        evaluatedEpoch = state.epoch;
+      }
       reportFiles = await writeReport(join(out, REPORT_DIR), {
         title: `Training report: ${metadata.arch} on ${data.train.name}`,
         classes: state.classes,
         history: state.history,
-        evaluation: { split: data.validation !== undefined ? 'validation' : 'training', ...evaluation },
+        run,
+        evaluation: {
+          split: data.validation !== undefined ? 'validation' : 'training',
+          ...evaluation,
+          epoch: evaluatedEpoch,
+          checkpoint: evaluated,
+        },
         facts: {
           architecture: String(metadata.arch),
           'input shape': formatImageShape(metadata.inputShape ?? []),
@@ -510,11 +559,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           optimizer: describeOptimizer(state.segments ?? [], state.epoch),
           'batch size': batchSize,
           backend,
-          checkpoint: checkpoint ?? 'none',
+          'latest checkpoint': checkpoint ?? 'none',
+          'best checkpoint': bestCheckpoint ?? 'none',
         },
       });
     }
-    return { out, backend, model, optimizer, state, checkpoint, trainSize: data.train.size, validationSize: data.validation?.size ?? 0, stoppedEarly, evaluation, reportFiles };
+    return {
+      out, backend, model, optimizer, state, checkpoint, trainSize: data.train.size, validationSize: data.validation?.size ?? 0,
+      plannedEpochs: epochs, stoppedEarly, bestCheckpoint, evaluation, evaluatedEpoch, reportFiles,
+    };
   } catch (err) {
     reporter.stop();
     optimizer?.dispose();

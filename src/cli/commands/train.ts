@@ -6,7 +6,7 @@
  * Also exports what `demo` shares with it: the interrupted-training message and the occupied-folder exit code.
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
@@ -16,7 +16,9 @@ import {
   type LrSchedule,
   OPTIMIZER_NAMES,
   type OptimizerName,
+  type EpochRecord,
   type TrainOptions,
+  type TrainResult,
   latestCheckpoint,
   latestCheckpointSync,
   readState,
@@ -174,6 +176,44 @@ export function refusedOutIsUsageError(err: unknown): never {
   throw err;
 }
 
+/** An epoch's metrics as the final lines show them: `loss 0.1234  acc 0.9500  val_loss 0.4321  val_acc 0.8250`. */
+function metricsText(r: EpochRecord): string {
+  return `loss ${r.loss.toFixed(4)}  acc ${r.acc.toFixed(4)}` +
+    (r.val_loss !== undefined ? `  val_loss ${r.val_loss.toFixed(4)}  val_acc ${(r.val_acc ?? NaN).toFixed(4)}` : '');
+}
+
+/**
+ * What `resnet train` prints on stdout when training ends: the run folder; the epochs trained (after an early stop,
+ * `epochs: 8 of 20 planned (stopped early: val_loss has not improved for 3 epochs)`); the last epoch's metrics; where
+ * the best epoch is not the last, its metrics and checkpoint and how to load it (`--checkpoint best`); the latest
+ * checkpoint; the report, and which epoch it evaluated when that is not the last.
+ */
+export function finalLines(
+  result: Pick<TrainResult, 'out' | 'state' | 'plannedEpochs' | 'stoppedEarly' | 'checkpoint' | 'bestCheckpoint' | 'evaluatedEpoch' | 'reportFiles'>,
+): string[] {
+  const { history, best } = result.state;
+  const last = history[history.length - 1];
+  const stale = best === undefined ? 0 : result.state.epoch - best.epoch;
+  const lines = [
+    `run: ${result.out}`,
+    result.stoppedEarly && best !== undefined
+      ? `epochs: ${result.state.epoch} of ${result.plannedEpochs} planned (stopped early: ${best.monitor} has not improved for ${stale} epoch${stale === 1 ? '' : 's'})`
+      : `epochs: ${result.state.epoch}`,
+  ];
+  if (last !== undefined) lines.push(`final: ${metricsText(last)}`);
+  const bestRecord = best === undefined || best.epoch === last?.epoch ? undefined : history.find((h) => h.epoch === best.epoch);
+  if (bestRecord !== undefined) lines.push(`best: epoch ${bestRecord.epoch}  ${metricsText(bestRecord)}`);
+  lines.push(`checkpoint: ${result.checkpoint ?? 'none'}`);
+  if (bestRecord !== undefined && result.bestCheckpoint !== undefined) {
+    lines.push(`best checkpoint: ${result.bestCheckpoint} (evaluate, predict and convert load it with --model ${shellQuote(result.out)} --checkpoint best)`);
+  }
+  if (result.reportFiles !== undefined) {
+    const evaluated = result.evaluatedEpoch !== undefined && result.evaluatedEpoch !== last?.epoch ? ` (evaluates epoch ${result.evaluatedEpoch}, the best)` : '';
+    lines.push(`report: ${join(result.out, 'report', 'report.md')}${evaluated}`);
+  }
+  return lines;
+}
+
 /** Default run folder: `runs/<arch>-<date>-<time>`. */
 function defaultOut(arch: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -272,18 +312,7 @@ Examples:
       () => interruptedTraining(reporter, out, created, `continue with resnet train --out ${shellQuote(out)} --resume`),
     );
     try {
-      const last = result.state.history[result.state.history.length - 1];
-      const lines = [
-        `run: ${result.out}`,
-        `epochs: ${result.state.epoch}${result.stoppedEarly ? ' (stopped early)' : ''}`,
-      ];
-      if (last !== undefined) {
-        lines.push(`final: loss ${last.loss.toFixed(4)}  acc ${last.acc.toFixed(4)}` +
-          (last.val_loss !== undefined ? `  val_loss ${last.val_loss.toFixed(4)}  val_acc ${(last.val_acc ?? NaN).toFixed(4)}` : ''));
-      }
-      lines.push(`checkpoint: ${result.checkpoint ?? 'none'}`);
-      if (result.reportFiles !== undefined) lines.push(`report: ${result.out}/report/report.md`);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`${finalLines(result).join('\n')}\n`);
     } finally {
       result.optimizer.dispose();
       result.model.dispose();
