@@ -77,7 +77,7 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
   const fmt = (x: number | undefined): string => (x ?? NaN).toFixed(4);
   try {
     const out = join(dir, 'run');
-    const base = options(out, { data: colours(24, 0), valData: colours(12, 1), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 8, earlyStop: 2 });
+    const base = options(out, { data: colours(24, 0), valData: colours(12, 1), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 8, earlyStop: 2, seed: 5, augment: { flip: true, shift: 0.15 } });
     const r = await train(base);
     const checkpoints = join(out, 'checkpoints');
     try {
@@ -112,6 +112,19 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
       assert.ok(lines.includes(`Weights of epoch 1 (the best by validation loss): \`${join(checkpoints, 'epoch-0001')}\`.`), md);
       assert.match(md, /chosen by its loss on these same images/);
       assert.doesNotMatch(md, /Final epoch 3 of 3 logged/);
+      // The run's settings, as given.
+      for (const fact of [
+        '- validation: colours+1',
+        '- image limit: none',
+        '- augmentation: flip,shift=0.15',
+        '- BatchNorm recalibration: off',
+        '- early stopping: after 2 epochs without a lower validation loss',
+        '- seed: 5',
+        `- latest checkpoint: ${join(checkpoints, 'epoch-0003')}`,
+        `- best checkpoint: ${join(checkpoints, 'epoch-0001')}`,
+      ]) {
+        assert.ok(lines.includes(fact), `${fact} in\n${md}`);
+      }
 
       // The final lines of `resnet train`.
       assert.deepEqual(finalLines(r), [

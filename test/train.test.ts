@@ -89,6 +89,21 @@ test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable r
       assert.match(md, /!\[[^\]]*\]\(curves\.png\)/);
       assert.match(md, /!\[[^\]]*\]\(confusion\.png\)/);
       assert.match(md, /\| class \| precision \| recall \| support \|/);
+      // The settings that change results are listed, defaults included.
+      const facts = md.split('\n').filter((l) => l.startsWith('- '));
+      for (const fact of [
+        '- training images: 30',
+        '- validation images: 6',
+        '- validation: 16.7% of the data held out (class-balanced)',
+        '- image limit: 36 images of the data (a class-balanced pick; the validation part is held out of them)',
+        '- batch size: 10',
+        '- augmentation: none',
+        '- BatchNorm recalibration: 10 batches after each epoch',
+        '- early stopping: off',
+        '- seed: 0',
+      ]) {
+        assert.ok(facts.includes(fact), `${fact} in\n${facts.join('\n')}`);
+      }
       const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8'));
       assert.equal(metrics.evaluation.count, 6);
       assert.equal(metrics.evaluation.perClass.length, 6);

@@ -328,6 +328,33 @@ async function checkRunFolder(out: string): Promise<void> {
  */
 export const DEFAULT_PRECISE_BN = 10;
 
+/** `--augment` in its own syntax, `flip,shift=0.1,crop`, or `none`. */
+export function describeAugment(augment: AugmentOptions | undefined): string {
+  const parts = [
+    augment?.flip === true ? 'flip' : undefined,
+    augment?.shift !== undefined ? `shift=${augment.shift}` : undefined,
+    augment?.crop === true ? 'crop' : undefined,
+  ].filter((p) => p !== undefined);
+  return parts.length === 0 ? 'none' : parts.join(',');
+}
+
+/** BatchNorm recalibration in a report, as the demo's says it: `10 batches after each epoch`, or `off`. */
+export function describePreciseBn(batches: number): string {
+  return batches > 0 ? `${batches} batches after each epoch` : 'off';
+}
+
+/** The report's lines on the data a run picked: which images validate it, and `limit`. */
+function settingsFacts(o: TrainOptions, hasValidation: boolean): Record<string, string> {
+  let validation: string;
+  if (!hasValidation) validation = 'none';
+  else if (typeof o.valData === 'string') validation = o.valLimit === undefined ? o.valData : `${o.valData} (a class-balanced pick of ${o.valLimit} images)`;
+  else if (o.valData !== undefined) validation = o.valData.name;
+  else validation = `${Number(((o.valSplit ?? 0.1) * 100).toPrecision(3))}% of the data held out (class-balanced)`;
+  const heldOut = hasValidation && o.valData === undefined;
+  const limit = o.limit === undefined ? 'none' : `${o.limit} images of the data (a class-balanced pick${heldOut ? '; the validation part is held out of them' : ''})`;
+  return { validation, 'image limit': limit };
+}
+
 /** The run's arguments as JSON values, for `state.json`. */
 function describeArgs(o: TrainOptions): Record<string, unknown> {
   const name = (d: string | Dataset | undefined): string | undefined => (d === undefined || typeof d === 'string' ? d : `dataset:${d.name}`);
@@ -556,8 +583,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'input shape': formatImageShape(metadata.inputShape ?? []),
           'training images': data.train.size,
           'validation images': data.validation?.size ?? 0,
+          ...settingsFacts(options, data.validation !== undefined),
           optimizer: describeOptimizer(state.segments ?? [], state.epoch),
           'batch size': batchSize,
+          augmentation: describeAugment(options.augment),
+          'BatchNorm recalibration': describePreciseBn(options.preciseBn ?? DEFAULT_PRECISE_BN),
+          'early stopping': options.earlyStop === undefined ? 'off' : `after ${options.earlyStop} epoch${options.earlyStop === 1 ? '' : 's'} without a lower validation loss`,
+          seed,
           backend,
           'latest checkpoint': checkpoint ?? 'none',
           'best checkpoint': bestCheckpoint ?? 'none',
