@@ -74,6 +74,8 @@ test('train: SIGKILL during epoch 2, then --resume continues from the last check
   const r = resnet(['train', '--out', run, '--resume', '--backend', TEST_BACKEND]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^backend: \w+$/m);
+  assert.ok(r.stderr.split('\n').includes(`run folder: ${run} (log.csv gets a line after each epoch)`), r.stderr);
+  assert.ok(r.stderr.split('\n').includes('images: 240 training, no validation; 30 steps per epoch (batch size 8)'), r.stderr);
   assert.ok(r.stderr.split('\n').includes(`using the data stored with the run: --data ${SIGNS_TRAIN}`), r.stderr);
   assert.match(r.stderr, /resuming from .*epoch-0001 \(epoch 1 of 3\)/);
   assert.doesNotMatch(r.stderr, /^epoch 1\/3 /m, 'epoch 1 is not trained again');

@@ -35,6 +35,8 @@ test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable r
     });
     try {
       assert.match(reporter.messages[0], /^backend: \w+/, 'the backend in use is printed first');
+      // Then where the run goes and how big it is, before the first epoch (a run without --out can be followed).
+      assert.deepEqual(reporter.messages.slice(1, 3), [`run folder: ${dir} (log.csv gets a line after each epoch)`, 'images: 30 training, 6 validation; 3 steps per epoch (batch size 10)']);
       assert.equal(result.trainSize, 30);
       assert.equal(result.validationSize, 6);
       // 30 images in batches of 10: 3 steps an epoch.

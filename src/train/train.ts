@@ -433,6 +433,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
+  // Said at the start, so that a run without --out can be followed (log.csv) while it trains.
+  reporter.message(`run folder: ${out} (log.csv gets a line after each epoch)`);
 
   // The folders made for the run (the run folder and any missing parents), removed again if it fails before writing.
   const created = await makeFolder(out);
@@ -508,6 +510,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     let checkpoint = latest;
     let stoppedEarly = false;
     const steps = Math.ceil(data.train.size / batchSize);
+    const validationImages = data.validation === undefined ? 'no validation' : `${data.validation.size} validation`;
+    reporter.message(`images: ${data.train.size} training, ${validationImages}; ${steps} steps per epoch (batch size ${batchSize})`);
     if (resumed !== undefined) {
       const note = scheduleChangeNote(resumed, { epochs, lr, lrSchedule }, steps);
       if (note !== undefined) reporter.message(note);
