@@ -191,7 +191,7 @@ test('train: per-step losses: one per batch, their batch-weighted mean is the ep
       const old = history.map(({ step_loss: _l, step_acc: _a, ...rest }) => rest);
       const oldSvg = await renderSvg(curvesSpec(old));
       assert.doesNotMatch(oldSvg, /per step/);
-      assert.match(oldSvg, />train</);
+      assert.match(oldSvg, />train \(epoch mean\)</);
       const svg = readFileSync(join(dir, 'report', 'curves.svg'), 'utf8');
       assert.match(svg, />train \(per step\)</);
       const metrics = JSON.parse(readFileSync(join(dir, 'report', 'metrics.json'), 'utf8'));

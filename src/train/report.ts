@@ -73,14 +73,28 @@ export async function svgToPng(svg: string): Promise<Buffer> {
 /** Legend name of the per-step training loss in the curves chart. */
 export const STEP_SERIES = 'train (per step)';
 
+/** Legend name of the per-epoch mean training loss and accuracy in the curves chart. */
+export const TRAIN_SERIES = 'train (epoch mean)';
+
+/** Legend name of the validation loss and accuracy in the curves chart. */
+export const VALIDATION_SERIES = 'validation';
+
 /** Colours of the curves: Vega's default first two category colours for train and validation, a light blue per step. */
-const SERIES_COLORS: Record<string, string> = { train: '#4c78a8', validation: '#f58518', [STEP_SERIES]: '#9ecae9' };
+const SERIES_COLORS: Record<string, string> = { [TRAIN_SERIES]: '#4c78a8', [VALIDATION_SERIES]: '#f58518', [STEP_SERIES]: '#9ecae9' };
+
+/** The caption under the curves in `report.md`: where each series is drawn, and why. */
+export const CURVES_CAPTION =
+  'Training loss and accuracy are means over each epoch, drawn at its middle (x = epoch - 0.5), since the weights ' +
+  'changed during it; validation is measured after each epoch, at its end (x = epoch); the light line is the loss of ' +
+  'each training step, at the point of the epoch where it was taken.';
 
 /**
- * Vega-Lite spec of the loss and accuracy curves, train and validation per epoch, side by side. Where the history
- * holds per-step training losses (`step_loss`), the loss panel also draws them as a thin light line behind the
- * per-epoch lines, step `s` (0-based) of `n` in epoch `e` at x = `e - 1 + (s + 1) / n`, so that an epoch's last step
- * sits at x = `e`, beside that epoch's mean.
+ * Vega-Lite spec of the loss and accuracy curves side by side, on one x axis of epochs that starts at the first
+ * epoch's beginning in both panels. Epoch `e` spans x = `e - 1` to `e`: its mean training loss and accuracy, taken
+ * while the weights changed, are drawn at its middle, x = `e - 0.5`; its validation, measured with the weights at its
+ * end, at x = `e`. Where the history holds per-step training losses (`step_loss`), the loss panel also draws them as
+ * a thin light line behind the others, step `s` (0-based) of `n` at x = `e - 1 + (s + 1) / n`, so an epoch's steps
+ * run across its span and its mean sits among them.
  */
 export function curvesSpec(history: EpochRecord[]): TopLevelSpec {
   const rows: { epoch: number; metric: string; split: string; value: number }[] = [];
@@ -89,16 +103,18 @@ export function curvesSpec(history: EpochRecord[]): TopLevelSpec {
     steps.forEach((value, s) => rows.push({ epoch: h.epoch - 1 + (s + 1) / steps.length, metric: 'loss', split: STEP_SERIES, value }));
   }
   for (const h of history) {
-    rows.push({ epoch: h.epoch, metric: 'loss', split: 'train', value: h.loss });
-    rows.push({ epoch: h.epoch, metric: 'accuracy', split: 'train', value: h.acc });
-    if (h.val_loss !== undefined) rows.push({ epoch: h.epoch, metric: 'loss', split: 'validation', value: h.val_loss });
-    if (h.val_acc !== undefined) rows.push({ epoch: h.epoch, metric: 'accuracy', split: 'validation', value: h.val_acc });
+    rows.push({ epoch: h.epoch - 0.5, metric: 'loss', split: TRAIN_SERIES, value: h.loss });
+    rows.push({ epoch: h.epoch - 0.5, metric: 'accuracy', split: TRAIN_SERIES, value: h.acc });
+    if (h.val_loss !== undefined) rows.push({ epoch: h.epoch, metric: 'loss', split: VALIDATION_SERIES, value: h.val_loss });
+    if (h.val_acc !== undefined) rows.push({ epoch: h.epoch, metric: 'accuracy', split: VALIDATION_SERIES, value: h.val_acc });
   }
   const values = rows.filter((r) => Number.isFinite(r.value));
   const perStep = values.some((r) => r.split === STEP_SERIES);
-  // With per-step data the colours are fixed explicitly (the same as Vega's defaults for train and validation), so the
-  // per-step series gets its light shade; without it the chart is exactly as it was before per-step losses existed.
-  const domain = ['train', 'validation', STEP_SERIES].filter((split) => values.some((r) => r.split === split));
+  const domain = [TRAIN_SERIES, VALIDATION_SERIES, STEP_SERIES].filter((split) => values.some((r) => r.split === split));
+  // Both panels share one x scale, from the beginning of the first logged epoch to the end of the last.
+  const epochs = history.map((h) => h.epoch);
+  const xDomain = epochs.length === 0 ? [0, 1] : [Math.min(...epochs) - 1, Math.max(...epochs)];
+  const series = { filter: { field: 'split', equal: STEP_SERIES } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Training curves',
@@ -108,21 +124,18 @@ export function curvesSpec(history: EpochRecord[]): TopLevelSpec {
       width: 300,
       height: 220,
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } },
+        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' }, scale: { domain: xDomain, nice: false } },
         y: { field: 'value', type: 'quantitative', title: null },
-        color: perStep
-          ? { field: 'split', type: 'nominal', title: null, scale: { domain, range: domain.map((d) => SERIES_COLORS[d]) } }
-          : { field: 'split', type: 'nominal', title: null, sort: ['train', 'validation'] },
+        color: { field: 'split', type: 'nominal', title: null, scale: { domain, range: domain.map((d) => SERIES_COLORS[d]) } },
       },
       layer: perStep
         ? [
-            { transform: [{ filter: { field: 'split', equal: STEP_SERIES } }], mark: { type: 'line', strokeWidth: 1 } },
-            { transform: [{ filter: { not: { field: 'split', equal: STEP_SERIES } } }], mark: { type: 'line', point: true } },
+            { transform: [series], mark: { type: 'line', strokeWidth: 1 } },
+            { transform: [{ filter: { not: series.filter } }], mark: { type: 'line', point: true } },
           ]
         : [{ mark: { type: 'line', point: true } }],
     },
-    // Per-step points start before epoch 1; only the loss panel has them, so the accuracy panel keeps its own x range.
-    resolve: { scale: perStep ? { x: 'independent', y: 'independent' } : { y: 'independent' } },
+    resolve: { scale: { x: 'shared', y: 'independent' } },
     config: { background: 'white' },
   };
 }
@@ -274,7 +287,7 @@ function reportMarkdown(input: ReportInput, perClass: ClassMetrics[] | undefined
       const epoch = h.epoch === best?.epoch ? `${h.epoch} (best)` : String(h.epoch);
       out.push(`| ${epoch} | ${fmt(h.loss)} | ${fmt(h.acc)} | ${fmt(h.val_loss)} | ${fmt(h.val_acc)} | ${h.images_per_s.toFixed(1)} |`);
     }
-    out.push('', '![Loss and accuracy curves](curves.png)', '');
+    out.push('', '![Loss and accuracy curves](curves.png)', '', CURVES_CAPTION, '');
   }
   const ev = input.evaluation;
   if (ev !== undefined && perClass !== undefined) {
