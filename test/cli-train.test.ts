@@ -205,6 +205,10 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   );
   assert.equal(existsSync(noVal), false);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--augment', 'rotate']).code, 2);
+  // --limit picks from --data before the validation part is held out: the help says so.
+  const help = resnet(['train', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout.replace(/\s+/g, ' '), /--limit <n> use only n images of --data \(class-balanced pick\); the --val-split part is held out of these n/);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
   // An --out that holds a run is a usage error (exit 2), like any other occupied --out.
   assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 2, /already holds a training run/);

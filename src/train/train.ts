@@ -58,7 +58,10 @@ export interface TrainOptions {
   buildModel?: (inputShape: [number, number, number], classes: number) => tf.LayersModel;
   /** Image shape `[h, w, c]` to train at (images are resized to it). Default: the data's own shape. */
   inputShape?: [number, number, number];
-  /** Use only this many training images (a seeded, class-proportional pick; before the validation split). */
+  /**
+   * Use only this many images of `data` (a seeded, class-proportional pick). The `valSplit` part is held out of them:
+   * `limit` 600 with `valSplit` 0.1 trains on 540 and validates on 60.
+   */
   limit?: number;
   /** Total number of epochs (a resumed run trains until it has done this many). Default 2. */
   epochs?: number;

@@ -232,7 +232,7 @@ export function register(program: Command): void {
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, 1)
     .option('--input <h,w,c>', 'train at this image shape (default: the data\'s own; image folders: 64,64,3); images are stretched to it whole, no crop, as Keras\'s image_dataset_from_directory does', parseShape)
-    .option('--limit <n>', 'use only n training images (class-balanced pick)', parsePositiveInt)
+    .option('--limit <n>', 'use only n images of --data (class-balanced pick); the --val-split part is held out of these n', parsePositiveInt)
     .option('--epochs <n>', 'total number of epochs', parsePositiveInt, 2)
     .option('--batch-size <n>', 'images per training step', parsePositiveInt, 32)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZER_NAMES).default('adam'))
