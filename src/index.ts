@@ -3,17 +3,19 @@
  * section documents it; every name is listed here on purpose (test/api.test.ts holds the list). The CLI and the
  * tests import the module files (`src/<module>/index.ts`) for the rest.
  *
- * - Model: the spec's identity and convolutional blocks, ResNet-50 and the rest of the family (`buildResNet`).
+ * - Model: the spec's identity and convolutional blocks, ResNet-50 and the rest of the family (`buildResNet`), a
+ *   Keras-style summary and a drawing of the layer graph.
  * - Backend: choosing the TensorFlow.js backend, the native oneDNN one when its addon is built.
  * - Data: SIGNS HDF5, image folders and IDX files, as batched, shuffled tensors; image files as a tensor.
- * - Training: training with checkpoints, evaluation, prediction; the tfjs model format on disk.
+ * - Training: training with checkpoints, evaluation, prediction; the tfjs model format on disk; the errors they
+ *   throw that callers may want to tell apart.
  * - Model files: Keras 2 HDF5 (read and write).
  * - Inference: BatchNorm folding, with conv + residual fusion and a compiled executor.
  */
 
 // ---- Model ----
-export { identityBlock, convolutionalBlock, ResNet50, buildResNet } from './model/index.js';
-export type { ArchName, BottleneckFilters, ResNetOptions } from './model/index.js';
+export { identityBlock, convolutionalBlock, ResNet50, buildResNet, formatSummary, renderModel } from './model/index.js';
+export type { ArchName, BottleneckFilters, DotOptions, PlotFormat, ResNetOptions } from './model/index.js';
 
 // ---- Backend ----
 export { initBackend, nativeBackendAvailable, onednnInfo, BackendOnednn } from './backend/index.js';
@@ -25,6 +27,7 @@ export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOption
 
 // ---- Training, evaluation, prediction, the tfjs model format ----
 export { train, evaluate, predict, predictEach, saveModel, loadModel } from './train/index.js';
+export { TrainingDivergedError, RunFolderInUseError, TargetInUseError } from './train/index.js';
 export type {
   BestRecord,
   CheckpointChoice,

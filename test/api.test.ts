@@ -24,6 +24,7 @@ import type {
   CompiledModel,
   DataPart,
   Dataset,
+  DotOptions,
   EpochRecord,
   EvaluateOptions,
   EvaluationResult,
@@ -34,6 +35,7 @@ import type {
   NativeInfo,
   OpenOptions,
   OptimizerName,
+  PlotFormat,
   Prediction,
   PredictOptions,
   PredictOutcome,
@@ -49,14 +51,14 @@ import type {
 
 /** Every type the entry exports, by name (compile-time only). */
 export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
-  CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, EpochRecord, EvaluateOptions,
-  EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions, OptimizerName,
-  Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
+  CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, DotOptions, EpochRecord,
+  EvaluateOptions, EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
+  OptimizerName, PlotFormat, Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
   TrainOptions, TrainResult, TrainSegment, TrainState];
 
 /** The values the package exports, by the README's groups. */
 const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class' }[]> = {
-  model: [{ names: ['identityBlock', 'convolutionalBlock', 'ResNet50', 'buildResNet'], kind: 'function' }],
+  model: [{ names: ['identityBlock', 'convolutionalBlock', 'ResNet50', 'buildResNet', 'formatSummary', 'renderModel'], kind: 'function' }],
   backend: [
     { names: ['initBackend', 'nativeBackendAvailable', 'onednnInfo'], kind: 'function' },
     { names: ['BackendOnednn'], kind: 'class' },
@@ -65,7 +67,10 @@ const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class
     { names: ['openDataset', 'loadImages'], kind: 'function' },
     { names: ['DataError'], kind: 'class' },
   ],
-  training: [{ names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel'], kind: 'function' }],
+  training: [
+    { names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel'], kind: 'function' },
+    { names: ['TrainingDivergedError', 'RunFolderInUseError', 'TargetInUseError'], kind: 'class' },
+  ],
   kerasFiles: [{ names: ['saveKerasH5', 'loadKerasH5', 'saveKerasH5Weights', 'loadKerasH5Weights'], kind: 'function' }],
   inference: [
     { names: ['foldBatchNorm', 'compileForInference'], kind: 'function' },
