@@ -72,6 +72,14 @@ export function registerOnednnBackend(): boolean {
 }
 
 /**
+ * What to run to get the native backend, after `lead`: the install command, unless the addon failed to load only
+ * because another thread of this process owns it (installing would not help there).
+ */
+function remedy(lead: string): string {
+  return nativeLoadError().includes('in use by another thread') ? '' : `${lead}\`${ONEDNN_INSTALL_HINT}\``;
+}
+
+/**
  * Sets the tfjs backend and returns the name of the one in use.
  * - 'onednn': the native backend; throws if its addon is not built or does not load.
  * - 'cpu': tfjs's pure-JS CPU backend.
@@ -83,12 +91,12 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<strin
     if (registerOnednnBackend()) {
       name = ONEDNN_BACKEND_NAME;
     } else if (choice === 'onednn') {
-      throw new Error(`the onednn backend is not available (${nativeLoadError()}); run \`${ONEDNN_INSTALL_HINT}\``);
+      throw new Error(`the onednn backend is not available (${nativeLoadError()})${remedy('; run ')}`);
     } else if (!warnedSlow) {
       warnedSlow = true;
       process.stderr.write(
-        `resnet: the native onednn backend is not available (${nativeLoadError()}); using the slow cpu backend. ` +
-          `For the fast one run \`${ONEDNN_INSTALL_HINT}\`\n`,
+        `resnet: the native onednn backend is not available (${nativeLoadError()}); using the slow cpu backend` +
+          `${remedy('. For the fast one run ')}\n`,
       );
     }
   }

@@ -27,7 +27,7 @@ export interface NativeInfo {
 }
 
 /**
- * The addon's functions. Conv `geometry` is 17 integers, built by `convGeometry` in `conv_util.ts`:
+ * The addon's functions. Conv `geometry` is 17 integers, built by `planConv2D` in `conv_util.ts`:
  * [batch, inH, inW, inC, outH, outW, outC, filterH, filterW, strideH, strideW, dilationH, dilationW,
  *  padTop, padBottom, padLeft, padRight]. Activations are NHWC, filters HWIO. `activation` is one of
  * ACTIVATION_CODES (kernel_utils.ts), `alpha` the leaky-relu slope. A `filterToken` identifies the filter's content

@@ -3,7 +3,7 @@
  * residual added inside the convolution (a oneDNN binary post-op, conv.cc). It is TensorFlow's `_FusedConv2D` with
  * fused ops `BiasAdd, Add, Relu`: the end of a residual block, where a convolution's output is added to a shortcut
  * and passed through a ReLU, in one pass over the output instead of three (conv, Add, Relu). No tfjs op calls it;
- * `conv2dResidual` (src/model/conv_residual.ts) runs it when the active backend has it, and tfjs ops otherwise.
+ * `conv2dResidualOnBackend` (native_ops.ts) runs it for callers that fuse such graphs.
  *
  * Inputs: x (NHWC), filter (HWIO), bias (optional, one value per output channel), residual (the output's shape),
  * all float32. Attributes: those of FusedConv2D (strides, pad, dataFormat, dilations, dimRoundingMode, activation,
