@@ -112,6 +112,7 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
       assert.ok(lines.includes(`Weights of epoch 1 (the best by validation loss): \`${join(checkpoints, 'epoch-0001')}\`.`), md);
       assert.match(md, /chosen by its loss on these same images/);
       assert.doesNotMatch(md, /Final epoch 3 of 3 logged/);
+      assert.doesNotMatch(md, /before the run ended/, 'the final report replaced the one written after epoch 3');
       // The run's settings, as given.
       for (const fact of [
         '- validation: colours+1',

@@ -1,15 +1,25 @@
 /**
  * The report's curves chart: epoch means of the training metrics at the middle of their epoch, validation at its end,
- * per-step losses across it, one x axis for both panels from the first epoch's beginning; report.md explains it.
+ * per-step losses across it, one x axis for both panels from the first epoch's beginning; report.md explains it. A run
+ * that ends before its last epoch (interrupted, crashed) has the report of the epochs it finished.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
-import { CURVES_CAPTION, STEP_SERIES, TRAIN_SERIES, VALIDATION_SERIES, curvesSpec, writeReport, type EpochRecord } from '../src/train/index.js';
-import { tempDir } from './train-fixtures.js';
+import {
+  CURVES_CAPTION,
+  STEP_SERIES,
+  TRAIN_SERIES,
+  VALIDATION_SERIES,
+  curvesSpec,
+  train,
+  writeReport,
+  type EpochRecord,
+} from '../src/train/index.js';
+import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 /** Three epochs of four steps each, losses falling step by step; validation after each epoch. */
 const HISTORY: EpochRecord[] = [1, 2, 3].map((epoch) => {
@@ -76,6 +86,51 @@ test('report.md explains where the curves are drawn; the legend names the epoch 
     assert.match(CURVES_CAPTION, /validation is measured after each epoch, at its end \(x = epoch\)/);
     const svg = readFileSync(join(dir, 'report', 'curves.svg'), 'utf8');
     for (const name of ['train (epoch mean)', 'validation', 'train (per step)']) assert.ok(svg.includes(`>${name}<`), name);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a run that stops before its last epoch has the report of the epochs it finished: curves, table, settings, no evaluation', async () => {
+  const { dir, cleanup } = tempDir('resnet-report-');
+  try {
+    const out = join(dir, 'run');
+    // A reporter that fails as epoch 3 starts stands for Ctrl-C or a crash there.
+    const reporter = recordingReporter();
+    const failing = { ...reporter, start: (epoch: number) => {
+      if (epoch === 3) throw new Error('stopped at epoch 3');
+    } };
+    await assert.rejects(
+      train({
+        data: memoryDataset(12, TINY_INPUT, 3, 'train'),
+        valData: memoryDataset(6, TINY_INPUT, 3, 'val'),
+        buildModel: (shape, classes) => tinyResNet(shape, classes),
+        epochs: 4,
+        batchSize: 6,
+        preciseBn: 0,
+        out,
+        backend: TEST_BACKEND,
+        reporter: failing,
+      }),
+      /^Error: stopped at epoch 3$/,
+    );
+    const report = join(out, 'report');
+    assert.deepEqual(readdirSync(report).sort(), ['curves.png', 'curves.svg', 'metrics.json', 'report.md']);
+    assert.deepEqual(readdirSync(out).sort(), ['checkpoints', 'log.csv', 'log.json', 'report', 'steps.csv'], 'no temporary left');
+    const md = readFileSync(join(report, 'report.md'), 'utf8').split('\n');
+    assert.ok(
+      md.includes(`Written after epoch 2 of 4 planned, before the run ended: the report written when it ends adds the evaluation. If it was interrupted, \`resnet train --out ${out} --resume\` continues it.`),
+      md.join('\n'),
+    );
+    assert.equal(md.filter((l) => /^\| \d/.test(l)).length, 2, 'one table row per finished epoch');
+    assert.ok(md.includes(`- latest checkpoint: ${join(out, 'checkpoints', 'epoch-0002')}`));
+    assert.ok(md.includes('- BatchNorm recalibration: off'));
+    assert.ok(!md.some((l) => l.startsWith('## Evaluation')));
+    const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8'));
+    assert.deepEqual(metrics.history.map((h: EpochRecord) => h.epoch), [1, 2]);
+    assert.equal(metrics.run.inProgress, true);
+    assert.equal(metrics.evaluation, undefined);
+    assert.equal(existsSync(join(report, 'confusion.png')), false);
   } finally {
     cleanup();
   }

@@ -37,6 +37,8 @@ export interface ReportRun {
   stoppedEarly?: { patience: number };
   /** The best epoch by the monitored loss (validation, else training) and its checkpoint, which `--checkpoint best` loads. */
   best?: { epoch: number; monitor: 'val_loss' | 'loss'; checkpoint: string };
+  /** Set in a report written after an epoch, before the run ended (the report of an interrupted run): no evaluation. */
+  inProgress?: boolean;
 }
 
 /** What goes into a report. */
@@ -244,7 +246,12 @@ function runParagraphs(run: ReportRun, history: EpochRecord[]): string[] {
   const final = history[history.length - 1];
   const paragraphs: string[] = [];
   const best = run.best;
-  if (run.stoppedEarly !== undefined && best !== undefined) {
+  if (run.inProgress === true) {
+    paragraphs.push(
+      `Written after epoch ${final.epoch} of ${run.plannedEpochs} planned, before the run ended: the report written when it ends adds ` +
+        `the evaluation. If it was interrupted, \`resnet train --out ${run.folder} --resume\` continues it.`,
+    );
+  } else if (run.stoppedEarly !== undefined && best !== undefined) {
     paragraphs.push(
       `Training stopped early at epoch ${final.epoch} of ${run.plannedEpochs} planned: the ${monitorName(best.monitor)} had not improved for ` +
         `${epochsText(final.epoch - best.epoch)} (\`--early-stop ${run.stoppedEarly.patience}\`).`,

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
+import { messageOf } from '../data/errors.js';
 import { buildResNet, type ArchName } from '../model/index.js';
 import {
   BEST_FILE,
@@ -33,7 +34,7 @@ import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsut
 import { LOG_FILES, writeLogs } from './log.js';
 import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
-import { type ReportRun, writeReport } from './report.js';
+import { type ReportInput, type ReportRun, writeReport } from './report.js';
 import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from './schedule.js';
 
 /** Options of {@link train}. Only `data` and `out` are required. */
@@ -519,6 +520,39 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const note = scheduleChangeNote(resumed, { epochs, lr, lrSchedule }, steps);
       if (note !== undefined) reporter.message(note);
     }
+    const reportDir = join(out, REPORT_DIR);
+    /** The report of the run as it stands: its history, how it went and its settings. */
+    const reportInput = (current: RunState): ReportInput & { run: ReportRun } => {
+      const best = current.best;
+      const bestDir = best === undefined ? undefined : join(out, CHECKPOINTS_DIR, checkpointName(best.epoch));
+      return {
+        title: `Training report: ${metadata.arch} on ${data.train.name}`,
+        classes: current.classes,
+        history: current.history,
+        run: {
+          folder: out,
+          plannedEpochs: epochs,
+          stoppedEarly: stoppedEarly ? { patience: options.earlyStop ?? 0 } : undefined,
+          best: best === undefined || bestDir === undefined ? undefined : { epoch: best.epoch, monitor: best.monitor, checkpoint: bestDir },
+        },
+        facts: {
+          architecture: String(metadata.arch),
+          'input shape': formatImageShape(metadata.inputShape ?? []),
+          'training images': data.train.size,
+          'validation images': data.validation?.size ?? 0,
+          ...settingsFacts(options, data.validation !== undefined),
+          optimizer: describeOptimizer(current.segments ?? [], current.epoch),
+          'batch size': batchSize,
+          augmentation: describeAugment(options.augment),
+          'BatchNorm recalibration': describePreciseBn(options.preciseBn ?? DEFAULT_PRECISE_BN),
+          'early stopping': options.earlyStop === undefined ? 'off' : `after ${options.earlyStop} epoch${options.earlyStop === 1 ? '' : 's'} without a lower validation loss`,
+          seed,
+          backend,
+          'latest checkpoint': checkpoint ?? 'none',
+          'best checkpoint': bestDir ?? 'none',
+        },
+      };
+    };
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const record = await trainEpoch(model, data, {
         epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
@@ -531,6 +565,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       checkpoint = await saveCheckpoint(out, { model, optimizer, state, metadata }, options.keepCheckpoints ?? 2);
       await writeLogs(out, state.history);
       reporter.end(record);
+      if (options.report !== false) {
+        // The report of the epochs so far (curves, table, settings; no evaluation), so that a run interrupted later
+        // (Ctrl-C, a crash) has one; it costs a tenth of a second or so. Written atomically: an interruption while it
+        // is written leaves the previous one (and a temporary that the next run clears). The final report replaces it.
+        try {
+          const interim = reportInput(state);
+          await writeReport(reportDir, { ...interim, run: { ...interim.run, inProgress: true } });
+        } catch (err) {
+          reporter.message(`note: no report after epoch ${epoch}: ${messageOf(err)}`);
+        }
+      }
       // Counted from the best epoch, not from this call's start: a resumed run may have gone without improving longer.
       const stale = epoch - best.epoch;
       if (options.earlyStop !== undefined && stale >= options.earlyStop && epoch < epochs) {
@@ -541,14 +586,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     reporter.stop();
 
-    const best = state.best;
-    const run: ReportRun = {
-      folder: out,
-      plannedEpochs: epochs,
-      stoppedEarly: stoppedEarly ? { patience: options.earlyStop ?? 0 } : undefined,
-      best: best === undefined ? undefined : { epoch: best.epoch, monitor: best.monitor, checkpoint: join(out, CHECKPOINTS_DIR, checkpointName(best.epoch)) },
-    };
-    const bestCheckpoint = run.best?.checkpoint;
+    const input = reportInput(state);
+    const bestCheckpoint = input.run.best?.checkpoint;
     let evaluation: EvaluationResult | undefined;
     let evaluatedEpoch: number | undefined;
     let reportFiles: string[] | undefined;
@@ -559,7 +598,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // and the final lines point users to `--checkpoint best`, and a confusion matrix of the weights they are told
       // not to use would mislead. Without an early stop the run did what was asked, and the last epoch is evaluated.
       // The returned model stays the last epoch's either way (a resumed run continues from it).
-      const evalBest = stoppedEarly && run.best !== undefined && run.best.epoch !== state.epoch ? run.best : undefined;
+      const best = input.run.best;
+      const evalBest = stoppedEarly && best !== undefined && best.epoch !== state.epoch ? best : undefined;
       let evaluated = checkpoint;
       if (evalBest !== undefined) {
         const bestModel = await loadModel(evalBest.checkpoint);
@@ -574,33 +614,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         evaluation = await evaluateModel(model, evalSet, batchSize, state.classes);
         evaluatedEpoch = state.epoch;
       }
-      reportFiles = await writeReport(join(out, REPORT_DIR), {
-        title: `Training report: ${metadata.arch} on ${data.train.name}`,
-        classes: state.classes,
-        history: state.history,
-        run,
-        evaluation: {
-          split: data.validation !== undefined ? 'validation' : 'training',
-          ...evaluation,
-          epoch: evaluatedEpoch,
-          checkpoint: evaluated,
-        },
-        facts: {
-          architecture: String(metadata.arch),
-          'input shape': formatImageShape(metadata.inputShape ?? []),
-          'training images': data.train.size,
-          'validation images': data.validation?.size ?? 0,
-          ...settingsFacts(options, data.validation !== undefined),
-          optimizer: describeOptimizer(state.segments ?? [], state.epoch),
-          'batch size': batchSize,
-          augmentation: describeAugment(options.augment),
-          'BatchNorm recalibration': describePreciseBn(options.preciseBn ?? DEFAULT_PRECISE_BN),
-          'early stopping': options.earlyStop === undefined ? 'off' : `after ${options.earlyStop} epoch${options.earlyStop === 1 ? '' : 's'} without a lower validation loss`,
-          seed,
-          backend,
-          'latest checkpoint': checkpoint ?? 'none',
-          'best checkpoint': bestCheckpoint ?? 'none',
-        },
+      reportFiles = await writeReport(reportDir, {
+        ...input,
+        evaluation: { split: data.validation !== undefined ? 'validation' : 'training', ...evaluation, epoch: evaluatedEpoch, checkpoint: evaluated },
       });
     }
     return {
