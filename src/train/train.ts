@@ -4,7 +4,8 @@
  * mode, and a checkpoint is written atomically after each epoch so that `resume` continues exactly where a run
  * stopped, even after a crash or `kill -9`.
  *
- * A run folder holds `checkpoints/` (see `checkpoint.ts`), `log.csv`, `log.json` and, at the end, `report/`.
+ * A run folder holds `checkpoints/` (see `checkpoint.ts`), `log.csv`, `log.json` and `report/` (the epochs so far after
+ * each epoch, with the final evaluation at the end).
  */
 import { type Dirent, promises as fsp } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -398,8 +399,9 @@ export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerNa
  *
  * Each epoch: shuffled (seed, epoch) batches through `trainOnBatch`; validation in inference mode; a checkpoint
  * (model, optimizer state, `state.json`) written atomically; `log.csv` / `log.json` rewritten. A NaN or infinite loss
- * stops training with {@link TrainingDivergedError}, leaving the last good checkpoint intact. At the end the report
- * is written to `<out>/report/`.
+ * stops training with {@link TrainingDivergedError}, leaving the last good checkpoint intact. `<out>/report/` is
+ * written after each epoch (history, curves, settings) and at the end with the evaluation: of the last epoch, or
+ * after an early stop of the best one.
  *
  * Refuses, with a {@link RunFolderInUseError} before any slow work, a run folder that already has checkpoints unless
  * `resume` is set, and an existing folder that is neither empty nor a run folder (see `checkRunFolder`): nothing in
