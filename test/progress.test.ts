@@ -125,17 +125,16 @@ test('the epoch line: one line of at most 80 columns with epoch, loss, acc, val_
   const train = formatEpochLine({ ...RECORD, epoch: 2, val_loss: undefined, val_acc: undefined, time: 2.04 }, 12);
   assert.equal(train, 'epoch 2/12 loss 0.6490 acc 0.7562 2.0s 198 img/s');
   // On a wide terminal everything fits.
-  assert.equal(formatEpochLine(RECORD, 100, 120), 'epoch 12/100 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s 198 img/s');
+  assert.equal(formatEpochLine(RECORD, 100, {}, 120), 'epoch 12/100 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s 198 img/s');
 });
 
 test('the epoch line at 60 columns wraps between fields onto an indented line, losing nothing that matters', () => {
-  const text = formatEpochLine(RECORD, 100, 60);
+  const text = formatEpochLine(RECORD, 100, {}, 60);
   const lines = text.split('\n');
   assert.equal(lines.length, 2, text);
   for (const l of lines) assert.ok(l.length <= 60, `${l.length}: ${l}`);
   assert.match(lines[1], /^ {2}\S/);
-  // The images/s went first; what is left did not fit on one line.
-  assert.equal(text.replace(/\n {2}/, ' '), 'epoch 12/100 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s');
+  assert.equal(text.replace(/\n {2}/, ' '), 'epoch 12/100 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s 198 img/s');
 });
 
 test('streamColumns: the stream\'s width, 80 when it does not tell', () => {
@@ -147,11 +146,11 @@ test('streamColumns: the stream\'s width, 80 when it does not tell', () => {
 test('a live bar on a terminal of 80 or 60 columns never writes a line wider than the terminal', () => {
   for (const columns of [80, 60]) {
     const term = fakeTerminal(columns);
-    const reporter = streamReporter(term, true);
-    reporter.start(12, 100, 1875);
-    for (let i = 0; i < 1234; i++) reporter.step(0.649, 0.7562, 36.6);
-    reporter.end(RECORD);
-    reporter.stop();
+    withReporter(streamReporter(term, true), (reporter) => {
+      reporter.start(12, 100, 1875);
+      for (let i = 0; i < 1234; i++) reporter.step(0.649, 0.7562, 36.6);
+      reporter.end(RECORD);
+    });
     const drawn = term.chunks.map(printable).filter((c) => c.startsWith('epoch '));
     assert.ok(drawn.length >= 2, `the bar was drawn: ${JSON.stringify(term.chunks)}`);
     for (const chunk of drawn) {
@@ -160,6 +159,121 @@ test('a live bar on a terminal of 80 or 60 columns never writes a line wider tha
     const bars = drawn.filter((c) => c.includes(' ETA '));
     assert.ok(bars.length >= 2, 'bars with an ETA');
     for (const b of bars) assert.ok(b.length <= columns - 1, `${columns} columns: ${b.length}: ${b}`);
-    assert.ok(printable(term.text()).replace(/\n {2}/g, ' ').includes('epoch 12/100 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s\n'), 'the epoch line');
+    assert.ok(printable(term.text()).replace(/\n {2}/g, ' ').includes('epoch 12/100 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s'), 'the epoch line');
   }
+});
+
+/**
+ * Runs `body` with `reporter`, stopping it whatever happens: a live bar left running keeps its redraw timer, and the
+ * test process, alive.
+ */
+function withReporter<R extends { stop(): void }>(reporter: R, body: (r: R) => void): void {
+  try {
+    body(reporter);
+  } finally {
+    reporter.stop();
+  }
+}
+
+/** A clock that moves only when told to. */
+function manualClock(): { now: () => number; advance: (seconds: number) => void } {
+  let t = 1_000_000;
+  return { now: () => t, advance: (seconds) => (t += seconds * 1000) };
+}
+
+/** The bar lines drawn on `term` (escape sequences taken out), in order. */
+function barsDrawn(term: { chunks: string[] }): string[] {
+  return term.chunks.map(printable).filter((c) => / ETA /.test(c) && !c.includes('\n'));
+}
+
+test('the bar line: `ETA --` while there is no rate; the run\'s ETA goes after the bar, before the accuracy', () => {
+  assert.equal(formatBarLine({ ...WALKTHROUGH, done: 0, loss: undefined, acc: undefined, rate: undefined, eta: undefined }, 60), `epoch 2/12 [${'\u2591'.repeat(30)}] 0/31 ETA --`);
+  // ETAs round up: a step left is never `ETA 0s`.
+  assert.match(formatBarLine({ ...WALKTHROUGH, done: 30, eta: 0.2, runEta: 60.2 }, 80), / ETA 1s \(run 1m01s\)$/);
+  const withRun: ProgressLine = { ...WALKTHROUGH, runEta: 192 };
+  assert.match(formatBarLine(withRun, 80), /^epoch 2\/12 \[[\u2588\u2591]{6,}\] 5\/31 loss 0\.6490 acc 0\.7562 366 img\/s ETA 12s \(run 3m12s\)$/);
+  assert.match(formatBarLine({ ...WIDE, runEta: 3200 }, 80), /^epoch 12\/100 \[[\u2588\u2591]{11}\] 1234\/1875 loss 0\.6490 acc 0\.7562 ETA 4m10s \(run 53m\)$/);
+  assert.equal(formatBarLine({ ...WIDE, runEta: 3200 }, 70), 'epoch 12/100 1234/1875 loss 0.6490 acc 0.7562 ETA 4m10s (run 53m)');
+  assert.equal(formatBarLine({ ...WIDE, runEta: 3200 }, 60), 'epoch 12/100 1234/1875 loss 0.6490 acc 0.7562 ETA 4m10s');
+});
+
+test('the epoch line carries the run\'s ETA before the images/s', () => {
+  // 80 columns are too few for all: the images/s go, then the accuracies lose their fourth decimal.
+  const line = formatEpochLine(RECORD, 100, { runEta: 88 * 302.4 });
+  assert.equal(line, 'epoch 12/100 loss 0.6490 acc 0.756 val_loss 0.6123 val_acc 0.780 5m02s ETA 7h24m');
+  assert.equal(formatEpochLine({ ...RECORD, epoch: 2 }, 12, { runEta: 192 }), 'epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s ETA 3m12s');
+  // Where not even that fits, the ETA goes.
+  assert.equal(formatEpochLine({ ...RECORD, epoch: 120 }, 1000, { runEta: 88 * 302.4 }), 'epoch 120/1000 loss 0.6490 acc 0.756 val_loss 0.6123 val_acc 0.780 5m02s');
+  const train = { ...RECORD, epoch: 2, val_loss: undefined, val_acc: undefined, time: 2.04 };
+  assert.equal(formatEpochLine(train, 12, { runEta: 192 }), 'epoch 2/12 loss 0.6490 acc 0.7562 2.0s ETA 3m12s 198 img/s');
+});
+
+test('live bar: `ETA --` before the first step, then the epoch\'s ETA and the run\'s, from the steps\' rate and the epochs\' times', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(100);
+  const record = (epoch: number): EpochRecord => ({ ...RECORD, epoch, time: 10 });
+  withReporter(streamReporter(term, true, { now: clock.now }), (reporter) => {
+    reporter.start(1, 3, 10);
+    assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 1\/3 \[\u2591+\] 0\/10 ETA --$/, 'before the first step: no ETA, no run ETA');
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1);
+      reporter.step(0.5, 0.5, 8);
+    }
+    // 1 s a step: 5 steps left of this epoch, and 2 epochs of 10 s after it.
+    assert.match(barsDrawn(term).at(-1) ?? '', / 5\/10 .* ETA 5s \(run 25s\)$/);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1);
+      reporter.step(0.5, 0.5, 8);
+    }
+    clock.advance(0.5); // validation and checkpoint
+    reporter.end(record(1));
+
+    reporter.start(2, 3, 10);
+    assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 2\/3 .* 0\/10 ETA --$/);
+    for (let i = 0; i < 2; i++) {
+      clock.advance(2);
+      reporter.step(0.5, 0.5, 4);
+    }
+    // Now 2 s a step: 16 s of steps, the last epoch's 0.5 s after its steps, and one more epoch of 10.5 s (the mean of
+    // the epochs ended).
+    assert.match(barsDrawn(term).at(-1) ?? '', / 2\/10 .* ETA 16s \(run 27s\)$/);
+    for (let i = 0; i < 8; i++) {
+      clock.advance(2);
+      reporter.step(0.5, 0.5, 4);
+    }
+    reporter.end(record(2));
+
+    reporter.start(3, 3, 10);
+    clock.advance(1);
+    reporter.step(0.5, 0.5, 8);
+    assert.match(barsDrawn(term).at(-1) ?? '', / 1\/10 .* ETA 9s$/, 'the last epoch: its own ETA is the run\'s');
+    reporter.end(record(3));
+  });
+  // The live bar shows the run's ETA: the epoch lines do not repeat it.
+  const epochLines = term.chunks.filter((c) => c.startsWith('epoch ') && c.endsWith('\n'));
+  assert.equal(epochLines.length, 3);
+  for (const l of epochLines) assert.doesNotMatch(l, / ETA /);
+});
+
+test('plain mode: each epoch line ends with the run\'s ETA from the mean epoch time so far, none after the last', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(undefined, false);
+  const walls = [12, 8, 10];
+  withReporter(streamReporter(term, false, { now: clock.now }), (reporter) => {
+    for (let e = 1; e <= 3; e++) {
+      reporter.start(e, 3, 4);
+      for (let i = 0; i < 4; i++) {
+        clock.advance(walls[e - 1] / 4);
+        reporter.step(1, 0.5, 10);
+      }
+      reporter.end({ ...RECORD, epoch: e, val_loss: undefined, val_acc: undefined, time: walls[e - 1] });
+    }
+  });
+  assert.deepEqual(term.text().split('\n'), [
+    'epoch 1/3 loss 0.6490 acc 0.7562 12.0s ETA 24s 198 img/s',
+    'epoch 2/3 loss 0.6490 acc 0.7562 8.0s ETA 10s 198 img/s',
+    'epoch 3/3 loss 0.6490 acc 0.7562 10.0s 198 img/s',
+    '',
+  ]);
+  assert.ok(!term.text().includes('\x1B'), 'no escape sequences in a log');
 });

@@ -26,6 +26,11 @@ export function formatDuration(seconds: number, decimals = 0): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** Time left, in whole seconds rounded up (`ETA 0s` only once nothing is left); `--` where unknown. */
+function formatEta(seconds: number | undefined): string {
+  return formatDuration(seconds === undefined ? NaN : Math.ceil(seconds));
+}
+
 /** Images per second: one decimal below 100 (`36.6 img/s`), whole numbers from 100 on (`366 img/s`). */
 export function formatRate(imagesPerSecond: number): string {
   return `${imagesPerSecond.toFixed(imagesPerSecond < 100 ? 1 : 0)} img/s`;
@@ -33,9 +38,10 @@ export function formatRate(imagesPerSecond: number): string {
 
 /**
  * One piece of a line laid out by {@link fitPieces}: a text, or the bar (`fraction` done, drawn as wide as the room
- * allows). `drop` ranks what goes when the line is too long: the highest first; 0 never goes.
+ * allows). `drop` ranks what goes when the line is too long: the highest first; 0 never goes. A piece with a
+ * `shorter` text is replaced by it (never to go further) instead of going.
  */
-type Piece = { text: string; drop: number } | { fraction: number; drop: number };
+type Piece = { text: string; drop: number; shorter?: string } | { fraction: number; drop: number };
 
 /** Narrowest and widest bar (between its brackets). */
 const BAR_MIN = 6;
@@ -49,8 +55,9 @@ function drawBar(fraction: number, width: number): string {
 
 /**
  * Joins `pieces` with single spaces into at most `width` characters: the bar shrinks first (down to {@link BAR_MIN}),
- * then pieces are left out by rank. Pieces that never go and still do not fit are cut at `width` (`overflow` 'cut'),
- * or wrapped between pieces onto lines indented by two spaces ('wrap').
+ * then pieces go (or shorten) by rank. Where the pieces that never go still do not fit, the line is cut at `width`
+ * (`overflow` 'cut'), or all the pieces, in full, are wrapped between pieces onto lines indented by two spaces
+ * ('wrap': a line that has to wrap may as well lose nothing).
  */
 function fitPieces(pieces: readonly Piece[], width: number, overflow: 'cut' | 'wrap' = 'cut'): string {
   let kept = pieces.filter((p) => !('text' in p) || p.text !== '');
@@ -64,10 +71,12 @@ function fitPieces(pieces: readonly Piece[], width: number, overflow: 'cut' | 'w
     }
     const victim = kept.reduce<Piece | undefined>((worst, p) => (p.drop > 0 && (worst === undefined || p.drop >= worst.drop) ? p : worst), undefined);
     if (victim === undefined) {
-      const texts = kept.map((p) => ('text' in p ? p.text : ''));
-      return overflow === 'cut' ? texts.join(' ').slice(0, width) : wrapWords(texts, width);
+      if (overflow === 'wrap') return wrapWords(pieces.flatMap((p) => ('text' in p && p.text !== '' ? [p.text] : [])), width);
+      return kept.map((p) => ('text' in p ? p.text : '')).join(' ').slice(0, width);
     }
-    kept = kept.filter((p) => p !== victim);
+    kept = 'text' in victim && victim.shorter !== undefined
+      ? kept.map((p) => (p === victim ? { text: victim.shorter ?? '', drop: 0 } : p))
+      : kept.filter((p) => p !== victim);
   }
 }
 
@@ -99,27 +108,31 @@ export interface ProgressLine {
   acc?: number;
   /** Images per second. */
   rate?: number;
-  /** Seconds left of the task. */
-  eta: number;
+  /** Seconds left of the task; absent while there is no rate to tell (shown as `ETA --`). */
+  eta?: number;
+  /** Seconds left of the whole run (all epochs); absent where not known. */
+  runEta?: number;
 }
 
 /** The pieces of a progress line; `bar` adds the bar after the label. */
 function progressPieces(line: ProgressLine, bar: boolean): Piece[] {
   const pieces: Piece[] = [{ text: line.label, drop: 0 }];
-  if (bar) pieces.push({ fraction: line.total > 0 ? line.done / line.total : 0, drop: 3 });
+  if (bar) pieces.push({ fraction: line.total > 0 ? line.done / line.total : 0, drop: 4 });
   pieces.push({ text: `${line.done}/${line.total}`, drop: 0 });
   if (line.loss !== undefined) pieces.push({ text: `loss ${line.loss.toFixed(4)}`, drop: 1 });
   if (line.acc !== undefined) pieces.push({ text: `acc ${line.acc.toFixed(4)}`, drop: 2 });
   if (line.rate !== undefined) pieces.push({ text: formatRate(line.rate), drop: 5 });
-  pieces.push({ text: `ETA ${formatDuration(line.eta)}`, drop: 0 });
+  pieces.push({ text: `ETA ${formatEta(line.eta)}`, drop: 0 });
+  if (line.runEta !== undefined) pieces.push({ text: `(run ${formatEta(line.runEta)})`, drop: 3 });
   return pieces;
 }
 
 /**
  * The live bar's line, at most `columns - 1` characters (the last column stays free: with line wrapping off, a
  * character written there would be erased by the clear-to-end-of-line that follows it):
- * `epoch 2/12 [████░░░░] 5/31 loss 0.6490 acc 0.7562 366 img/s ETA 12s`. Where that is too long the bar shrinks
- * first, then the images/s go, then the bar, the accuracy and the loss; the label, the count and the ETA stay.
+ * `epoch 2/12 [████░░░░] 5/31 loss 0.6490 acc 0.7562 366 img/s ETA 12s (run 3m12s)`. Where that is too long the bar
+ * shrinks first, then the images/s go, then the bar, the run's ETA, the accuracy and the loss; the label, the count
+ * and the ETA stay.
  */
 export function formatBarLine(line: ProgressLine, columns: number): string {
   return fitPieces(progressPieces(line, true), columns - 1);
@@ -130,23 +143,141 @@ export function formatPlainLine(line: ProgressLine, columns = 80): string {
   return fitPieces(progressPieces(line, false), columns);
 }
 
+/** What the epoch summary line may add to the {@link EpochRecord}, as far as the reporter knows it. */
+export interface EpochLineExtras {
+  /** Seconds left of the run after this epoch (shown as `ETA 3m12s`). */
+  runEta?: number;
+}
+
 /**
  * The one-line summary of an epoch, as printed in plain mode and after each bar, at most `columns` characters
- * (at 80 columns always one line; in a narrower terminal, wrapped between fields onto indented lines where needed):
- * `epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s 366 img/s`. The epoch, the losses, the
- * accuracies and the training time always appear; the images/s where there is room.
+ * (at 80 columns one line; in a terminal too narrow for the fields that always appear, all the fields wrapped between
+ * fields onto indented lines):
+ * `epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s ETA 3m12s 366 img/s`. The epoch, the
+ * losses, the accuracies and the training time always appear; where there is no room for the rest, the images/s go
+ * first, then the accuracies lose their fourth decimal, then the run's ETA goes.
  */
-export function formatEpochLine(r: EpochRecord, epochs: number, columns = 80): string {
+export function formatEpochLine(r: EpochRecord, epochs: number, extras: EpochLineExtras = {}, columns = 80): string {
   const pieces: Piece[] = [
     { text: `epoch ${r.epoch}/${epochs}`, drop: 0 },
     { text: `loss ${r.loss.toFixed(4)}`, drop: 0 },
-    { text: `acc ${r.acc.toFixed(4)}`, drop: 0 },
+    { text: `acc ${r.acc.toFixed(4)}`, shorter: `acc ${r.acc.toFixed(3)}`, drop: 3 },
   ];
   if (r.val_loss !== undefined) pieces.push({ text: `val_loss ${r.val_loss.toFixed(4)}`, drop: 0 });
-  if (r.val_acc !== undefined) pieces.push({ text: `val_acc ${r.val_acc.toFixed(4)}`, drop: 0 });
-  pieces.push({ text: formatDuration(r.time, 1), drop: 0 }, { text: formatRate(r.images_per_s), drop: 3 });
+  if (r.val_acc !== undefined) pieces.push({ text: `val_acc ${r.val_acc.toFixed(4)}`, shorter: `val_acc ${r.val_acc.toFixed(3)}`, drop: 3 });
+  pieces.push({ text: formatDuration(r.time, 1), drop: 0 });
+  if (extras.runEta !== undefined) pieces.push({ text: `ETA ${formatEta(extras.runEta)}`, drop: 1 });
+  pieces.push({ text: formatRate(r.images_per_s), drop: 4 });
   return fitPieces(pieces, columns, 'wrap');
 }
+
+/** A clock in milliseconds. */
+export type Clock = () => number;
+
+/** How fast a count goes, over its last few updates. */
+class RateWindow {
+  private readonly times: number[] = [];
+  private readonly counts: number[] = [];
+
+  /** @param size Updates the rate is taken over. */
+  constructor(private readonly size = 20) {}
+
+  /** Starts over at `count` at time `now` (ms). */
+  reset(now: number, count = 0): void {
+    this.times.length = 0;
+    this.counts.length = 0;
+    this.add(now, count);
+  }
+
+  /** The count is `count` at time `now` (ms). */
+  add(now: number, count: number): void {
+    this.times.push(now);
+    this.counts.push(count);
+    if (this.times.length > this.size + 1) {
+      this.times.shift();
+      this.counts.shift();
+    }
+  }
+
+  /** Units per second over the window; undefined until the count has moved since the reset. */
+  perSecond(): number | undefined {
+    const n = this.times.length;
+    const seconds = (this.times[n - 1] - this.times[0]) / 1000;
+    const units = this.counts[n - 1] - this.counts[0];
+    return n >= 2 && seconds > 0 && units > 0 ? units / seconds : undefined;
+  }
+}
+
+/**
+ * Times a run's epochs: the ETA of the epoch's steps (from the rate of the last 20 steps) and of the whole run (the
+ * epochs left at the mean wall time of the epochs ended so far, their validation and checkpoints included; before
+ * one has ended, at the steps' rate).
+ */
+class RunTimer {
+  epoch = 0;
+  epochs = 0;
+  steps = 0;
+  done = 0;
+  private epochStart = 0;
+  private lastStep = 0;
+  /** Wall seconds of each epoch ended, start to end. */
+  private readonly walls: number[] = [];
+  /** Seconds from the last step to the end of the last epoch ended (validation, checkpoint). */
+  private tail = 0;
+  private readonly stepRate = new RateWindow();
+
+  start(now: number, epoch: number, epochs: number, steps: number): void {
+    Object.assign(this, { epoch, epochs, steps, done: 0, epochStart: now, lastStep: now });
+    this.stepRate.reset(now);
+  }
+
+  step(now: number): void {
+    this.done++;
+    this.lastStep = now;
+    this.stepRate.add(now, this.done);
+  }
+
+  end(now: number): void {
+    this.walls.push((now - this.epochStart) / 1000);
+    this.tail = (now - this.lastStep) / 1000;
+  }
+
+  /** Seconds left of the epoch's steps; undefined before there is a rate. */
+  epochEta(): number | undefined {
+    const rate = this.stepRate.perSecond();
+    return rate === undefined ? undefined : (this.steps - this.done) / rate;
+  }
+
+  /** Seconds an epoch takes, start to end; undefined before anything was timed. */
+  private epochSeconds(): number | undefined {
+    if (this.walls.length > 0) return this.walls.reduce((a, b) => a + b, 0) / this.walls.length;
+    const rate = this.stepRate.perSecond();
+    return rate === undefined ? undefined : this.steps / rate + this.tail;
+  }
+
+  /** Seconds left of the run during the current epoch; undefined in the last epoch and before there is a rate. */
+  runEta(): number | undefined {
+    const eta = this.epochEta();
+    const perEpoch = this.epochSeconds();
+    if (this.epoch >= this.epochs || eta === undefined || perEpoch === undefined) return undefined;
+    return eta + this.tail + perEpoch * (this.epochs - this.epoch);
+  }
+
+  /** Seconds left of the run once the current epoch has ended; undefined after the last. */
+  runEtaAfter(): number | undefined {
+    const perEpoch = this.epochSeconds();
+    return this.epoch >= this.epochs || perEpoch === undefined ? undefined : perEpoch * (this.epochs - this.epoch);
+  }
+}
+
+/** Options of {@link streamReporter}. */
+export interface StreamReporterOptions {
+  /** The clock the ETAs are timed with (default `performance.now`); tests give their own. */
+  now?: Clock;
+}
+
+/** Least time between two redraws of a live bar that a step asks for, in ms. */
+const REDRAW_MS = 100;
 
 /** Receives training progress. All methods are called in order: start, step*, end, per epoch. */
 export interface ProgressReporter {
@@ -163,40 +294,60 @@ export interface ProgressReporter {
 }
 
 /**
- * A reporter writing to `stream`: a cli-progress bar per epoch when `live` (default: when the stream is a TTY),
- * otherwise one line per epoch. Lines fit the terminal's width ({@link streamColumns}).
+ * A reporter writing to `stream`: a cli-progress bar per epoch when `live` (default: when the stream is a TTY), with
+ * the epoch's ETA (`ETA --` until the first step is timed) and the run's; otherwise one line per epoch, with the
+ * run's ETA. Lines fit the terminal's width ({@link streamColumns}; 80 columns without a terminal).
  */
-export function streamReporter(stream: NodeJS.WriteStream = process.stderr, live = stream.isTTY === true): ProgressReporter {
+export function streamReporter(
+  stream: NodeJS.WriteStream = process.stderr,
+  live = stream.isTTY === true,
+  options: StreamReporterOptions = {},
+): ProgressReporter {
+  const now = options.now ?? (() => performance.now());
+  const timer = new RunTimer();
   let bar: cliProgress.SingleBar | undefined;
-  let epochs = 0;
-  /** What the bar shows, but the ETA (cli-progress's own). */
-  let shown: Omit<ProgressLine, 'eta'> = { label: '', done: 0, total: 0 };
+  let lastDrawn = 0;
+  /** The bar's label and the last step's figures. */
+  let shown: Pick<ProgressLine, 'label' | 'loss' | 'acc' | 'rate'> = { label: '' };
+  const line = (): ProgressLine => ({ ...shown, done: timer.done, total: timer.steps, eta: timer.epochEta(), runEta: timer.runEta() });
+  /** Redraws the bar now, or (unless `force`) once REDRAW_MS have passed since the last time. */
+  const redraw = (force = false): void => {
+    if (bar === undefined || (!force && now() - lastDrawn < REDRAW_MS)) return;
+    lastDrawn = now();
+    bar.render();
+  };
   return {
-    message: (line) => {
-      stream.write(`${line}\n`);
+    message: (text) => {
+      stream.write(`${text}\n`);
     },
-    start(epoch, total, steps) {
-      epochs = total;
+    start(epoch, epochs, steps) {
+      timer.start(now(), epoch, epochs, steps);
       if (!live) return;
-      shown = { label: `epoch ${epoch}/${total}`, done: 0, total: steps };
+      shown = { label: `epoch ${epoch}/${epochs}` };
+      // cli-progress keeps the terminal (cursor hidden, line wrapping off, the line cleared at the end) and redraws
+      // on its own timer while the event loop is free; the line itself is ours.
       bar = new cliProgress.SingleBar({
         stream,
-        format: (_options, params) => formatBarLine({ ...shown, eta: Number(params.eta) }, streamColumns(stream)),
+        format: () => formatBarLine(line(), streamColumns(stream)),
         hideCursor: true,
         clearOnComplete: true,
-        etaBuffer: 20,
+        synchronousUpdate: false,
       });
       bar.start(steps, 0);
+      lastDrawn = now();
     },
     step(loss, acc, ips) {
-      if (bar === undefined) return;
-      shown = { ...shown, done: shown.done + 1, loss, acc, rate: ips };
-      bar.increment(1);
+      timer.step(now());
+      shown = { ...shown, loss, acc, rate: ips };
+      redraw();
     },
     end(record) {
+      timer.end(now());
       bar?.stop();
       bar = undefined;
-      stream.write(`${formatEpochLine(record, epochs, live ? streamColumns(stream) : 80)}\n`);
+      // A live bar shows the run's ETA; a log gets it on the epoch line.
+      const extras: EpochLineExtras = live ? {} : { runEta: timer.runEtaAfter() };
+      stream.write(`${formatEpochLine(record, timer.epochs, extras, live ? streamColumns(stream) : 80)}\n`);
     },
     stop() {
       bar?.stop();
@@ -204,6 +355,7 @@ export function streamReporter(stream: NodeJS.WriteStream = process.stderr, live
     },
   };
 }
+
 /** A reporter that prints nothing. */
 export const silentReporter: ProgressReporter = { message() {}, start() {}, step() {}, end() {}, stop() {} };
 
