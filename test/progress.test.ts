@@ -277,3 +277,51 @@ test('plain mode: each epoch line ends with the run\'s ETA from the mean epoch t
   ]);
   assert.ok(!term.text().includes('\x1B'), 'no escape sequences in a log');
 });
+
+test('plain mode: a long epoch prints a progress line every 30 s of wall time, a short one none', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(undefined, false);
+  withReporter(streamReporter(term, false, { now: clock.now }), (reporter) => {
+    // Epoch 1: 100 steps of 1 s. Epoch 2: 20 steps of 1 s, shorter than 30 s.
+    for (const [epoch, steps] of [[1, 100], [2, 20]]) {
+      reporter.start(epoch, 3, steps);
+      for (let i = 0; i < steps; i++) {
+        clock.advance(1);
+        reporter.step(0.5, 0.25, 8);
+      }
+      clock.advance(2);
+      reporter.end({ ...RECORD, epoch, val_loss: undefined, val_acc: undefined, time: steps });
+    }
+  });
+  const lines = term.text().split('\n');
+  assert.deepEqual(lines, [
+    // 70 steps left at 1 s, then 2 epochs of 100 s (from the steps' rate: no epoch has ended yet).
+    '  epoch 1/3 step 30/100 loss 0.5000 acc 0.2500 8.0 img/s ETA 1m10s (run 4m30s)',
+    '  epoch 1/3 step 60/100 loss 0.5000 acc 0.2500 8.0 img/s ETA 40s (run 4m00s)',
+    '  epoch 1/3 step 90/100 loss 0.5000 acc 0.2500 8.0 img/s ETA 10s (run 3m30s)',
+    // Epochs of 102 s and 22 s: 2 epochs of 102 s left, then 1 of 62 s.
+    'epoch 1/3 loss 0.6490 acc 0.7562 1m40s ETA 3m24s 198 img/s',
+    'epoch 2/3 loss 0.6490 acc 0.7562 20.0s ETA 1m02s 198 img/s',
+    '',
+  ]);
+  for (const l of lines) assert.ok(l.length <= 80);
+  // The epoch lines are what starts with `epoch e/n ` (tests and scripts wait for them).
+  assert.deepEqual(lines.filter((l) => /^epoch \d+\/3 /.test(l)).length, 2);
+});
+
+test('plain mode: the interval counts from the last progress line, and a test can shorten it', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(undefined, false);
+  withReporter(streamReporter(term, false, { now: clock.now, plainEvery: 5 }), (reporter) => {
+    reporter.start(1, 1, 12);
+    // Steps of 3, 1, 1, 4, 2, 2, ... seconds: a line at the first step 5 s or more after the last line.
+    for (const seconds of [3, 1, 1, 4, 2, 2, 1, 6, 1, 1, 1, 9]) {
+      clock.advance(seconds);
+      reporter.step(1, 0.5, 10);
+    }
+    reporter.end({ ...RECORD, epoch: 1, val_loss: undefined, val_acc: undefined, time: 31 });
+  });
+  const steps = term.text().split('\n').filter((l) => l.startsWith('  ')).map((l) => / step (\d+)\/12 /.exec(l)?.[1]);
+  // Times 3, 4, 5 (line), 9 (line is 4 later: no), 11 (line: 6 later), 13, 14, 20 (line), 21, 22, 23, 32 (last step: no).
+  assert.deepEqual(steps, ['3', '5', '8']);
+});
