@@ -4,16 +4,27 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { initBackend } from '../src/backend/index.js';
 import {
+  countProgress,
+  evaluateModel,
   formatBarLine,
   formatDuration,
   formatEpochLine,
   formatPlainLine,
+  saveModel,
   streamColumns,
   streamReporter,
+  trackProgress,
   type EpochRecord,
   type ProgressLine,
 } from '../src/train/index.js';
+import { runCaptured } from './cli-helpers.js';
+import { SIGNS_TEST, TEST_BACKEND, TINY_INPUT, memoryDataset, tempDir, tinyResNet } from './train-fixtures.js';
+
+const { dir: work, cleanup } = tempDir('resnet-progress-');
+test.after(cleanup);
 
 /** A fake terminal of `columns` columns (none: a size it does not tell) that keeps every chunk written to it. */
 function fakeTerminal(columns: number | undefined, isTTY = true): NodeJS.WriteStream & { chunks: string[]; text: () => string } {
@@ -72,7 +83,7 @@ test('formatDuration: seconds, minutes and seconds, minutes, hours and minutes',
 test('the bar line fits 80 columns with everything the walkthrough lost: the images/s and the ETA', () => {
   const line = formatBarLine(WALKTHROUGH, 80);
   assert.ok(line.length <= 79, `${line.length} characters: ${line}`);
-  assert.match(line, /^epoch 2\/12 \[\u2588+\u2591+\] 5\/31 loss 0\.6490 acc 0\.7562 366 img\/s ETA 12s$/);
+  assert.match(line, /^epoch 2\/12 \[\u2588+\u2591+\] {2}5\/31 loss 0\.6490 acc 0\.7562 366 img\/s ETA 12s$/);
   // The bar takes the room that is left, up to 30 cells.
   const wide = formatBarLine(WALKTHROUGH, 200);
   assert.match(wide, /\[[\u2588\u2591]{30}\]/);
@@ -95,8 +106,10 @@ test('the bar line at 80 and 60 columns: the bar shrinks first, then the images/
   assert.match(formatBarLine(WIDE, 75), /^epoch 12\/100 \[[\u2588\u2591]{16}\] 1234\/1875 loss 0\.6490 acc 0\.7562 ETA 4m10s$/);
   // 60 columns: the bar has no room either; loss and accuracy stay.
   assert.equal(formatBarLine(WIDE, 60), 'epoch 12/100 1234/1875 loss 0.6490 acc 0.7562 ETA 4m10s');
+  // The count keeps the total's width on a bar, so that the bar stays put.
+  assert.match(formatBarLine({ ...WALKTHROUGH, done: 12 }, 80), /\] 12\/31 /);
   // The walkthrough's numbers at 60 columns: a bar fits once the images/s are out.
-  assert.match(formatBarLine(WALKTHROUGH, 60), /^epoch 2\/12 \[[\u2588\u2591]{6,}\] 5\/31 loss 0\.6490 acc 0\.7562 ETA 12s$/);
+  assert.match(formatBarLine(WALKTHROUGH, 60), /^epoch 2\/12 \[[\u2588\u2591]{6,}\] {2}5\/31 loss 0\.6490 acc 0\.7562 ETA 12s$/);
   // Very narrow: the accuracy, then the loss go; the label, the count and the ETA stay.
   assert.equal(formatBarLine(WIDE, 48), 'epoch 12/100 1234/1875 loss 0.6490 ETA 4m10s');
   assert.equal(formatBarLine(WIDE, 40), 'epoch 12/100 1234/1875 ETA 4m10s');
@@ -183,15 +196,15 @@ function manualClock(): { now: () => number; advance: (seconds: number) => void 
 
 /** The bar lines drawn on `term` (escape sequences taken out), in order. */
 function barsDrawn(term: { chunks: string[] }): string[] {
-  return term.chunks.map(printable).filter((c) => / ETA /.test(c) && !c.includes('\n'));
+  return term.chunks.map(printable).filter((c) => /^(?:epoch|evaluating) .*\d+\/\d+/.test(c) && !c.includes('\n'));
 }
 
 test('the bar line: `ETA --` while there is no rate; the run\'s ETA goes after the bar, before the accuracy', () => {
-  assert.equal(formatBarLine({ ...WALKTHROUGH, done: 0, loss: undefined, acc: undefined, rate: undefined, eta: undefined }, 60), `epoch 2/12 [${'\u2591'.repeat(30)}] 0/31 ETA --`);
+  assert.equal(formatBarLine({ ...WALKTHROUGH, done: 0, loss: undefined, acc: undefined, rate: undefined, eta: undefined }, 60), `epoch 2/12 [${'\u2591'.repeat(30)}]  0/31 ETA --`);
   // ETAs round up: a step left is never `ETA 0s`.
   assert.match(formatBarLine({ ...WALKTHROUGH, done: 30, eta: 0.2, runEta: 60.2 }, 80), / ETA 1s \(run 1m01s\)$/);
   const withRun: ProgressLine = { ...WALKTHROUGH, runEta: 192 };
-  assert.match(formatBarLine(withRun, 80), /^epoch 2\/12 \[[\u2588\u2591]{6,}\] 5\/31 loss 0\.6490 acc 0\.7562 366 img\/s ETA 12s \(run 3m12s\)$/);
+  assert.match(formatBarLine(withRun, 80), /^epoch 2\/12 \[[\u2588\u2591]{6,}\] {2}5\/31 loss 0\.6490 acc 0\.7562 366 img\/s ETA 12s \(run 3m12s\)$/);
   assert.match(formatBarLine({ ...WIDE, runEta: 3200 }, 80), /^epoch 12\/100 \[[\u2588\u2591]{11}\] 1234\/1875 loss 0\.6490 acc 0\.7562 ETA 4m10s \(run 53m\)$/);
   assert.equal(formatBarLine({ ...WIDE, runEta: 3200 }, 70), 'epoch 12/100 1234/1875 loss 0.6490 acc 0.7562 ETA 4m10s (run 53m)');
   assert.equal(formatBarLine({ ...WIDE, runEta: 3200 }, 60), 'epoch 12/100 1234/1875 loss 0.6490 acc 0.7562 ETA 4m10s');
@@ -202,8 +215,8 @@ test('the epoch line carries the run\'s ETA before the images/s', () => {
   const line = formatEpochLine(RECORD, 100, { runEta: 88 * 302.4 });
   assert.equal(line, 'epoch 12/100 loss 0.6490 acc 0.756 val_loss 0.6123 val_acc 0.780 5m02s ETA 7h24m');
   assert.equal(formatEpochLine({ ...RECORD, epoch: 2 }, 12, { runEta: 192 }), 'epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s ETA 3m12s');
-  // Where not even that fits, the ETA goes.
-  assert.equal(formatEpochLine({ ...RECORD, epoch: 120 }, 1000, { runEta: 88 * 302.4 }), 'epoch 120/1000 loss 0.6490 acc 0.756 val_loss 0.6123 val_acc 0.780 5m02s');
+  // Where not even that fits, the ETA goes, and the accuracies keep their decimals.
+  assert.equal(formatEpochLine({ ...RECORD, epoch: 120 }, 1000, { runEta: 88 * 302.4 }), 'epoch 120/1000 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 5m02s');
   const train = { ...RECORD, epoch: 2, val_loss: undefined, val_acc: undefined, time: 2.04 };
   assert.equal(formatEpochLine(train, 12, { runEta: 192 }), 'epoch 2/12 loss 0.6490 acc 0.7562 2.0s ETA 3m12s 198 img/s');
 });
@@ -214,7 +227,7 @@ test('live bar: `ETA --` before the first step, then the epoch\'s ETA and the ru
   const record = (epoch: number): EpochRecord => ({ ...RECORD, epoch, time: 10 });
   withReporter(streamReporter(term, true, { now: clock.now }), (reporter) => {
     reporter.start(1, 3, 10);
-    assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 1\/3 \[\u2591+\] 0\/10 ETA --$/, 'before the first step: no ETA, no run ETA');
+    assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 1\/3 \[\u2591+\] {2}0\/10 ETA --$/, 'before the first step: no ETA, no run ETA');
     for (let i = 0; i < 5; i++) {
       clock.advance(1);
       reporter.step(0.5, 0.5, 8);
@@ -324,4 +337,208 @@ test('plain mode: the interval counts from the last progress line, and a test ca
   const steps = term.text().split('\n').filter((l) => l.startsWith('  ')).map((l) => / step (\d+)\/12 /.exec(l)?.[1]);
   // Times 3, 4, 5 (line), 9 (line is 4 later: no), 11 (line: 6 later), 13, 14, 20 (line), 21, 22, 23, 32 (last step: no).
   assert.deepEqual(steps, ['3', '5', '8']);
+});
+
+const HIDE_CURSOR = '\x1B[?25l';
+const SHOW_CURSOR = '\x1B[?25h';
+const NO_WRAP = '\x1B[?7l';
+const WRAP = '\x1B[?7h';
+
+test('the epoch line adds the validation time to the training time; it goes before the run\'s ETA', () => {
+  const short = { ...RECORD, epoch: 2, time: 2.04 };
+  assert.equal(formatEpochLine(short, 12, { valSeconds: 1.72 }), 'epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s+val 1.7s');
+  assert.equal(formatEpochLine(short, 12, { valSeconds: 1.72 }, 100), 'epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s+val 1.7s 198 img/s');
+  // Both do not fit 80 columns: the accuracies lose a decimal, then the validation time goes, the ETA stays.
+  assert.equal(formatEpochLine(short, 12, { valSeconds: 1.72, runEta: 192 }), 'epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s ETA 3m12s');
+  assert.equal(formatEpochLine(short, 12, { valSeconds: 1.72, runEta: 192 }, 120), 'epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s+val 1.7s ETA 3m12s 198 img/s');
+});
+
+test('live bar: after the last step it says what runs; validation shows its own count, rate and ETA; the epoch line its time', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(100);
+  const record = (epoch: number): EpochRecord => ({ ...RECORD, epoch, time: 10 });
+  withReporter(streamReporter(term, true, { now: clock.now }), (reporter) => {
+    // Epoch 1 without validation progress (a trainer that does not report it): nothing known yet after the steps.
+    reporter.start(1, 3, 10);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1);
+      reporter.step(0.5, 0.5, 8);
+    }
+    assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 1\/3 \[\u2588+\] 10\/10 .* finishing\u2026 \(run 20s\)$/);
+    clock.advance(5);
+    reporter.end(record(1));
+    assert.equal(term.chunks.at(-1), 'epoch 1/3 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 10.0s 198 img/s\n', 'no validation time: none reported');
+
+    // Epoch 2: the last epoch had validation; this time the trainer reports it.
+    reporter.start(2, 3, 10);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1);
+      reporter.step(0.5, 0.5, 8);
+    }
+    assert.match(barsDrawn(term).at(-1) ?? '', / 10\/10 .* validating\u2026 \(run 20s\)$/, 'the 5 s after last epoch\'s steps, and an epoch of 15 s');
+    clock.advance(0.5);
+    reporter.validate?.(0, 400);
+    assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 2\/3 validating \[\u2591+\] {3}0\/400 ETA -- \(run 20s\)$/);
+    for (let done = 100; done <= 400; done += 100) {
+      clock.advance(1);
+      reporter.validate?.(done, 400);
+      // 100 images a second: the validation's ETA, then an epoch of 15 s.
+      if (done === 100) assert.match(barsDrawn(term).at(-1) ?? '', /^epoch 2\/3 validating \[\u2588+\u2591+\] 100\/400 100 img\/s ETA 3s \(run 18s\)$/);
+    }
+    clock.advance(0.5);
+    reporter.end(record(2));
+    assert.equal(term.chunks.at(-1), 'epoch 2/3 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 10.0s+val 4.0s 198 img/s\n');
+
+    reporter.start(3, 3, 10);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1);
+      reporter.step(0.5, 0.5, 8);
+    }
+    assert.match(barsDrawn(term).at(-1) ?? '', / 10\/10 .* validating\u2026$/);
+    reporter.end({ ...record(3), val_loss: undefined, val_acc: undefined });
+  });
+});
+
+test('plain mode: a long validation prints a progress line every 30 s too, counted on from the steps\' last', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(undefined, false);
+  withReporter(streamReporter(term, false, { now: clock.now }), (reporter) => {
+    reporter.start(1, 2, 40);
+    for (let i = 0; i < 40; i++) {
+      clock.advance(1);
+      reporter.step(0.5, 0.25, 8);
+    }
+    // Steps at 1..40 s: a line at 30 s. Validation of 10,000 images at 200 a second from 40 to 90 s: a line at 60 s
+    // (at 90 s it has ended).
+    reporter.validate?.(0, 10_000);
+    for (let done = 200; done <= 10_000; done += 200) {
+      clock.advance(1);
+      reporter.validate?.(done, 10_000);
+    }
+    reporter.end({ ...RECORD, epoch: 1, time: 40 });
+  });
+  assert.deepEqual(term.text().split('\n'), [
+    '  epoch 1/2 step 30/40 loss 0.5000 acc 0.2500 8.0 img/s ETA 10s (run 50s)',
+    // 30 s of validation left, then an epoch of 40 s (the steps' time: no epoch has ended yet).
+    '  epoch 1/2 validating 4000/10000 200 img/s ETA 30s (run 1m10s)',
+    // The run's ETA comes before the validation time where 80 columns do not hold both.
+    'epoch 1/2 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 40.0s ETA 1m30s',
+    '',
+  ]);
+});
+
+test('trackProgress passes validation progress on, until closed', () => {
+  const calls: string[] = [];
+  const reporter = trackProgress({ message() {}, start() {}, step() {}, validate: (d, t) => calls.push(`${d}/${t}`), end() {}, stop() {} });
+  reporter.validate?.(0, 10);
+  reporter.validate?.(10, 10);
+  reporter.close();
+  reporter.validate?.(5, 10);
+  assert.deepEqual(calls, ['0/10', '10/10']);
+  // A reporter without validate() is fine.
+  trackProgress({ message() {}, start() {}, step() {}, end() {}, stop() {} }).validate?.(0, 10);
+});
+
+test('countProgress on a terminal: a bar from the first update, its rate and ETA, cleared by stop(), quiet after it', () => {
+  const clock = manualClock();
+  const term = fakeTerminal(80);
+  const progress = countProgress('evaluating', term, true, { now: clock.now });
+  try {
+    assert.equal(term.chunks.length, 0, 'nothing before the first update');
+    progress.update(0, 1000);
+    assert.ok(term.text().includes(HIDE_CURSOR) && term.text().includes(NO_WRAP));
+    assert.match(barsDrawn(term).at(-1) ?? '', /^evaluating \[\u2591+\] {4}0\/1000 ETA --$/);
+    for (let done = 100; done <= 500; done += 100) {
+      clock.advance(1);
+      progress.update(done, 1000);
+    }
+    assert.match(barsDrawn(term).at(-1) ?? '', /^evaluating \[\u2588+\u2591+\] {2}500\/1000 100 img\/s ETA 5s$/);
+    for (const b of barsDrawn(term)) assert.ok(b.length <= 79, b);
+  } finally {
+    progress.stop();
+  }
+  assert.ok(term.text().lastIndexOf(SHOW_CURSOR) > term.text().lastIndexOf(HIDE_CURSOR), 'cursor shown again');
+  assert.ok(term.text().lastIndexOf(WRAP) > term.text().lastIndexOf(NO_WRAP), 'line wrapping on again');
+  const after = term.chunks.length;
+  progress.update(600, 1000);
+  progress.stop();
+  assert.equal(term.chunks.length, after);
+});
+
+test('countProgress without a terminal: a plain line every 30 s of a long count, none for a short one', () => {
+  const clock = manualClock();
+  const log = fakeTerminal(undefined, false);
+  const progress = countProgress('evaluating', log, false, { now: clock.now });
+  progress.update(0, 10_000);
+  for (let done = 100; done <= 10_000; done += 100) {
+    clock.advance(1);
+    progress.update(done, 10_000);
+  }
+  progress.stop();
+  assert.deepEqual(log.text().split('\n'), ['evaluating 3000/10000 100 img/s ETA 1m10s', 'evaluating 6000/10000 100 img/s ETA 40s', 'evaluating 9000/10000 100 img/s ETA 10s', '']);
+  const short = fakeTerminal(undefined, false);
+  const quick = countProgress('evaluating', short, false, { now: clock.now });
+  quick.update(0, 100);
+  clock.advance(20);
+  quick.update(100, 100);
+  quick.stop();
+  assert.equal(short.text(), '');
+});
+
+test('evaluateModel tells its progress: 0 first, then the images done after each batch', async () => {
+  await initBackend(TEST_BACKEND);
+  const model = tinyResNet();
+  try {
+    const calls: [number, number][] = [];
+    const result = await evaluateModel(model, memoryDataset(10, TINY_INPUT, 6), 4, undefined, (done, total) => calls.push([done, total]));
+    assert.deepEqual(calls, [[0, 10], [4, 10], [8, 10], [10, 10]]);
+    assert.equal(result.count, 10);
+  } finally {
+    model.dispose();
+  }
+});
+
+/**
+ * Runs `resnet <argv>` in this process with stderr posing as a terminal of 80 columns (or as a pipe); everything
+ * written to stderr while it runs is kept, cli-progress's timed redraws included.
+ */
+async function runOnTerminal(argv: string[], tty: boolean): Promise<{ code: number; out: string; err: string }> {
+  const stderr = process.stderr as NodeJS.WriteStream & { isTTY: boolean; columns?: number };
+  const saved = { isTTY: stderr.isTTY, columns: stderr.columns, write: stderr.write };
+  let stray = '';
+  Object.assign(stderr, {
+    isTTY: tty,
+    columns: tty ? 80 : undefined,
+    write: (chunk: string | Uint8Array) => {
+      stray += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+      return true;
+    },
+  });
+  try {
+    const r = await runCaptured(argv);
+    return { ...r, err: r.err + stray };
+  } finally {
+    Object.assign(stderr, saved);
+  }
+}
+
+test('resnet evaluate: a bar on a terminal\'s stderr, the terminal given back, stdout clean; no bar in a log', async () => {
+  const model = tinyResNet();
+  const dir = join(work, 'model');
+  await saveModel(model, dir);
+  model.dispose();
+  const args = ['evaluate', '--model', dir, '--data', SIGNS_TEST, '--limit', '24', '--batch-size', '4', '--backend', TEST_BACKEND];
+  const json = await runOnTerminal([...args, '--json'], true);
+  assert.equal(json.code, 0, json.err);
+  assert.equal(JSON.parse(json.out).count, 24, 'stdout is the JSON alone');
+  assert.ok(!json.out.includes('\x1B'));
+  assert.match(printable(json.err), /evaluating \[[\u2588\u2591]+\] \d+\/24 /, 'a bar on stderr');
+  assert.ok(json.err.lastIndexOf(SHOW_CURSOR) > json.err.lastIndexOf(HIDE_CURSOR), 'cursor shown again');
+  assert.ok(json.err.lastIndexOf(WRAP) > json.err.lastIndexOf(NO_WRAP), 'line wrapping on again');
+
+  const text = await runOnTerminal(args, false);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /^accuracy: /m);
+  assert.ok(!text.err.includes('\x1B'), 'no escape sequences in a log');
+  assert.deepEqual(text.err.split('\n').filter((l) => l !== '' && !l.startsWith('backend: ')), [], 'a short evaluation prints no progress lines');
 });

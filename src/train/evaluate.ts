@@ -61,21 +61,29 @@ export function checkSameClasses(expected: readonly string[], actual: readonly s
   throw new Error(`class mismatch: ${what} classes ${list(expected)}, ${source} has ${list(actual)}`);
 }
 
+/** Told how far an evaluation is: `done` of `total` images. */
+export type EvaluationProgress = (done: number, total: number) => void;
+
 /**
  * Runs `model` in inference mode over every image of `data` (in data set order, no augmentation) and measures loss,
  * accuracy and the confusion matrix. `classes` names the classes in reports (default: the data set's names).
+ * `onProgress` is told `(0, data.size)` before the first batch and the images done after each batch (the last call
+ * says `data.size`). Between batches the event loop gets a turn, so that a progress bar redraws and a signal handler
+ * (Ctrl-C) runs.
  */
 export async function evaluateModel(
   model: tf.LayersModel,
   data: Dataset,
   batchSize = 32,
   classes: string[] = data.classes,
+  onProgress?: EvaluationProgress,
 ): Promise<EvaluationResult> {
   checkCompatible(model, data);
   const n = data.classes.length;
   const confusion = confusionMatrix([], [], n);
   let lossSum = 0;
   let count = 0;
+  onProgress?.(0, data.size);
   for await (const { xs, ys } of data.batches({ batchSize })) {
     try {
       const [loss, predicted, truth] = tf.tidy(() => {
@@ -93,6 +101,8 @@ export async function evaluateModel(
     } finally {
       tf.dispose([xs, ys]);
     }
+    onProgress?.(count, data.size);
+    await new Promise<void>((resolveBatch) => setImmediate(resolveBatch));
   }
   return { loss: count === 0 ? NaN : lossSum / count, accuracy: accuracyOf(confusion), count, classes, confusion, perClass: classMetrics(confusion, classes) };
 }
@@ -116,6 +126,8 @@ export interface EvaluateOptions {
    * else tfjs's pure-JS `cpu` backend).
    */
   backend?: BackendChoice;
+  /** Told how far the evaluation is, as {@link evaluateModel} tells it (once the model and the data are loaded). */
+  onProgress?: EvaluationProgress;
 }
 
 /**
@@ -133,7 +145,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
         : options.data;
     const names = modelMetadata(model).classes;
     const classes = names !== undefined && names.length === data.classes.length ? names : data.classes;
-    const result = await evaluateModel(model, data, options.batchSize ?? 32, classes);
+    const result = await evaluateModel(model, data, options.batchSize ?? 32, classes, options.onProgress);
     return data.part === undefined ? result : { ...result, part: data.part };
   } finally {
     model.dispose();

@@ -1,7 +1,8 @@
 /**
- * Progress display for training: a live bar per epoch (cli-progress: loss, accuracy, images/s, ETA) when the output is
- * a terminal, and one plain line per epoch otherwise (logs, CI, pipes). Every line is laid out to fit the terminal's
- * width (80 columns where it is unknown): what matters least is left out first.
+ * Progress display for training and evaluation: a live bar (cli-progress: loss, accuracy, images/s, the epoch's and
+ * the run's ETA, validation) when the output is a terminal, and plain lines otherwise (logs, CI, pipes): one per
+ * epoch, and one every 30 s within a long epoch or evaluation. Every line is laid out to fit the terminal's width
+ * (80 columns where it is unknown): what matters least is left out first.
  */
 import cliProgress from 'cli-progress';
 import type { EpochRecord } from './checkpoint.js';
@@ -38,10 +39,12 @@ export function formatRate(imagesPerSecond: number): string {
 
 /**
  * One piece of a line laid out by {@link fitPieces}: a text, or the bar (`fraction` done, drawn as wide as the room
- * allows). `drop` ranks what goes when the line is too long: the highest first; 0 never goes. A piece with a
- * `shorter` text is replaced by it (never to go further) instead of going.
+ * allows). `rank` orders what the line keeps when it is too short for all: 0 always appears, then 1, 2, … as long as
+ * they fit. A piece with a `shorter` text always appears, in full where its rank finds room, else shortened.
  */
-type Piece = { text: string; drop: number; shorter?: string } | { fraction: number; drop: number };
+type Piece = TextPiece | { fraction: number; rank: number };
+/** A piece of text of a line. */
+type TextPiece = { text: string; rank: number; shorter?: string };
 
 /** Narrowest and widest bar (between its brackets). */
 const BAR_MIN = 6;
@@ -54,30 +57,35 @@ function drawBar(fraction: number, width: number): string {
 }
 
 /**
- * Joins `pieces` with single spaces into at most `width` characters: the bar shrinks first (down to {@link BAR_MIN}),
- * then pieces go (or shorten) by rank. Where the pieces that never go still do not fit, the line is cut at `width`
- * (`overflow` 'cut'), or all the pieces, in full, are wrapped between pieces onto lines indented by two spaces
- * ('wrap': a line that has to wrap may as well lose nothing).
+ * Joins `pieces` with single spaces into at most `width` characters. Pieces of rank 0 (and the shorter texts) come
+ * first; then, by rank (ties in line order), each piece (or full text) that still fits, the bar counted at its
+ * narrowest ({@link BAR_MIN}); the bar then takes the room left, up to {@link BAR_MAX}. So the bar shrinks before
+ * anything is left out. Where the pieces that always appear do not fit, the line is cut at `width` (`overflow`
+ * 'cut'), or all the pieces, in full, are wrapped between pieces onto lines indented by two spaces ('wrap': a line
+ * that has to wrap may as well lose nothing).
  */
 function fitPieces(pieces: readonly Piece[], width: number, overflow: 'cut' | 'wrap' = 'cut'): string {
-  let kept = pieces.filter((p) => !('text' in p) || p.text !== '');
-  for (;;) {
-    const texts = kept.reduce((n, p) => n + ('text' in p ? p.text.length : 2), 0) + kept.length - 1;
-    const hasBar = kept.some((p) => !('text' in p));
-    const room = width - texts;
-    if (hasBar ? room >= BAR_MIN : room >= 0) {
-      const barWidth = Math.min(BAR_MAX, room);
-      return kept.map((p) => ('text' in p ? p.text : drawBar(p.fraction, barWidth))).join(' ');
-    }
-    const victim = kept.reduce<Piece | undefined>((worst, p) => (p.drop > 0 && (worst === undefined || p.drop >= worst.drop) ? p : worst), undefined);
-    if (victim === undefined) {
-      if (overflow === 'wrap') return wrapWords(pieces.flatMap((p) => ('text' in p && p.text !== '' ? [p.text] : [])), width);
-      return kept.map((p) => ('text' in p ? p.text : '')).join(' ').slice(0, width);
-    }
-    kept = 'text' in victim && victim.shorter !== undefined
-      ? kept.map((p) => (p === victim ? { text: victim.shorter ?? '', drop: 0 } : p))
-      : kept.filter((p) => p !== victim);
+  const present = pieces.filter((p) => !('text' in p) || p.text !== '');
+  /** The pieces kept, and those kept in full (of those with a shorter text). */
+  const kept = new Set(present.filter((p) => p.rank === 0 || ('text' in p && p.shorter !== undefined)));
+  const whole = new Set(present.filter((p) => !('text' in p) || p.shorter === undefined));
+  const textOf = (p: TextPiece): string => (whole.has(p) ? p.text : p.shorter ?? p.text);
+  const length = (): number => [...kept].reduce((n, p) => n + ('text' in p ? textOf(p).length : BAR_MIN + 2), 0) + kept.size - 1;
+  if (length() > width) {
+    if (overflow === 'wrap') return wrapWords(present.flatMap((p) => ('text' in p ? [p.text] : [])), width);
+    return present.flatMap((p) => (kept.has(p) && 'text' in p ? [textOf(p)] : [])).join(' ').slice(0, width);
   }
+  const wanted = present.filter((p) => !kept.has(p) || !whole.has(p)).sort((a, b) => a.rank - b.rank);
+  for (const p of wanted) {
+    const set = kept.has(p) ? whole : kept;
+    set.add(p);
+    if (length() > width) set.delete(p);
+  }
+  const barWidth = Math.min(BAR_MAX, BAR_MIN + width - length());
+  return present
+    .filter((p) => kept.has(p))
+    .map((p) => ('text' in p ? textOf(p) : drawBar(p.fraction, barWidth)))
+    .join(' ');
 }
 
 /** `words` joined by spaces into lines of at most `width` characters, the lines after the first indented by two. */
@@ -112,18 +120,22 @@ export interface ProgressLine {
   eta?: number;
   /** Seconds left of the whole run (all epochs); absent where not known. */
   runEta?: number;
+  /** Said instead of the ETA once the count is complete and something else runs (`validating…`). */
+  status?: string;
 }
 
-/** The pieces of a progress line; `bar` adds the bar after the label. */
+/** The pieces of a progress line; `bar` adds the bar after the label (a live line). */
 function progressPieces(line: ProgressLine, bar: boolean): Piece[] {
-  const pieces: Piece[] = [{ text: line.label, drop: 0 }];
-  if (bar) pieces.push({ fraction: line.total > 0 ? line.done / line.total : 0, drop: 4 });
-  pieces.push({ text: `${line.done}/${line.total}`, drop: 0 });
-  if (line.loss !== undefined) pieces.push({ text: `loss ${line.loss.toFixed(4)}`, drop: 1 });
-  if (line.acc !== undefined) pieces.push({ text: `acc ${line.acc.toFixed(4)}`, drop: 2 });
-  if (line.rate !== undefined) pieces.push({ text: formatRate(line.rate), drop: 5 });
-  pieces.push({ text: `ETA ${formatEta(line.eta)}`, drop: 0 });
-  if (line.runEta !== undefined) pieces.push({ text: `(run ${formatEta(line.runEta)})`, drop: 3 });
+  const pieces: Piece[] = [{ text: line.label, rank: 0 }];
+  if (bar) pieces.push({ fraction: line.total > 0 ? line.done / line.total : 0, rank: 4 });
+  // On a bar the count keeps its width (the total's), so that the bar does not jump as the count grows.
+  const done = bar ? String(line.done).padStart(String(line.total).length) : String(line.done);
+  pieces.push({ text: `${done}/${line.total}`, rank: 0 });
+  if (line.loss !== undefined) pieces.push({ text: `loss ${line.loss.toFixed(4)}`, rank: 1 });
+  if (line.acc !== undefined) pieces.push({ text: `acc ${line.acc.toFixed(4)}`, rank: 2 });
+  if (line.rate !== undefined) pieces.push({ text: formatRate(line.rate), rank: 5 });
+  pieces.push({ text: line.status ?? `ETA ${formatEta(line.eta)}`, rank: 0 });
+  if (line.runEta !== undefined) pieces.push({ text: `(run ${formatEta(line.runEta)})`, rank: 3 });
   return pieces;
 }
 
@@ -145,6 +157,8 @@ export function formatPlainLine(line: ProgressLine, columns = 80): string {
 
 /** What the epoch summary line may add to the {@link EpochRecord}, as far as the reporter knows it. */
 export interface EpochLineExtras {
+  /** Seconds the epoch's validation took (the record's time covers the training steps only): `2.0s+val 1.7s`. */
+  valSeconds?: number;
   /** Seconds left of the run after this epoch (shown as `ETA 3m12s`). */
   runEta?: number;
 }
@@ -153,21 +167,23 @@ export interface EpochLineExtras {
  * The one-line summary of an epoch, as printed in plain mode and after each bar, at most `columns` characters
  * (at 80 columns one line; in a terminal too narrow for the fields that always appear, all the fields wrapped between
  * fields onto indented lines):
- * `epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s ETA 3m12s 366 img/s`. The epoch, the
- * losses, the accuracies and the training time always appear; where there is no room for the rest, the images/s go
- * first, then the accuracies lose their fourth decimal, then the run's ETA goes.
+ * `epoch 2/12 loss 0.6490 acc 0.7562 val_loss 0.6123 val_acc 0.7800 2.0s+val 1.7s ETA 3m12s 366 img/s`. The epoch,
+ * the losses, the accuracies and the training time always appear; where there is no room for the rest, the images/s
+ * go first, then the accuracies lose their fourth decimal, then the validation time goes, then the run's ETA.
  */
 export function formatEpochLine(r: EpochRecord, epochs: number, extras: EpochLineExtras = {}, columns = 80): string {
   const pieces: Piece[] = [
-    { text: `epoch ${r.epoch}/${epochs}`, drop: 0 },
-    { text: `loss ${r.loss.toFixed(4)}`, drop: 0 },
-    { text: `acc ${r.acc.toFixed(4)}`, shorter: `acc ${r.acc.toFixed(3)}`, drop: 3 },
+    { text: `epoch ${r.epoch}/${epochs}`, rank: 0 },
+    { text: `loss ${r.loss.toFixed(4)}`, rank: 0 },
+    { text: `acc ${r.acc.toFixed(4)}`, shorter: `acc ${r.acc.toFixed(3)}`, rank: 3 },
   ];
-  if (r.val_loss !== undefined) pieces.push({ text: `val_loss ${r.val_loss.toFixed(4)}`, drop: 0 });
-  if (r.val_acc !== undefined) pieces.push({ text: `val_acc ${r.val_acc.toFixed(4)}`, shorter: `val_acc ${r.val_acc.toFixed(3)}`, drop: 3 });
-  pieces.push({ text: formatDuration(r.time, 1), drop: 0 });
-  if (extras.runEta !== undefined) pieces.push({ text: `ETA ${formatEta(extras.runEta)}`, drop: 1 });
-  pieces.push({ text: formatRate(r.images_per_s), drop: 4 });
+  if (r.val_loss !== undefined) pieces.push({ text: `val_loss ${r.val_loss.toFixed(4)}`, rank: 0 });
+  if (r.val_acc !== undefined) pieces.push({ text: `val_acc ${r.val_acc.toFixed(4)}`, shorter: `val_acc ${r.val_acc.toFixed(3)}`, rank: 3 });
+  const time = formatDuration(r.time, 1);
+  const withVal = extras.valSeconds === undefined ? undefined : `${time}+val ${formatDuration(extras.valSeconds, 1)}`;
+  pieces.push(withVal === undefined ? { text: time, rank: 0 } : { text: withVal, shorter: time, rank: 2 });
+  if (extras.runEta !== undefined) pieces.push({ text: `ETA ${formatEta(extras.runEta)}`, rank: 1 });
+  pieces.push({ text: formatRate(r.images_per_s), rank: 4 });
   return fitPieces(pieces, columns, 'wrap');
 }
 
@@ -209,15 +225,22 @@ class RateWindow {
 }
 
 /**
- * Times a run's epochs: the ETA of the epoch's steps (from the rate of the last 20 steps) and of the whole run (the
- * epochs left at the mean wall time of the epochs ended so far, their validation and checkpoints included; before
- * one has ended, at the steps' rate).
+ * Times a run's epochs: the ETA of the epoch's steps (from the rate of the last 20 steps), of its validation, and of
+ * the whole run (the epochs left at the mean wall time of the epochs ended so far, their validation and checkpoints
+ * included; before one has ended, at the steps' rate).
  */
 class RunTimer {
   epoch = 0;
   epochs = 0;
   steps = 0;
   done = 0;
+  /** Validation images done and their total; `validating` once validation has reported. */
+  valDone = 0;
+  valTotal = 0;
+  validating = false;
+  private valStart = 0;
+  private valEnd: number | undefined;
+  private readonly valRate = new RateWindow();
   private epochStart = 0;
   private lastStep = 0;
   /** Wall seconds of each epoch ended, start to end. */
@@ -228,7 +251,37 @@ class RunTimer {
 
   start(now: number, epoch: number, epochs: number, steps: number): void {
     Object.assign(this, { epoch, epochs, steps, done: 0, epochStart: now, lastStep: now });
+    Object.assign(this, { valDone: 0, valTotal: 0, validating: false, valEnd: undefined });
     this.stepRate.reset(now);
+  }
+
+  validate(now: number, done: number, total: number): void {
+    if (!this.validating) {
+      this.validating = true;
+      this.valStart = now;
+      this.valRate.reset(now, done);
+    } else {
+      this.valRate.add(now, done);
+    }
+    this.valDone = done;
+    this.valTotal = total;
+    if (done >= total) this.valEnd = now;
+  }
+
+  /** Validation images per second; undefined before there is a rate. */
+  valPerSecond(): number | undefined {
+    return this.valRate.perSecond();
+  }
+
+  /** Seconds left of the validation; undefined before there is a rate. */
+  valEta(): number | undefined {
+    const rate = this.valRate.perSecond();
+    return rate === undefined ? undefined : (this.valTotal - this.valDone) / rate;
+  }
+
+  /** Seconds the epoch's validation took, once it has reported its end. */
+  valSeconds(): number | undefined {
+    return this.valEnd === undefined ? undefined : (this.valEnd - this.valStart) / 1000;
   }
 
   step(now: number): void {
@@ -255,12 +308,15 @@ class RunTimer {
     return rate === undefined ? undefined : this.steps / rate + this.tail;
   }
 
-  /** Seconds left of the run during the current epoch; undefined in the last epoch and before there is a rate. */
+  /**
+   * Seconds left of the run during the current epoch: its steps, then what followed the steps last epoch (or, while
+   * validating, the validation's ETA), then the epochs left. Undefined in the last epoch and before there is a rate.
+   */
   runEta(): number | undefined {
-    const eta = this.epochEta();
+    const eta = this.validating ? this.valEta() ?? this.tail : this.epochEta();
     const perEpoch = this.epochSeconds();
     if (this.epoch >= this.epochs || eta === undefined || perEpoch === undefined) return undefined;
-    return eta + this.tail + perEpoch * (this.epochs - this.epoch);
+    return eta + (this.validating ? 0 : this.tail) + perEpoch * (this.epochs - this.epoch);
   }
 
   /** Seconds left of the run once the current epoch has ended; undefined after the last. */
@@ -281,10 +337,10 @@ export interface StreamReporterOptions {
   plainEvery?: number;
 }
 
-/** Least time between two redraws of a live bar that a step asks for, in ms. */
+/** Least time between two redraws of a live bar that an update asks for, in ms. */
 const REDRAW_MS = 100;
 
-/** Receives training progress. All methods are called in order: start, step*, end, per epoch. */
+/** Receives training progress. All methods are called in order: start, step*, validate*, end, per epoch. */
 export interface ProgressReporter {
   /** A message line (backend in use, resume point, …). */
   message(line: string): void;
@@ -292,6 +348,11 @@ export interface ProgressReporter {
   start(epoch: number, epochs: number, steps: number): void;
   /** A batch finished: running mean loss and accuracy over the epoch so far, and images per second. */
   step(loss: number, acc: number, imagesPerSecond: number): void;
+  /**
+   * Optional: the epoch's validation has evaluated `done` of its `total` images; called with 0 as it starts and with
+   * `total` as it ends (what `evaluateModel`'s `onProgress` reports).
+   */
+  validate?(done: number, total: number): void;
   /** The epoch ended (validation included). */
   end(record: EpochRecord): void;
   /** Training stopped (normally or not): release the terminal. */
@@ -299,11 +360,51 @@ export interface ProgressReporter {
 }
 
 /**
+ * A cli-progress bar on `stream` showing the line `draw` makes, laid out to the stream's width: cli-progress keeps the
+ * terminal (cursor hidden, line wrapping off, the line cleared at the end) and redraws on its own timer while the
+ * event loop is free.
+ */
+class LiveBar {
+  private readonly bar: cliProgress.SingleBar;
+  private lastDrawn: number;
+
+  constructor(
+    stream: NodeJS.WriteStream,
+    draw: () => ProgressLine,
+    private readonly now: Clock,
+  ) {
+    this.bar = new cliProgress.SingleBar({
+      stream,
+      format: () => formatBarLine(draw(), streamColumns(stream)),
+      hideCursor: true,
+      clearOnComplete: true,
+      synchronousUpdate: false,
+    });
+    this.bar.start(1, 0);
+    this.lastDrawn = now();
+  }
+
+  /** Redraws the bar now, or (unless `force`) once {@link REDRAW_MS} have passed since the last time. */
+  redraw(force = false): void {
+    if (!force && this.now() - this.lastDrawn < REDRAW_MS) return;
+    this.lastDrawn = this.now();
+    this.bar.render();
+  }
+
+  /** Clears the bar and gives the terminal back. */
+  stop(): void {
+    this.bar.stop();
+  }
+}
+
+/**
  * A reporter writing to `stream`: a cli-progress bar per epoch when `live` (default: when the stream is a TTY), with
- * the epoch's ETA (`ETA --` until the first step is timed) and the run's; otherwise one line per epoch, with the
- * run's ETA, and within a long epoch an indented progress line every {@link StreamReporterOptions.plainEvery}
- * seconds (`  epoch 2/12 step 620/1875 loss 0.6490 acc 0.7562 36.6 img/s ETA 9m42s (run 53m)`). Lines fit the
- * terminal's width ({@link streamColumns}; 80 columns without a terminal).
+ * the epoch's ETA (`ETA --` until the first step is timed) and the run's, and during validation (where the trainer
+ * reports it) `epoch 2/12 validating [███░░░] 1234/10000 …`; otherwise one line per epoch, with the run's ETA, and
+ * within a long epoch an indented progress line every {@link StreamReporterOptions.plainEvery} seconds
+ * (`  epoch 2/12 step 620/1875 loss 0.6490 acc 0.7562 36.6 img/s ETA 9m42s (run 53m)`, `  epoch 2/12 validating …`).
+ * Epoch lines add the validation's time to the training's where it was reported. Lines fit the terminal's width
+ * ({@link streamColumns}; 80 columns without a terminal).
  */
 export function streamReporter(
   stream: NodeJS.WriteStream = process.stderr,
@@ -313,18 +414,31 @@ export function streamReporter(
   const now = options.now ?? (() => performance.now());
   const plainEveryMs = (options.plainEvery ?? 30) * 1000;
   const timer = new RunTimer();
-  let bar: cliProgress.SingleBar | undefined;
-  let lastDrawn = 0;
+  let bar: LiveBar | undefined;
   /** When the last plain progress line (or the epoch's start) was. */
   let lastPlain = 0;
-  /** The bar's label and the last step's figures. */
+  /** Whether the last epoch ended had validation; undefined before one has ended. */
+  let hadValidation: boolean | undefined;
+  /** The epoch's label and the last step's figures. */
   let shown: Pick<ProgressLine, 'label' | 'loss' | 'acc' | 'rate'> = { label: '' };
-  const line = (): ProgressLine => ({ ...shown, done: timer.done, total: timer.steps, eta: timer.epochEta(), runEta: timer.runEta() });
-  /** Redraws the bar now, or (unless `force`) once REDRAW_MS have passed since the last time. */
-  const redraw = (force = false): void => {
-    if (bar === undefined || (!force && now() - lastDrawn < REDRAW_MS)) return;
-    lastDrawn = now();
-    bar.render();
+  /** The line as it stands: the steps, what follows them, or the validation. */
+  const line = (): ProgressLine => {
+    if (timer.validating) {
+      const { valDone: done, valTotal: total } = timer;
+      return { label: `${shown.label} validating`, done, total, rate: timer.valPerSecond(), eta: timer.valEta(), runEta: timer.runEta() };
+    }
+    const steps: ProgressLine = { ...shown, done: timer.done, total: timer.steps, eta: timer.epochEta(), runEta: timer.runEta() };
+    // After the last step: validation (as the last epoch had; its progress shows once the trainer reports it),
+    // BatchNorm recalibration, the checkpoint.
+    if (timer.done >= timer.steps) steps.status = hadValidation === true ? 'validating\u2026' : 'finishing\u2026';
+    return steps;
+  };
+  /** Without a live bar: a progress line when plainEvery has passed since the last one (or the epoch's start). */
+  const plain = (label: string): void => {
+    if (live || now() - lastPlain < plainEveryMs) return;
+    lastPlain = now();
+    // Indented, so that it reads (and greps) apart from the epoch lines.
+    stream.write(`${formatPlainLine({ ...line(), label: `  ${label}` })}\n`);
   };
   return {
     message: (text) => {
@@ -334,39 +448,89 @@ export function streamReporter(
       timer.start(now(), epoch, epochs, steps);
       lastPlain = now();
       shown = { label: `epoch ${epoch}/${epochs}` };
-      if (!live) return;
-      // cli-progress keeps the terminal (cursor hidden, line wrapping off, the line cleared at the end) and redraws
-      // on its own timer while the event loop is free; the line itself is ours.
-      bar = new cliProgress.SingleBar({
-        stream,
-        format: () => formatBarLine(line(), streamColumns(stream)),
-        hideCursor: true,
-        clearOnComplete: true,
-        synchronousUpdate: false,
-      });
-      bar.start(steps, 0);
-      lastDrawn = now();
+      if (live) bar = new LiveBar(stream, line, now);
     },
     step(loss, acc, ips) {
       timer.step(now());
       shown = { ...shown, loss, acc, rate: ips };
-      if (live) {
-        redraw();
-      } else if (timer.done < timer.steps && now() - lastPlain >= plainEveryMs) {
-        // A log of a long epoch shows it advancing; indented, so that it reads (and greps) apart from epoch lines.
-        lastPlain = now();
-        stream.write(`${formatPlainLine({ ...line(), label: `  ${shown.label} step` })}\n`);
-      }
+      bar?.redraw(timer.done === timer.steps);
+      if (timer.done < timer.steps) plain(`${shown.label} step`);
+    },
+    validate(done, total) {
+      const first = !timer.validating;
+      timer.validate(now(), done, total);
+      bar?.redraw(first);
+      if (done < total) plain(`${shown.label} validating`);
     },
     end(record) {
       timer.end(now());
+      hadValidation = record.val_loss !== undefined;
       bar?.stop();
       bar = undefined;
       // A live bar shows the run's ETA; a log gets it on the epoch line.
-      const extras: EpochLineExtras = live ? {} : { runEta: timer.runEtaAfter() };
+      const extras: EpochLineExtras = { valSeconds: timer.valSeconds(), ...(live ? {} : { runEta: timer.runEtaAfter() }) };
       stream.write(`${formatEpochLine(record, timer.epochs, extras, live ? streamColumns(stream) : 80)}\n`);
     },
     stop() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}
+
+/** A display of a count of images (an evaluation): {@link countProgress}. */
+export interface CountProgress {
+  /** `done` of `total` images are done; the first call starts the display. */
+  update(done: number, total: number): void;
+  /** Ends the display (a live bar is cleared and gives the terminal back); later updates are ignored. */
+  stop(): void;
+}
+
+/**
+ * Shows a count of images advancing on `stream`: a live bar when `live` (default: when the stream is a TTY),
+ * `evaluating [███░░░] 1234/10000 366 img/s ETA 24s`; otherwise a plain line every
+ * {@link StreamReporterOptions.plainEvery} seconds from the first update (none for a shorter count). Meant for
+ * stderr, so that what a command prints on stdout stays clean.
+ */
+export function countProgress(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  live = stream.isTTY === true,
+  options: StreamReporterOptions = {},
+): CountProgress {
+  const now = options.now ?? (() => performance.now());
+  const plainEveryMs = (options.plainEvery ?? 30) * 1000;
+  const rate = new RateWindow();
+  let done = 0;
+  let total = 0;
+  let started = false;
+  let stopped = false;
+  let lastPlain = 0;
+  let bar: LiveBar | undefined;
+  const line = (): ProgressLine => {
+    const perSecond = rate.perSecond();
+    return { label, done, total, rate: perSecond, eta: perSecond === undefined ? undefined : (total - done) / perSecond };
+  };
+  return {
+    update(d, t) {
+      if (stopped) return;
+      [done, total] = [d, t];
+      if (!started) {
+        started = true;
+        rate.reset(now(), d);
+        lastPlain = now();
+        if (live) bar = new LiveBar(stream, line, now);
+        return;
+      }
+      rate.add(now(), d);
+      bar?.redraw();
+      if (!live && d < t && now() - lastPlain >= plainEveryMs) {
+        lastPlain = now();
+        stream.write(`${formatPlainLine(line())}\n`);
+      }
+    },
+    stop() {
+      stopped = true;
       bar?.stop();
       bar = undefined;
     },
@@ -413,6 +577,9 @@ export function trackProgress(inner: ProgressReporter): TrackedReporter {
     },
     step(loss, acc, ips) {
       if (!closed) inner.step(loss, acc, ips);
+    },
+    validate(done, total) {
+      if (!closed) inner.validate?.(done, total);
     },
     end(record) {
       if (closed) return;

@@ -6,8 +6,8 @@ import { basename, join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { isTrainingRun } from '../../train/checkpoint.js';
-import { evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
-import { parsePositiveInt } from '../common.js';
+import { countProgress, evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
+import { parsePositiveInt, untilInterrupted } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
 interface EvaluateCliOptions {
@@ -54,7 +54,16 @@ Examples:
     const dir = await resolveModelDir(opts.model, opts.checkpoint);
     const checkpoint = resolve(dir) === resolve(opts.model) ? undefined : join(opts.model, relative(resolve(opts.model), dir));
     const which = (await isTrainingRun(opts.model)) ? opts.checkpoint : basename(resolve(opts.model));
-    const r = await evaluate({ model: dir, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend });
+    // Progress on stderr (a bar on a terminal; in a log, a line every 30 s of a long evaluation), cleared before the
+    // results; Ctrl-C gives the terminal back and ends with exit code 130.
+    const progress = countProgress('evaluating');
+    const r = await untilInterrupted(
+      () => evaluate({ model: dir, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend, onProgress: progress.update }),
+      () => {
+        progress.stop();
+        return 'evaluation interrupted';
+      },
+    ).finally(() => progress.stop());
     // The data layer reports the part that --split chose; none means the source is a single part, read as it is.
     if (command.getOptionValueSource('split') === 'cli' && r.part === undefined) {
       process.stderr.write(`note: --split ${opts.split} ignored: ${opts.data} has a single part\n`);
