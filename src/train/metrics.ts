@@ -7,10 +7,10 @@
 export interface ClassMetrics {
   /** Class name. */
   name: string;
-  /** Of the images predicted as this class, the fraction that are this class (0 when none is predicted as it). */
-  precision: number;
-  /** Of the images of this class, the fraction predicted as it (0 when the class has no images). */
-  recall: number;
+  /** Of the images predicted as this class, the fraction that are this class (null when none is predicted as it). */
+  precision: number | null;
+  /** Of the images of this class, the fraction predicted as it (null when the class has no images). */
+  recall: number | null;
   /** Number of images of this class. */
   support: number;
 }
@@ -46,8 +46,8 @@ export function classMetrics(confusion: number[][], names: string[]): ClassMetri
     const predicted = confusion.reduce((a, r) => a + r[c], 0);
     return {
       name: names[c] ?? String(c),
-      precision: predicted === 0 ? 0 : row[c] / predicted,
-      recall: support === 0 ? 0 : row[c] / support,
+      precision: predicted === 0 ? null : row[c] / predicted,
+      recall: support === 0 ? null : row[c] / support,
       support,
     };
   });
@@ -74,7 +74,7 @@ export function formatTable(rows: string[][]): string {
 export function formatClassMetrics(metrics: ClassMetrics[]): string {
   return formatTable([
     ['class', 'precision', 'recall', 'support'],
-    ...metrics.map((m) => [m.name, m.precision.toFixed(3), m.recall.toFixed(3), String(m.support)]),
+    ...metrics.map((m) => [m.name, ratio(m.precision), ratio(m.recall), String(m.support)]),
   ]);
 }
 
@@ -84,4 +84,9 @@ export function formatConfusion(confusion: number[][], names: string[]): string 
     ['true \\ predicted', ...names],
     ...confusion.map((row, i) => [names[i], ...row.map(String)]),
   ]);
+}
+
+/** A precision or recall for the tables: three decimals, or `n/a` where it is undefined (nothing to divide by). */
+function ratio(x: number | null): string {
+  return x === null ? 'n/a' : x.toFixed(3);
 }

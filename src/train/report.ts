@@ -224,8 +224,8 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
 /** Every file {@link writeReport} may write: an existing folder holding only these can be replaced by a new report. */
 const REPORT_FILES = ['curves.svg', 'curves.png', 'confusion.svg', 'confusion.png', 'metrics.json', 'report.md'];
 
-function fmt(x: number | undefined, digits = 4): string {
-  return x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
+function fmt(x: number | null | undefined, digits = 4): string {
+  return x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 }
 
 /** A monitored loss in words. */
