@@ -35,6 +35,7 @@ export type {
   ClassScore,
   EpochRecord,
   EvaluateOptions,
+  EvaluationProgress,
   EvaluationResult,
   ImageFailure,
   LrSchedule,

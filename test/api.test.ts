@@ -27,6 +27,7 @@ import type {
   DotOptions,
   EpochRecord,
   EvaluateOptions,
+  EvaluationProgress,
   EvaluationResult,
   FoldOptions,
   ImageFailure,
@@ -52,7 +53,7 @@ import type {
 /** Every type the entry exports, by name (compile-time only). */
 export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
   CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, DotOptions, EpochRecord,
-  EvaluateOptions, EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
+  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
   OptimizerName, PlotFormat, Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
   TrainOptions, TrainResult, TrainSegment, TrainState];
 

@@ -700,7 +700,7 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
   const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: lrAt(firstStep), step_loss: stepLoss, step_acc: stepAcc };
   if (s.preciseBn > 0) await recalibrateBatchNorm(model, data.train, { batches: s.preciseBn, batchSize: s.batchSize, seed: s.seed, epoch: s.epoch });
   if (data.validation !== undefined) {
-    const val = await evaluateModel(model, data.validation, s.batchSize);
+    const val = await evaluateModel(model, data.validation, s.batchSize, undefined, (done, total) => s.reporter.validate?.(done, total));
     record.val_loss = val.loss;
     record.val_acc = val.accuracy;
   }
