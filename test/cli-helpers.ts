@@ -35,3 +35,33 @@ export async function runCaptured(argv: string[]): Promise<CliResult> {
     process.stderr.write = stderrWrite;
   }
 }
+
+/** A fake terminal of `columns` columns (none: a size it does not tell) that keeps every chunk written to it. */
+export function fakeTerminal(columns: number | undefined, isTTY = true): NodeJS.WriteStream & { chunks: string[]; text: () => string } {
+  const t = {
+    chunks: [] as string[],
+    text: () => t.chunks.join(''),
+    isTTY,
+    columns,
+    write(chunk: string | Uint8Array) {
+      t.chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      return true;
+    },
+    cursorTo() {
+      return true;
+    },
+    moveCursor() {
+      return true;
+    },
+    clearLine() {
+      return true;
+    },
+    on() {
+      return t;
+    },
+    removeListener() {
+      return t;
+    },
+  };
+  return t as unknown as NodeJS.WriteStream & { chunks: string[]; text: () => string };
+}

@@ -14,7 +14,7 @@ import { describePosition } from '../src/cli/commands/train.js';
 import { CliError, untilInterrupted } from '../src/cli/common.js';
 import { formatCommanderError } from '../src/cli/main.js';
 import { DEMO_DEFAULTS, streamReporter, trackProgress, type EpochRecord, type ProgressReporter } from '../src/train/index.js';
-import { runCaptured } from './cli-helpers.js';
+import { fakeTerminal, runCaptured } from './cli-helpers.js';
 import { CLI, REPO_ROOT, SIGNS_TEST, SIGNS_TRAIN, TEST_BACKEND, tempDir } from './train-fixtures.js';
 
 const { dir: work, cleanup } = tempDir('resnet-cli-ux-');
@@ -148,60 +148,31 @@ test('help: examples for train, demo and summary; demo shows its --input default
   assert.ok(!demo.includes(shape.join('x')), `and not again as ${shape.join('x')}`);
 });
 
-/** A fake terminal that keeps what is written to it. */
-function fakeTerminal(): NodeJS.WriteStream & { text: string } {
-  const t = {
-    text: '',
-    isTTY: true,
-    columns: 100,
-    write(chunk: string | Uint8Array) {
-      t.text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-      return true;
-    },
-    cursorTo(_x: number, _y?: number) {
-      return true;
-    },
-    moveCursor() {
-      return true;
-    },
-    clearLine() {
-      return true;
-    },
-    on() {
-      return t;
-    },
-    removeListener() {
-      return t;
-    },
-  };
-  return t as unknown as NodeJS.WriteStream & { text: string };
-}
-
 const HIDE_CURSOR = '\x1B[?25l';
 const SHOW_CURSOR = '\x1B[?25h';
 const NO_WRAP = '\x1B[?7l';
 const WRAP = '\x1B[?7h';
 
 test('a live bar stopped mid-epoch gives the terminal its cursor and line wrapping back; a closed reporter stays quiet', () => {
-  const term = fakeTerminal();
+  const term = fakeTerminal(100);
   const reporter = trackProgress(streamReporter(term, true));
   assert.deepEqual(reporter.position, { finished: false });
   reporter.start(3, 5, 10);
   reporter.step(1.5, 0.25, 100);
-  assert.ok(term.text.includes(HIDE_CURSOR) && term.text.includes(NO_WRAP), 'the bar hid the cursor and turned line wrapping off');
-  assert.ok(!term.text.includes(SHOW_CURSOR) && !term.text.includes(WRAP), 'not restored yet');
+  assert.ok(term.text().includes(HIDE_CURSOR) && term.text().includes(NO_WRAP), 'the bar hid the cursor and turned line wrapping off');
+  assert.ok(!term.text().includes(SHOW_CURSOR) && !term.text().includes(WRAP), 'not restored yet');
   assert.deepEqual(reporter.position, { finished: false, running: 3, epochs: 5 });
 
   reporter.close();
-  assert.ok(term.text.lastIndexOf(SHOW_CURSOR) > term.text.lastIndexOf(HIDE_CURSOR), 'cursor shown again');
-  assert.ok(term.text.lastIndexOf(WRAP) > term.text.lastIndexOf(NO_WRAP), 'line wrapping on again');
-  const after = term.text.length;
+  assert.ok(term.text().lastIndexOf(SHOW_CURSOR) > term.text().lastIndexOf(HIDE_CURSOR), 'cursor shown again');
+  assert.ok(term.text().lastIndexOf(WRAP) > term.text().lastIndexOf(NO_WRAP), 'line wrapping on again');
+  const after = term.text().length;
   // The abandoned trainer may still call the reporter before the process exits: nothing more reaches the terminal.
   reporter.step(1.4, 0.3, 100);
   reporter.message('late');
   reporter.start(4, 5, 10);
   reporter.stop();
-  assert.equal(term.text.length, after);
+  assert.equal(term.text().length, after);
 });
 
 test('trackProgress follows the epochs, and describePosition says where training was', () => {

@@ -20,41 +20,11 @@ import {
   type EpochRecord,
   type ProgressLine,
 } from '../src/train/index.js';
-import { runCaptured } from './cli-helpers.js';
+import { fakeTerminal, runCaptured } from './cli-helpers.js';
 import { SIGNS_TEST, TEST_BACKEND, TINY_INPUT, memoryDataset, tempDir, tinyResNet } from './train-fixtures.js';
 
 const { dir: work, cleanup } = tempDir('resnet-progress-');
 test.after(cleanup);
-
-/** A fake terminal of `columns` columns (none: a size it does not tell) that keeps every chunk written to it. */
-function fakeTerminal(columns: number | undefined, isTTY = true): NodeJS.WriteStream & { chunks: string[]; text: () => string } {
-  const t = {
-    chunks: [] as string[],
-    text: () => t.chunks.join(''),
-    isTTY,
-    columns,
-    write(chunk: string | Uint8Array) {
-      t.chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-      return true;
-    },
-    cursorTo() {
-      return true;
-    },
-    moveCursor() {
-      return true;
-    },
-    clearLine() {
-      return true;
-    },
-    on() {
-      return t;
-    },
-    removeListener() {
-      return t;
-    },
-  };
-  return t as unknown as NodeJS.WriteStream & { chunks: string[]; text: () => string };
-}
 
 /** The printable text of a chunk: escape sequences (cursor moves, clears) taken out. */
 function printable(chunk: string): string {

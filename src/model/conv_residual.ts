@@ -9,17 +9,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs';
 
-import { conv2dResidualOnBackend } from '../backend/index.js';
+import { conv2dResidualOnBackend, type Conv2dResidualGeometry } from '../backend/index.js';
 
 /** Activations a {@link Conv2DResidual} may apply after the addition. */
 export type ResidualActivation = 'linear' | 'relu';
 
-/** Geometry of the convolution in {@link conv2dResidual}. */
-export interface ConvGeometry {
-  strides: [number, number];
-  padding: 'same' | 'valid';
-  dilations: [number, number];
-}
+/** Geometry of the convolution in {@link conv2dResidual}: strides, 'same' or 'valid' padding, dilations. */
+export type ConvGeometry = Conv2dResidualGeometry;
 
 /**
  * activation(conv2d(x, filter) + bias + residual) for NHWC `x`, HWIO `filter`, `residual` shaped like the output.
