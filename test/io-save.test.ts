@@ -10,7 +10,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/backend/index.js';
 import { makeFolder, removeStaleTemps, writeDirAtomic, writeFileSynced } from '../src/train/fsutil.js';
 import { type ReportInput, writeReport } from '../src/train/report.js';
 import type { EpochRecord } from '../src/train/checkpoint.js';
@@ -304,9 +303,6 @@ test('makeFolder: creates missing parents one by one; a place it cannot create i
 });
 
 test("saveModel without metadata keeps the model's own (its class names); an explicit argument wins where both say", async () => {
-  // Metadata does not depend on the backend. On the cpu one whatever an earlier test chose (plot picks onednn, whose
-  // Multiply fails tfjs's IS_TEST data-id leak check as this is written, a matter for the backend's own tests).
-  await initBackend('cpu');
   const parent = freshDir('own-metadata');
   const model = tinyModel(1);
   model.setUserDefinedMetadata({ classes: ['cat', 'dog'], arch: 'dense' });
