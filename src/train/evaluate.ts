@@ -111,7 +111,10 @@ export async function evaluateModel(
 export interface EvaluateOptions {
   /** A saved model folder (`model.json`), a training run folder (its latest checkpoint), or a loaded model. */
   model: string | tf.LayersModel;
-  /** For a training run folder: its latest checkpoint (default) or its best by validation loss. */
+  /**
+   * For a training run folder: its latest checkpoint (when not given) or its best by validation loss. Given for
+   * anything else (a saved model, a model object), it is an error rather than ignored.
+   */
   checkpoint?: CheckpointChoice;
   /** A data source path (opened at the model's input shape) or an open data set. */
   data: string | Dataset;

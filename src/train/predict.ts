@@ -44,7 +44,10 @@ export interface PredictOptions {
    * or a loaded model.
    */
   model: string | tf.LayersModel;
-  /** For a training run folder: its latest checkpoint (default) or its best by validation loss. */
+  /**
+   * For a training run folder: its latest checkpoint (when not given) or its best by validation loss. Given for
+   * anything else (a saved model, a model object), it is an error rather than ignored.
+   */
   checkpoint?: CheckpointChoice;
   /**
    * Image files (JPEG, PNG, WebP), resized to the model's input shape, or folders of them ({@link listImageFiles}:

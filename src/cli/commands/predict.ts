@@ -47,7 +47,9 @@ Examples:
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     const files = await listImageFiles(images);
-    const { predictions, failed } = await predictEach({ model: opts.model, checkpoint: opts.checkpoint, images: files, topK: opts.top, backend: opts.backend });
+    // --checkpoint only when given: the library refuses one for a model that is not a training run folder.
+    const checkpoint = command.getOptionValueSource('checkpoint') === 'cli' ? opts.checkpoint : undefined;
+    const { predictions, failed } = await predictEach({ model: opts.model, checkpoint, images: files, topK: opts.top, backend: opts.backend });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(inFileOrder(files, predictions, failed), null, 2)}\n`);
     } else {
