@@ -69,3 +69,22 @@ test('native kernels pass tfjs\'s own per-kernel leak check (IS_TEST) and hold n
     tf.env().set('IS_TEST', wasTest);
   }
 });
+
+test('a synchronous loop whose native outputs are read (never recycled) holds no more memory than a collection frees', { skip: SKIP_NATIVE }, async () => {
+  // Read outputs cannot go back to the pool; they must be freed by garbage collection alone, with no turn of the event
+  // loop in between (external memory, such as the addon's aligned buffers, is released only on such a turn).
+  await initBackend('onednn');
+  const x = tf.randomUniform([8, 64, 64, 16], -1, 1, 'float32', 1) as tf.Tensor4D;
+  const w = tf.randomUniform([3, 3, 16, 16], -1, 1, 'float32', 2) as tf.Tensor4D;
+  gc();
+  const before = process.memoryUsage.rss();
+  for (let i = 1; i <= 300; i++) {
+    const y = tf.conv2d(x, w, 1, 'same'); // 2 MiB
+    y.dataSync();
+    y.dispose();
+    if (i % 50 === 0) gc();
+  }
+  const growth = process.memoryUsage.rss() - before;
+  assert.ok(growth < 200 * 2 ** 20, `RSS grew by ${(growth / 2 ** 20).toFixed(0)} MiB over 300 read outputs of 2 MiB`);
+  tf.dispose([x, w]);
+});

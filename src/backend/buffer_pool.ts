@@ -22,28 +22,37 @@ function poolCapBytes(): number {
   return Number.isFinite(mib) && mib > 0 ? mib * 1024 * 1024 : 0;
 }
 
-/** Free arrays by length, and which arrays the pool may take back. */
+/** Free arrays by length (aligned ones apart), and which arrays the pool may take back. */
 class BufferPool {
   private readonly free = new Map<number, Float32Array[]>();
+  private readonly freeAligned = new Map<number, Float32Array[]>();
   private readonly made = new WeakSet<Float32Array>();
+  private readonly aligned = new WeakSet<Float32Array>();
   private freeBytes = 0;
   private readonly capBytes = poolCapBytes();
   private allocate: ((byteLength: number) => ArrayBuffer) | null = null;
 
-  /** A Float32Array of `size` elements with undefined contents: a recycled one, or a new one. */
-  take(size: number): Float32Array {
-    const list = this.free.get(size);
-    const reused = list?.pop();
+  /**
+   * A Float32Array of `size` elements with undefined contents: a recycled one, or a new one in its own ArrayBuffer
+   * (offset 0, not zero-filled: native kernels overwrite all of it).
+   *
+   * `aligned` asks for an array that starts on a 64-byte boundary, which streaming stores of whole cache lines need
+   * (the addon's adam). V8 aligns its ArrayBuffers to 16 bytes only, so those come from the addon's allocator once the
+   * backend has given it ({@link allocateWith}). Only where asked: Node frees such external memory on a turn of the
+   * event loop rather than at garbage collection, so a synchronous loop that reads (and so never recycles) many of
+   * them would hold them all until it yields.
+   */
+  take(size: number, aligned = false): Float32Array {
+    const wantAligned = aligned && this.allocate !== null;
+    const reused = (wantAligned ? this.freeAligned : this.free).get(size)?.pop();
     if (reused !== undefined) {
       this.freeBytes -= reused.byteLength;
       return reused;
     }
-    // Its own ArrayBuffer, offset 0, not zero-filled (native kernels overwrite all of it), 64-byte aligned once the
-    // backend has given the addon's allocator (V8 aligns ArrayBuffers to 16 bytes): a 64-byte vector load then reads
-    // one cache line, not two, and streaming stores of whole lines are possible (see the addon's adam).
     let array: Float32Array;
-    if (this.allocate !== null) {
+    if (wantAligned && this.allocate !== null) {
       array = new Float32Array(this.allocate(size * 4), 0, size);
+      this.aligned.add(array);
     } else {
       const buf = Buffer.allocUnsafeSlow(size * 4);
       array = new Float32Array(buf.buffer, buf.byteOffset, size);
@@ -52,7 +61,7 @@ class BufferPool {
     return array;
   }
 
-  /** Makes new arrays in ArrayBuffers from `allocate` (the addon's alignedArrayBuffer). */
+  /** Makes aligned arrays ({@link take}) in ArrayBuffers from `allocate` (the addon's alignedArrayBuffer). */
   allocateWith(allocate: (byteLength: number) => ArrayBuffer): void {
     this.allocate = allocate;
   }
@@ -65,10 +74,11 @@ class BufferPool {
   /** Takes back an array nothing references any more (dropped if the pool is full). */
   give(array: Float32Array): void {
     if (!this.made.has(array) || this.freeBytes + array.byteLength > this.capBytes) return;
-    let list = this.free.get(array.length);
+    const lists = this.aligned.has(array) ? this.freeAligned : this.free;
+    let list = lists.get(array.length);
     if (list === undefined) {
       list = [];
-      this.free.set(array.length, list);
+      lists.set(array.length, list);
     }
     list.push(array);
     this.freeBytes += array.byteLength;
@@ -82,6 +92,7 @@ class BufferPool {
   /** Drops every free array (they are then garbage collected). */
   clear(): void {
     this.free.clear();
+    this.freeAligned.clear();
     this.freeBytes = 0;
   }
 }

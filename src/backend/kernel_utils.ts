@@ -38,10 +38,11 @@ export function float32Data(backend: BackendOnednn, t: TensorInfo): Float32Array
  * A Float32Array of `size` elements for a native kernel's output, NOT zero-filled: only for outputs that the native
  * code overwrites entirely (every oneDNN primitive writes all of its destination). It is recycled from disposed
  * outputs where that is safe (see buffer_pool.ts); skipping the zero-fill saves a full pass over memory per op.
+ * `aligned`: starting on a 64-byte boundary, for kernels that write whole cache lines with streaming stores.
  */
-export function outputArray(size: number): Float32Array {
+export function outputArray(size: number, aligned = false): Float32Array {
   if (size === 0) return new Float32Array(0);
-  return bufferPool.take(size);
+  return bufferPool.take(size, aligned);
 }
 
 /** Number of elements of a shape. */

@@ -88,9 +88,9 @@ static Napi::Value ReleaseToken(const Napi::CallbackInfo& info) {
 
 /**
  * alignedArrayBuffer(byteLength): a new ArrayBuffer of exactly `byteLength` bytes (contents undefined) whose memory
- * starts on a 64-byte boundary, freed when the ArrayBuffer is garbage collected. The output pool (buffer_pool.ts)
- * makes its arrays in these: a 64-byte vector load or store then touches one cache line instead of two, and whole-line
- * streaming stores become possible (see adam in eltwise.cc). V8's own ArrayBuffers are only 16-byte aligned.
+ * starts on a 64-byte boundary, freed after the ArrayBuffer is garbage collected (Node runs the finalizer on a later
+ * turn of the event loop). The output pool makes the arrays of kernels that write whole cache lines with streaming
+ * stores (adam in eltwise.cc) in these; V8's own ArrayBuffers are only 16-byte aligned.
  */
 static Napi::Value AlignedArrayBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -109,10 +109,10 @@ static Napi::Value AlignedArrayBuffer(const Napi::CallbackInfo& info) {
 }
 
 /**
- * Whether the calling thread may use the addon: the first JavaScript thread that loads it owns it for the life of the
- * process. Its caches (primitives, reordered filters, scratch memory) are process-wide and unsynchronised, so a second
- * thread (a worker_thread) must not share them; loading it there fails, and the backend there falls back to tfjs's
- * cpu backend, saying why.
+ * Whether the calling thread may use the addon: the first JavaScript thread that loads it owns it for as long as it
+ * keeps it loaded (a worker's copy is unloaded when the worker exits). Its caches (primitives, reordered filters,
+ * scratch memory) are process-wide and unsynchronised, so a second thread (a worker_thread) must not share them;
+ * loading it there fails, and the backend there falls back to tfjs's cpu backend, saying why.
  */
 static bool claimThread() {
   static std::mutex mutex;

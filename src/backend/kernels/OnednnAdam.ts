@@ -39,7 +39,8 @@ function onednnAdam({ inputs, backend, attrs }: KernelArgs<OnednnAdamInputs, { s
   const data = (t: TensorInfo): Float32Array => float32Values(backend, t) as Float32Array;
   const { value, m, v, gradient } = inputs;
   const size = data(value).length;
-  const outs = [outputArray(size), outputArray(size), outputArray(size)];
+  // 64-byte aligned: the addon streams whole cache lines into large variables' new values and moments.
+  const outs = [outputArray(size, true), outputArray(size, true), outputArray(size, true)];
   backend.native.adam(data(value), data(m), data(v), data(gradient), outs[0], outs[1], outs[2], attrs.scalars);
   return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
 }
