@@ -24,6 +24,16 @@ function conv(seed: number): Float32Array {
   });
 }
 
+/** {@link conv} on tfjs's cpu backend; the onednn backend is active again afterwards. */
+async function cpuConv(seed: number): Promise<Float32Array> {
+  await initBackend('cpu');
+  try {
+    return conv(seed);
+  } finally {
+    await initBackend('onednn');
+  }
+}
+
 test('after tf.engine().reset() a new onednn backend computes with its own filters, not the old one\'s cached copies', { skip: SKIP_NATIVE }, async () => {
   await initBackend('cpu');
   const expectedA = conv(2);
@@ -74,5 +84,12 @@ test('a worker thread gets the cpu backend (the addon belongs to the thread that
   assert.match(reply.forced, /in use by another thread of this process/);
   // The main thread keeps its native backend.
   assert.equal(await initBackend('onednn'), 'onednn');
+});
+
+test('after tf.removeBackend(\'onednn\'), initBackend brings the backend back', { skip: SKIP_NATIVE }, async () => {
+  await initBackend('onednn');
+  tf.removeBackend('onednn');
+  assert.equal(await initBackend('auto'), 'onednn');
+  assert.ok(relErr(conv(3), (await cpuConv(3))) < TOLERANCE);
 });
 

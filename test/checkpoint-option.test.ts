@@ -24,6 +24,9 @@ test('checkpoint given for a saved model or a model object is refused by predict
     await assert.rejects(predict({ model: saved, checkpoint: 'best', images: [image], backend: TEST_BACKEND }), refused(saved));
     await assert.rejects(predict({ model, checkpoint: 'best', images: [image], backend: TEST_BACKEND }), refused('a model object'));
     await assert.rejects(evaluate({ model: saved, checkpoint: 'best', data: SIGNS_TEST, limit: 12, backend: TEST_BACKEND }), refused(saved));
+    // A path that does not exist is named as such: leaving checkpoint out would not help.
+    const missing = path.join(root, 'no-such-run');
+    await assert.rejects(predict({ model: missing, checkpoint: 'best', images: [image], backend: TEST_BACKEND }), (e: Error) => e.message === `${missing}: no such model folder`);
     const [p] = await predict({ model: saved, images: [image], backend: TEST_BACKEND });
     assert.equal(p.top.length, 3);
     const r = await evaluate({ model: saved, data: SIGNS_TEST, limit: 12, backend: TEST_BACKEND });

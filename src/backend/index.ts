@@ -62,11 +62,12 @@ export function onednnInfo(): NativeInfo | null {
  * Does not make it the active backend: use `initBackend`.
  */
 export function registerOnednnBackend(): boolean {
-  if (registered) return true;
+  // tf.removeBackend('onednn') drops the backend's factory (its kernels stay registered): make it again then.
+  if (registered && tf.findBackendFactory(ONEDNN_BACKEND_NAME) !== null) return true;
   const native = loadNative();
   if (native === null) return false;
   tf.registerBackend(ONEDNN_BACKEND_NAME, () => new BackendOnednn(native), 3);
-  registerAllKernels();
+  if (!registered) registerAllKernels();
   registered = true;
   return true;
 }
