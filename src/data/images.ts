@@ -80,7 +80,10 @@ export async function decodeImage(file: string, shape: readonly [number, number,
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (err) {
-    throw new DataError(file, `cannot decode image: ${messageOf(err)}`);
+    // libvips reports a damaged file as a list of lines, often the same ones again: each once, on one line.
+    const raw = err instanceof Error ? err.message : String(err);
+    const lines = [...new Set(raw.split('\n').map((l) => l.trim()).filter((l) => l !== ''))];
+    throw new DataError(file, `cannot decode image: ${messageOf(lines.join('; '))}`);
   }
 }
 
@@ -135,6 +138,19 @@ export async function loadImagesEach(paths: string[], shape: [number, number, nu
       return decodeImage(p, shape);
     }),
   );
+  // libvips keeps one error buffer per process, so a file that failed while others were decoding may carry their
+  // errors in its message too: each failed file is decoded again on its own, for its own words. (Failures are rare.)
+  if (paths.length > 1) {
+    for (const [i, r] of settled.entries()) {
+      if (r.status === 'fulfilled') continue;
+      try {
+        await checkImageFile(paths[i]);
+        settled[i] = { status: 'fulfilled', value: await decodeImage(paths[i], shape) };
+      } catch (err) {
+        settled[i] = { status: 'rejected', reason: err };
+      }
+    }
+  }
   const files: string[] = [];
   const pixels: Uint8Array[] = [];
   const failed: ImageFailure[] = [];
