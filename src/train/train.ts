@@ -569,8 +569,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       reporter.end(record);
       if (options.report !== false) {
         // The report of the epochs so far (curves, table, settings; no evaluation), so that a run interrupted later
-        // (Ctrl-C, a crash) has one; it costs a tenth of a second or so. Written atomically: an interruption while it
-        // is written leaves the previous one (and a temporary that the next run clears). The final report replaces it.
+        // (Ctrl-C, a crash) has one; it costs a tenth of a second or so. Written to a temporary folder and swapped in
+        // (writeDirAtomic): a failure while it is written leaves the previous one. A kill between the swap's two
+        // renames leaves the previous report only under a temporary name, which the next run clears; that run's first
+        // epoch writes the report again. The final report replaces it.
         try {
           const interim = reportInput(state);
           await writeReport(reportDir, { ...interim, run: { ...interim.run, inProgress: true } });
