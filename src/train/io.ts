@@ -134,10 +134,10 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   try {
     json = JSON.parse(decodeText(await fsp.readFile(file)).replace(/^\uFEFF/, '')) as ModelJson;
   } catch (err) {
-    throw new Error(`${file}: not a valid model.json: ${printable(messageOf(err))}`);
+    throw new Error(`${named}: not a valid model.json: ${printable(messageOf(err))}`);
   }
   if (json === null || typeof json !== 'object' || json.modelTopology == null) {
-    throw new Error(`${file}: not a TensorFlow.js layers model (no modelTopology)`);
+    throw new Error(`${named}: not a TensorFlow.js layers model (no modelTopology)`);
   }
   const artifacts = await tf.io.getModelArtifactsForJSON(json as tf.io.ModelJSON, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
