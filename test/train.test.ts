@@ -51,6 +51,10 @@ test('train: 2 epochs on a SIGNS subset write checkpoints, logs and a readable r
       }
       const state = await readState(join(ckpts, 'epoch-0002'));
       assert.equal(state.epoch, 2);
+      // The report's evaluation is the last epoch's model on the 6 validation images: that epoch's validation.
+      assert.equal(result.evaluation?.count, 6);
+      assert.equal(result.evaluation?.loss, state.history[1].val_loss);
+      assert.equal(result.evaluation?.accuracy, state.history[1].val_acc);
       assert.equal(state.iterations, 6);
       // One training loss and accuracy per step, per epoch, kept in the state.
       assert.deepEqual(state.history.map((h) => h.step_loss?.length), [3, 3]);

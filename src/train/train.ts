@@ -555,10 +555,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         },
       };
     };
+    /** The validation of the last epoch trained in this call, which the final report reuses. */
+    let lastValidation: { epoch: number; result: EvaluationResult } | undefined;
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
-      const record = await trainEpoch(model, data, {
+      const { record, validation } = await trainEpoch(model, data, {
         epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
       });
+      lastValidation = validation === undefined ? undefined : { epoch, result: validation };
       const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
       const value = record[monitor] as number;
       let best: BestRecord | undefined = state.best;
@@ -615,7 +618,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         evaluatedEpoch = evalBest.epoch;
         evaluated = evalBest.checkpoint;
       } else {
-        evaluation = await evaluateModel(model, evalSet, batchSize, state.classes);
+        // The last epoch's validation is this very evaluation (same weights, data and batch size): reuse it rather
+        // than run a second pass over the validation images.
+        evaluation = data.validation !== undefined && lastValidation?.epoch === state.epoch
+          ? lastValidation.result
+          : await evaluateModel(model, evalSet, batchSize, state.classes);
         evaluatedEpoch = state.epoch;
       }
       reportFiles = await writeReport(reportDir, {
@@ -664,7 +671,7 @@ interface EpochSettings {
  * One epoch: training steps over shuffled batches, then (optionally) BatchNorm recalibration, then validation.
  * Returns the epoch's log record.
  */
-async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings): Promise<EpochRecord> {
+async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings): Promise<{ record: EpochRecord; validation?: EvaluationResult }> {
   s.reporter.start(s.epoch, s.epochs, s.steps);
   const start = performance.now();
   let seen = 0;
@@ -701,12 +708,11 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
   const time = (performance.now() - start) / 1000;
   const record: EpochRecord = { epoch: s.epoch, loss: lossSum / seen, acc: accSum / seen, time, images_per_s: seen / time, lr: lrAt(firstStep), step_loss: stepLoss, step_acc: stepAcc };
   if (s.preciseBn > 0) await recalibrateBatchNorm(model, data.train, { batches: s.preciseBn, batchSize: s.batchSize, seed: s.seed, epoch: s.epoch });
-  if (data.validation !== undefined) {
-    const val = await evaluateModel(model, data.validation, s.batchSize, undefined, (done, total) => s.reporter.validate?.(done, total));
-    record.val_loss = val.loss;
-    record.val_acc = val.accuracy;
-  }
-  return record;
+  if (data.validation === undefined) return { record };
+  const validation = await evaluateModel(model, data.validation, s.batchSize, data.train.classes, (done, total) => s.reporter.validate?.(done, total));
+  record.val_loss = validation.loss;
+  record.val_acc = validation.accuracy;
+  return { record, validation };
 }
 
 /**
