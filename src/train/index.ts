@@ -49,5 +49,5 @@ export {
   STATE_JSON,
 } from './checkpoint.js';
 export { type LrSchedule, LR_SCHEDULES, learningRateAt, setLearningRate } from './schedule.js';
-export { createOptimizer, restoreOptimizer, writeOptimizerFiles, OPTIMIZER_NAMES, type OptimizerName } from './optimizer.js';
+export { checkMomentum, createOptimizer, restoreOptimizer, writeOptimizerFiles, OPTIMIZER_NAMES, type MomentumOptions, type OptimizerName } from './optimizer.js';
 export { TargetInUseError } from './fsutil.js';

@@ -33,9 +33,9 @@ export function learningRateAt(schedule: LrSchedule, lr: number, step: number, t
 }
 
 /**
- * Sets the learning rate that `optimizer`'s next `applyGradients` uses. tfjs's Adam, RMSProp and Momentum read their
- * `learningRate` field on every step (as does the onednn backend's Adam, `src/backend/adam.ts`); SGD keeps a cached
- * `-lr` scalar, which its own `setLearningRate` replaces.
+ * Sets the learning rate that `optimizer`'s next `applyGradients` uses. tfjs's Adam and RMSProp read their
+ * `learningRate` field on every step (as does the onednn backend's Adam, `src/backend/adam.ts`); SGD, and Momentum
+ * (which extends it and steps with the same scalar), keep a cached `-lr` scalar, which their `setLearningRate` replaces.
  */
 export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
   const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };

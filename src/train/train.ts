@@ -33,7 +33,7 @@ import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel
 import { formatImageShape, loadModel, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
 import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
-import { createOptimizer, restoreOptimizer, type OptimizerName } from './optimizer.js';
+import { checkMomentum, createOptimizer, restoreOptimizer, type MomentumOptions, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
 import { type ReportInput, type ReportRun, writeReport } from './report.js';
 import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from './schedule.js';
@@ -73,6 +73,14 @@ export interface TrainOptions {
   optimizer?: OptimizerName;
   /** Learning rate (with a schedule: its starting value). Default 0.001. */
   lr?: number;
+  /**
+   * SGD's momentum coefficient, in [0, 1): above 0, `sgd` is SGD with momentum (tfjs's MomentumOptimizer; He et al.
+   * train ResNets with 0.9). Default 0, plain SGD. With another optimizer anything above 0 is refused. Stored with
+   * the run's arguments (and its velocities with each checkpoint); like `lr`, a resumed run uses the value given.
+   */
+  momentum?: number;
+  /** Nesterov's momentum instead of the classical one. Needs `sgd` and `momentum` above 0. Default false. */
+  nesterov?: boolean;
   /**
    * Learning-rate schedule. `constant` (the default): `lr` at every step. `cosine`: step `t` of the run (0-based,
    * counting the steps of earlier epochs, so a resumed run continues the same curve) uses
@@ -153,7 +161,8 @@ export interface TrainResult {
 
 /**
  * The optimizer settings that trained a stretch of a run's epochs. A run has one; each resume that changes the
- * optimizer, `lr`, `lrSchedule` or (with the cosine schedule, whose length it sets) `epochs` starts another.
+ * optimizer, `lr`, `momentum`, `nesterov`, `lrSchedule` or (with the cosine schedule, whose length it sets) `epochs`
+ * starts another.
  */
 export interface TrainSegment {
   /** The first epoch trained with these settings (1-based); the stretch ends where the next one starts. */
@@ -161,6 +170,10 @@ export interface TrainSegment {
   optimizer: OptimizerName;
   /** Base learning rate. */
   lr: number;
+  /** SGD's momentum; absent (as in states written before it existed) or 0: none. */
+  momentum?: number;
+  /** Nesterov's momentum; absent: false. */
+  nesterov?: boolean;
   lrSchedule: LrSchedule;
   /** The run's planned number of epochs, which the cosine schedule decays over. */
   epochs: number;
@@ -182,28 +195,50 @@ export interface RunState extends TrainState {
  */
 export function trainSegments(state: RunState): TrainSegment[] {
   if (state.segments !== undefined) return state.segments;
-  const { optimizer, lr, lrSchedule, epochs } = state.args;
+  const { optimizer, lr, lrSchedule, epochs, momentum, nesterov } = state.args;
   if (state.epoch < 1 || typeof optimizer !== 'string' || typeof lr !== 'number' || typeof epochs !== 'number') return [];
   const schedule = lrSchedule === undefined ? 'constant' : lrSchedule;
   if (!LR_SCHEDULES.includes(schedule as LrSchedule)) return [];
-  return [{ fromEpoch: 1, optimizer: optimizer as OptimizerName, lr, lrSchedule: schedule as LrSchedule, epochs }];
-}
-
-/** Whether two settings give the same learning rates: the cosine schedule's length matters, the constant one's not. */
-function sameSettings(a: Omit<TrainSegment, 'fromEpoch'>, b: Omit<TrainSegment, 'fromEpoch'>): boolean {
-  return a.optimizer === b.optimizer && a.lr === b.lr && a.lrSchedule === b.lrSchedule && (a.lrSchedule === 'constant' || a.epochs === b.epochs);
+  const segment: TrainSegment = { fromEpoch: 1, optimizer: optimizer as OptimizerName, lr, lrSchedule: schedule as LrSchedule, epochs };
+  if (typeof momentum === 'number' && momentum > 0) segment.momentum = momentum;
+  if (nesterov === true) segment.nesterov = true;
+  return [segment];
 }
 
 /**
- * The optimizer line of a report: the settings, e.g. `adam (lr 0.001)` or `adam (lr 0.001, cosine decay to 0 over 6
- * epochs)`, and where a resume changed them, each stretch's with its epochs, oldest first:
+ * Whether two settings give the same steps: the same optimizer, momentum and learning rates (the cosine schedule's
+ * length matters, the constant one's not).
+ */
+function sameSettings(a: Omit<TrainSegment, 'fromEpoch'>, b: Omit<TrainSegment, 'fromEpoch'>): boolean {
+  return (
+    a.optimizer === b.optimizer &&
+    a.lr === b.lr &&
+    (a.momentum ?? 0) === (b.momentum ?? 0) &&
+    (a.nesterov ?? false) === (b.nesterov ?? false) &&
+    a.lrSchedule === b.lrSchedule &&
+    (a.lrSchedule === 'constant' || a.epochs === b.epochs)
+  );
+}
+
+/** One stretch's settings in words: `sgd (lr 0.1, momentum 0.9, nesterov, cosine decay to 0 over 90 epochs)`. */
+function describeSettings(s: Omit<TrainSegment, 'fromEpoch'>): string {
+  const parts = [`lr ${s.lr}`];
+  if ((s.momentum ?? 0) > 0) parts.push(`momentum ${s.momentum}`);
+  if (s.nesterov === true) parts.push('nesterov');
+  if (s.lrSchedule === 'cosine') parts.push(`cosine decay to 0 over ${s.epochs} epochs`);
+  return `${s.optimizer} (${parts.join(', ')})`;
+}
+
+/**
+ * The optimizer line of a report: the settings, e.g. `adam (lr 0.001)`, `sgd (lr 0.1, momentum 0.9, nesterov)` or
+ * `adam (lr 0.001, cosine decay to 0 over 6 epochs)`, and where a resume changed them, each stretch's with its epochs, oldest first:
  * `epochs 1-3: adam (lr 0.001); epochs 4-6: adam (lr 0.0005, cosine decay to 0 over 6 epochs)`. `lastEpoch` ends
  * the last stretch; epochs before the first stretch (or all, without one) are `not recorded`.
  */
 export function describeOptimizer(segments: readonly TrainSegment[], lastEpoch: number): string {
   const stretches: { from: number; text: string }[] = segments
     .filter((s) => s.fromEpoch <= lastEpoch)
-    .map((s) => ({ from: s.fromEpoch, text: `${s.optimizer} (lr ${s.lr}${s.lrSchedule === 'cosine' ? `, cosine decay to 0 over ${s.epochs} epochs` : ''})` }));
+    .map((s) => ({ from: s.fromEpoch, text: describeSettings(s) }));
   if ((stretches[0]?.from ?? Infinity) > 1) stretches.unshift({ from: 1, text: 'not recorded' });
   if (stretches.length === 1) return stretches[0].text;
   return stretches
@@ -376,6 +411,8 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
     batchSize: o.batchSize ?? 32,
     optimizer: o.optimizer ?? 'adam',
     lr: o.lr ?? 0.001,
+    momentum: o.momentum ?? 0,
+    nesterov: o.nesterov ?? false,
     lrSchedule: o.lrSchedule ?? 'constant',
     earlyStop: o.earlyStop,
     augment: o.augment,
@@ -386,10 +423,11 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
 
 /**
  * Compiles `model` for training with a fresh optimizer (categorical cross-entropy, accuracy) and returns the optimizer.
- * The caller owns the optimizer (the model does not dispose it).
+ * The caller owns the optimizer (the model does not dispose it). `momentum` applies to `sgd` only (see
+ * {@link createOptimizer}).
  */
-export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerName = 'adam', lr = 0.001): tf.Optimizer {
-  const opt = createOptimizer(optimizer, lr);
+export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerName = 'adam', lr = 0.001, momentum: MomentumOptions = {}): tf.Optimizer {
+  const opt = createOptimizer(optimizer, lr, momentum);
   model.compile({ optimizer: opt, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   return opt;
 }
@@ -419,6 +457,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be a positive whole number, got ${batchSize}`);
   if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
+  const momentum = { momentum: options.momentum ?? 0, nesterov: options.nesterov ?? false };
+  checkMomentum(options.optimizer ?? 'adam', momentum);
   if (options.valLimit !== undefined && typeof options.valData !== 'string') {
     throw new Error('valLimit needs valData to be a path (the validation part held out of data is sized by valSplit)');
   }
@@ -490,14 +530,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     if (state !== undefined) checkSameClasses(state.classes, data.train.classes, 'the checkpoint was trained on', source);
 
-    optimizer = compileForTraining(model, options.optimizer ?? 'adam', lr);
+    optimizer = compileForTraining(model, options.optimizer ?? 'adam', lr, momentum);
     if (options.resume && latest !== undefined) await restoreOptimizer(optimizer, model, latest);
 
     const resumed = state;
     state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
     // The epochs this call trains get its settings: the same as the last stretch's continue it, others start one.
     const segments = resumed === undefined ? [] : [...trainSegments(resumed)];
-    const settings = { optimizer: options.optimizer ?? 'adam', lr, lrSchedule, epochs };
+    const settings: Omit<TrainSegment, 'fromEpoch'> = { optimizer: options.optimizer ?? 'adam', lr, lrSchedule, epochs };
+    if (momentum.momentum > 0) settings.momentum = momentum.momentum;
+    if (momentum.nesterov) settings.nesterov = true;
     const last = segments[segments.length - 1];
     if (state.epoch < epochs && (last === undefined || !sameSettings(last, settings))) segments.push({ fromEpoch: state.epoch + 1, ...settings });
     state.segments = segments;

@@ -61,6 +61,25 @@ export function parseAugment(value: string): AugmentOptions {
   return out;
 }
 
+/**
+ * Settles `--momentum` and `--nesterov` against `--optimizer`: values that came from a resumed run's arguments (not
+ * the command line) are dropped where they no longer apply (another optimizer given now, or `--momentum 0` without
+ * `--nesterov`); what the command line asks for that does not fit is a usage error.
+ */
+function settleMomentum(opts: TrainCliOptions, cmd: Command): void {
+  const fromCli = (key: keyof TrainCliOptions): boolean => cmd.getOptionValueSource(key) === 'cli';
+  if (opts.optimizer !== 'sgd') {
+    if (!fromCli('momentum')) opts.momentum = 0;
+    if (!fromCli('nesterov')) opts.nesterov = false;
+    const given = [opts.momentum > 0 ? '--momentum' : '', opts.nesterov === true ? '--nesterov' : ''].filter((g) => g !== '');
+    if (given.length > 0) throw new CliError(`${given.join(' and ')} ${given.length > 1 ? 'apply' : 'applies'} only to --optimizer sgd, not ${opts.optimizer}`, 2);
+  }
+  if (opts.momentum === 0 && opts.nesterov === true) {
+    if (!fromCli('nesterov')) opts.nesterov = false;
+    else throw new CliError('--nesterov needs --momentum above 0 (e.g. --momentum 0.9)', 2);
+  }
+}
+
 /** `train`'s options as commander parses them. */
 interface TrainCliOptions {
   data?: string;
@@ -75,6 +94,8 @@ interface TrainCliOptions {
   batchSize: number;
   optimizer: OptimizerName;
   lr: number;
+  momentum: number;
+  nesterov?: boolean;
   lrSchedule: LrSchedule;
   out?: string;
   resume?: boolean;
@@ -100,6 +121,8 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
   ['batchSize', 'batchSize'],
   ['optimizer', 'optimizer'],
   ['lr', 'lr'],
+  ['momentum', 'momentum'],
+  ['nesterov', 'nesterov'],
   ['lrSchedule', 'lrSchedule'],
   ['earlyStop', 'earlyStop'],
   ['augment', 'augment'],
@@ -237,6 +260,9 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'images per training step', parsePositiveInt, 32)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZER_NAMES).default('adam'))
     .option('--lr <rate>', 'learning rate', parsePositiveNumber, 0.001)
+    .option('--momentum <m>', 'SGD momentum in [0, 1), e.g. 0.9 (0: plain SGD; --optimizer sgd only)', parseFraction, 0)
+    .option('--nesterov', "Nesterov's momentum instead of the classical one (needs --optimizer sgd and --momentum above 0)")
+    .option('--no-nesterov', "classical momentum (drops a resumed run's --nesterov)")
     .addOption(new Option('--lr-schedule <name>', "learning-rate schedule: constant, or cosine decay to 0 over the run's steps").choices(LR_SCHEDULES).default('constant'))
     .option('--out <dir>', 'run folder (default: runs/<arch>-<date>-<time>)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
@@ -253,6 +279,7 @@ Ctrl-C stops at once and names the last checkpoint; --resume continues from it.
 Examples:
   resnet train --data train_signs.h5 --out runs/signs --epochs 20 --augment flip
   resnet train --out runs/signs --resume --epochs 30   (more epochs, same run)
+  resnet train --data train_signs.h5 --optimizer sgd --lr 0.1 --momentum 0.9 --lr-schedule cosine
   resnet train --data photos/ --arch resnet18 --width-divisor 4 --limit 500
   resnet train --data fashion/ --val-data fashion/ --val-limit 1000`,
     );
@@ -269,6 +296,7 @@ Examples:
       }
       if (fromRun !== undefined && fromRun.length > 0) reporter.message(`using the data stored with the run: ${fromRun.join(' ')}`);
     }
+    settleMomentum(opts, command);
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     if (opts.valLimit !== undefined && opts.valData === undefined) {
       throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
@@ -295,6 +323,8 @@ Examples:
       batchSize: opts.batchSize,
       optimizer: opts.optimizer,
       lr: opts.lr,
+      momentum: opts.momentum,
+      nesterov: opts.nesterov ?? false,
       lrSchedule: opts.lrSchedule,
       out,
       resume: opts.resume,
