@@ -279,7 +279,7 @@ Ctrl-C stops at once and names the last checkpoint; --resume continues from it.
 Examples:
   resnet train --data train_signs.h5 --out runs/signs --epochs 20 --augment flip
   resnet train --out runs/signs --resume --epochs 30   (more epochs, same run)
-  resnet train --data train_signs.h5 --optimizer sgd --lr 0.1 --momentum 0.9 --lr-schedule cosine
+  resnet train --data train_signs.h5 --optimizer sgd --lr 0.1 --momentum 0.9
   resnet train --data photos/ --arch resnet18 --width-divisor 4 --limit 500
   resnet train --data fashion/ --val-data fashion/ --val-limit 1000`,
     );
