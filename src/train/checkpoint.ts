@@ -35,7 +35,7 @@ import {
   readPointer,
 } from './run_layout.js';
 
-export { CHECKPOINTS_DIR, LATEST_FILE, BEST_FILE, STATE_JSON } from './run_layout.js';
+export { CHECKPOINTS_DIR, LATEST_FILE, BEST_FILE, REPORT_DIR, STATE_JSON } from './run_layout.js';
 
 /** One row of the training log: the metrics of one epoch. */
 export interface EpochRecord {

@@ -12,7 +12,8 @@ import { formatImageShape } from './io.js';
 import type { ProgressReporter } from './progress.js';
 import type { LrSchedule } from './schedule.js';
 import { writeReport } from './report.js';
-import { type TrainResult, describeOptimizer, train, trainSegments } from './train.js';
+import { REPORT_DIR } from './run_layout.js';
+import { type TrainResult, describeOptimizer, describePreciseBn, train, trainSegments } from './train.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs the IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -124,7 +125,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   try {
     const testSet = (await openDataset(o.data, { split: 'test', inputShape: o.inputShape, limit: o.testLimit, seed: o.seed })).train;
     const test = await evaluateModel(training.model, testSet, o.batchSize, training.state.classes);
-    const reportDir = join(training.out, 'report');
+    const reportDir = join(training.out, REPORT_DIR);
     await writeReport(reportDir, {
       title: `Demo: ${o.arch} on Fashion-MNIST`,
       classes: training.state.classes,
@@ -138,7 +139,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
         'test images': test.count,
         optimizer: describeOptimizer(trainSegments(training.state), training.state.epoch),
         'batch size': o.batchSize,
-        'BatchNorm recalibration': o.preciseBn > 0 ? `${o.preciseBn} batches after each epoch` : 'off',
+        'BatchNorm recalibration': describePreciseBn(o.preciseBn),
         backend: training.backend,
         checkpoint: training.checkpoint ?? 'none',
       },

@@ -44,6 +44,7 @@ export {
   type CheckpointChoice,
   checkpointName,
   CHECKPOINTS_DIR,
+  REPORT_DIR,
   LATEST_FILE,
   BEST_FILE,
   STATE_JSON,

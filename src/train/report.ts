@@ -234,7 +234,7 @@ function monitorName(monitor: 'val_loss' | 'loss'): string {
 }
 
 /** `n epoch(s)`. */
-function epochsText(n: number): string {
+export function epochsText(n: number): string {
   return `${n} epoch${n === 1 ? '' : 's'}`;
 }
 

@@ -20,6 +20,8 @@ export const CHECKPOINTS_DIR = 'checkpoints';
 export const LATEST_FILE = 'latest';
 /** Pointer file naming the best checkpoint. */
 export const BEST_FILE = 'best';
+/** Sub-folder of a run folder that holds the report (report.md, curves, confusion matrix). */
+export const REPORT_DIR = 'report';
 /** Training state file inside a checkpoint; its presence marks the checkpoint complete. */
 export const STATE_JSON = 'state.json';
 

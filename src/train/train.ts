@@ -35,7 +35,8 @@ import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsut
 import { LOG_FILES, writeLogs } from './log.js';
 import { checkMomentum, createOptimizer, restoreOptimizer, type MomentumOptions, type OptimizerName } from './optimizer.js';
 import { type ProgressReporter, streamReporter } from './progress.js';
-import { type ReportInput, type ReportRun, writeReport } from './report.js';
+import { type ReportInput, type ReportRun, epochsText, writeReport } from './report.js';
+import { REPORT_DIR, isCheckpointName } from './run_layout.js';
 import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from './schedule.js';
 
 /** Options of {@link train}. Only `data` and `out` are required. */
@@ -306,9 +307,6 @@ export class RunFolderInUseError extends Error {
   }
 }
 
-/** Sub-folder of a run folder that holds the end-of-training report. */
-const REPORT_DIR = 'report';
-
 /** Whether an entry at the top of a run folder is one a run writes: its logs, checkpoints, report or a temporary. */
 function isRunEntry(e: Dirent): boolean {
   if (e.name.startsWith(TEMP_PREFIX)) return true;
@@ -318,7 +316,7 @@ function isRunEntry(e: Dirent): boolean {
 /** Whether an entry of `checkpoints/` is one a run writes: a pointer file, a checkpoint folder or a temporary. */
 function isCheckpointEntry(e: Dirent): boolean {
   if (e.name.startsWith(TEMP_PREFIX)) return true;
-  return e.isDirectory() ? /^epoch-\d+$/.test(e.name) : e.isFile() && (e.name === LATEST_FILE || e.name === BEST_FILE);
+  return e.isDirectory() ? isCheckpointName(e.name) : e.isFile() && (e.name === LATEST_FILE || e.name === BEST_FILE);
 }
 
 /** An entry's name as listed in messages: a folder's with a trailing `/`. */
@@ -589,7 +587,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'batch size': batchSize,
           augmentation: describeAugment(options.augment),
           'BatchNorm recalibration': describePreciseBn(options.preciseBn ?? DEFAULT_PRECISE_BN),
-          'early stopping': options.earlyStop === undefined ? 'off' : `after ${options.earlyStop} epoch${options.earlyStop === 1 ? '' : 's'} without a lower validation loss`,
+          'early stopping': options.earlyStop === undefined ? 'off' : `after ${epochsText(options.earlyStop)} without a lower validation loss`,
           seed,
           backend,
           'latest checkpoint': checkpoint ?? 'none',
@@ -598,12 +596,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       };
     };
     /** The validation of the last epoch trained in this call, which the final report reuses. */
-    let lastValidation: { epoch: number; result: EvaluationResult } | undefined;
+    let lastValidation: EvaluationResult | undefined;
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const { record, validation } = await trainEpoch(model, data, {
         epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
       });
-      lastValidation = validation === undefined ? undefined : { epoch, result: validation };
+      lastValidation = validation;
       const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
       const value = record[monitor] as number;
       let best: BestRecord | undefined = state.best;
@@ -628,7 +626,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // Counted from the best epoch, not from this call's start: a resumed run may have gone without improving longer.
       const stale = epoch - best.epoch;
       if (options.earlyStop !== undefined && stale >= options.earlyStop && epoch < epochs) {
-        reporter.message(`early stop: ${monitor} has not improved for ${stale} epoch${stale === 1 ? '' : 's'} (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
+        reporter.message(`early stop: ${monitor} has not improved for ${epochsText(stale)} (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
         stoppedEarly = true;
         break;
       }
@@ -662,9 +660,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       } else {
         // The last epoch's validation is this very evaluation (same weights, data and batch size): reuse it rather
         // than run a second pass over the validation images.
-        evaluation = data.validation !== undefined && lastValidation?.epoch === state.epoch
-          ? lastValidation.result
-          : await evaluateModel(model, evalSet, batchSize, state.classes);
+        evaluation = lastValidation ?? (await evaluateModel(model, evalSet, batchSize, state.classes));
         evaluatedEpoch = state.epoch;
       }
       reportFiles = await writeReport(reportDir, {

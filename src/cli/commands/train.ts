@@ -24,6 +24,8 @@ import {
   readState,
   RunFolderInUseError,
   DEFAULT_PRECISE_BN,
+  REPORT_DIR,
+  epochsText,
   streamReporter,
   trackProgress,
   train,
@@ -220,7 +222,7 @@ export function finalLines(
   const lines = [
     `run: ${result.out}`,
     result.stoppedEarly && best !== undefined
-      ? `epochs: ${result.state.epoch} of ${result.plannedEpochs} planned (stopped early: ${best.monitor} has not improved for ${stale} epoch${stale === 1 ? '' : 's'})`
+      ? `epochs: ${result.state.epoch} of ${result.plannedEpochs} planned (stopped early: ${best.monitor} has not improved for ${epochsText(stale)})`
       : `epochs: ${result.state.epoch}`,
   ];
   if (last !== undefined) lines.push(`final: ${metricsText(last)}`);
@@ -232,7 +234,7 @@ export function finalLines(
   }
   if (result.reportFiles !== undefined) {
     const evaluated = result.evaluatedEpoch !== undefined && result.evaluatedEpoch !== last?.epoch ? ` (evaluates epoch ${result.evaluatedEpoch}, the best)` : '';
-    lines.push(`report: ${join(result.out, 'report', 'report.md')}${evaluated}`);
+    lines.push(`report: ${join(result.out, REPORT_DIR, 'report.md')}${evaluated}`);
   }
   return lines;
 }
