@@ -4,7 +4,8 @@
 import { stat } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { DataError, imageFilesIn, loadImagesEach, type ImageFailure } from '../data/index.js';
+import { imageFilesIn, loadImages, loadImagesEach, type ImageFailure } from '../data/index.js';
+import { checkPositiveWhole } from './validate.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -31,6 +32,8 @@ export type { ImageFailure } from '../data/index.js';
 
 /** What {@link predictEach} returns: the predictions of the images it could read, and the files it could not. */
 export interface PredictOutcome {
+  /** Every image file it tried, folders expanded ({@link listImageFiles}), in order: each is in one of the lists below. */
+  files: string[];
   /** One prediction per readable image, in the order of the files. */
   predictions: Prediction[];
   /** The files that could not be read (missing, not an image, undecodable), in order, each with the problem. */
@@ -114,11 +117,6 @@ export async function predictEach(options: PredictOptions): Promise<PredictOutco
   return run(options, false);
 }
 
-/** Throws unless `value` is a positive whole number, in the words `train` uses for its batch size. */
-function checkPositiveWhole(value: number, what: string): void {
-  if (!(Number.isInteger(value) && value >= 1)) throw new Error(`${what} must be a positive whole number, got ${value}`);
-}
-
 /** {@link predict} (`stopAtFailure`: throw at the first unreadable file) and {@link predictEach}. */
 async function run(options: PredictOptions, stopAtFailure: boolean): Promise<PredictOutcome> {
   const batchSize = options.batchSize ?? 32;
@@ -137,11 +135,9 @@ async function run(options: PredictOptions, stopAtFailure: boolean): Promise<Pre
     const predictions: Prediction[] = [];
     const failed: ImageFailure[] = [];
     for (let start = 0; start < images.length; start += batchSize) {
-      const loaded = await loadImagesEach(images.slice(start, start + batchSize), shape);
-      if (stopAtFailure && loaded.failed.length > 0) {
-        loaded.images?.dispose();
-        throw new DataError(loaded.failed[0].file, loaded.failed[0].error);
-      }
+      const batch = images.slice(start, start + batchSize);
+      // predict: the first unreadable file is an error, as loadImages makes it.
+      const loaded = stopAtFailure ? { files: batch, images: await loadImages(batch, shape), failed: [] } : await loadImagesEach(batch, shape);
       failed.push(...loaded.failed);
       const xs = loaded.images;
       if (xs === undefined) continue;
@@ -158,7 +154,7 @@ async function run(options: PredictOptions, stopAtFailure: boolean): Promise<Pre
         predictions.push({ file, top });
       });
     }
-    return { predictions, failed };
+    return { files: images, predictions, failed };
   } finally {
     model.dispose();
   }

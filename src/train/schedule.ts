@@ -3,6 +3,7 @@
  * resumed run (which knows how many steps it has done) continues the same curve.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { checkPositiveWhole } from './validate.js';
 
 /**
  * A learning-rate schedule.
@@ -26,7 +27,7 @@ export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'cosine'];
 export function learningRateAt(schedule: LrSchedule, lr: number, step: number, totalSteps: number): number {
   if (!LR_SCHEDULES.includes(schedule)) throw new Error(`unknown learning-rate schedule '${String(schedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
   if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
-  if (!(Number.isInteger(totalSteps) && totalSteps >= 1)) throw new Error(`total steps must be a positive whole number, got ${totalSteps}`);
+  checkPositiveWhole(totalSteps, 'total steps');
   if (!(Number.isInteger(step) && step >= 0 && step <= totalSteps)) throw new Error(`step must be a whole number in [0, ${totalSteps}], got ${step}`);
   if (schedule === 'constant') return lr;
   return lr * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps));

@@ -37,6 +37,7 @@ import { checkMomentum, createOptimizer, restoreOptimizer, type MomentumOptions,
 import { type ProgressReporter, streamReporter } from './progress.js';
 import { type ReportInput, type ReportRun, epochsText, writeReport } from './report.js';
 import { REPORT_DIR, isCheckpointName } from './run_layout.js';
+import { checkPositiveWhole } from './validate.js';
 import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from './schedule.js';
 
 /** Options of {@link train}. Only `data` and `out` are required. */
@@ -451,8 +452,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const lr = options.lr ?? 0.001;
   const lrSchedule = options.lrSchedule ?? 'constant';
   const seed = options.seed ?? 0;
-  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive whole number, got ${epochs}`);
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be a positive whole number, got ${batchSize}`);
+  checkPositiveWhole(epochs, 'epochs');
+  checkPositiveWhole(batchSize, 'batch size');
   if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`learning rate must be a positive number, got ${lr}`);
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
   const momentum = { momentum: options.momentum ?? 0, nesterov: options.nesterov ?? false };

@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { listImageFiles, predictEach, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
+import { predictEach, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
 import { CliError, parsePositiveInt } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
@@ -46,10 +46,9 @@ Examples:
     await checkCheckpointOption(command, opts.model);
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
-    const files = await listImageFiles(images);
     // --checkpoint only when given: the library refuses one for a model that is not a training run folder.
     const checkpoint = command.getOptionValueSource('checkpoint') === 'cli' ? opts.checkpoint : undefined;
-    const { predictions, failed } = await predictEach({ model: opts.model, checkpoint, images: files, topK: opts.top, backend: opts.backend });
+    const { files, predictions, failed } = await predictEach({ model: opts.model, checkpoint, images, topK: opts.top, backend: opts.backend });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(inFileOrder(files, predictions, failed), null, 2)}\n`);
     } else {
@@ -74,8 +73,7 @@ function inFileOrder(files: string[], predictions: Prediction[], failed: ImageFa
   let f = 0;
   for (const file of files) {
     if (p < predictions.length && predictions[p].file === file) entries.push(predictions[p++]);
-    else if (f < failed.length && failed[f].file === file) entries.push(failed[f++]);
+    else entries.push(failed[f++]);
   }
-  // Both lists follow `files`, so nothing is left over; should one not, it is still printed.
-  return [...entries, ...predictions.slice(p), ...failed.slice(f)];
+  return entries;
 }
