@@ -2,10 +2,9 @@
  * Options shared by several `resnet` commands: `--backend`, and `--model` with `--checkpoint` for the commands that
  * load a trained model (evaluate, predict, convert, summary, plot).
  */
-import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { BackendChoice } from '../backend/index.js';
-import { CHECKPOINT_CHOICES, isTrainingRun } from '../train/checkpoint.js';
+import { CHECKPOINT_CHOICES, checkpointInapplicable } from '../train/checkpoint.js';
 import { CliError } from './common.js';
 
 /** The backends a command can ask for. */
@@ -37,6 +36,6 @@ export function addCheckpointOption(cmd: Command): Command {
  */
 export async function checkCheckpointOption(command: Command, model: string): Promise<void> {
   if (command.getOptionValueSource('checkpoint') !== 'cli') return;
-  if (!existsSync(model) || (await isTrainingRun(model))) return;
+  if (!(await checkpointInapplicable(model))) return;
   throw new CliError(`--checkpoint applies to training run folders, and ${model} is not one: leave --checkpoint out, or give the run folder as --model`, 2);
 }

@@ -230,6 +230,14 @@ export async function isTrainingRun(path: string): Promise<boolean> {
 }
 
 /**
+ * Whether a checkpoint choice would be ignored for `path`: it exists and is not a training run folder (a saved model
+ * folder, a model file, a run's pointer file). A missing path is not: the loader names it.
+ */
+export async function checkpointInapplicable(path: string): Promise<boolean> {
+  return (await exists(path)) && !(await isTrainingRun(path));
+}
+
+/**
  * Resolves `--model`: a saved model folder (with `model.json`) is used as is; a run folder written by `train` resolves
  * to its latest checkpoint, or with `checkpoint = 'best'` to its best one; a run's pointer file
  * (`<run>/checkpoints/best` or `latest`) to the checkpoint it names; a Keras `.h5` path and any other file (such as

@@ -5,8 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { foldBatchNorm } from '../model/index.js';
-import { isTrainingRun, resolveModelDir, type CheckpointChoice } from './checkpoint.js';
-import { exists } from './fsutil.js';
+import { checkpointInapplicable, resolveModelDir, type CheckpointChoice } from './checkpoint.js';
 import { loadModel } from './io.js';
 
 /**
@@ -20,7 +19,7 @@ export async function loadInferenceModel(
   checkpoint?: CheckpointChoice,
 ): Promise<tf.LayersModel> {
   // A missing path is left to resolveModelDir, which names it: dropping the checkpoint would not help there.
-  if (checkpoint !== undefined && (typeof model !== 'string' || ((await exists(model)) && !(await isTrainingRun(model))))) {
+  if (checkpoint !== undefined && (typeof model !== 'string' || (await checkpointInapplicable(model)))) {
     const what = typeof model === 'string' ? model : 'a model object';
     throw new Error(`checkpoint '${checkpoint}' applies to training run folders, and ${what} is not one: leave checkpoint out`);
   }
