@@ -133,12 +133,15 @@ struct MatmulEntry {
   dnnl::matmul packedPrim;
   std::unique_ptr<CachedReorder> packed;
 
+  /** The product's description with the filter described by `w` (the bias only where the entry takes one). */
+  dnnl::matmul::desc descFor(const memory::desc& w) const {
+    return withBias ? dnnl::matmul::desc(src, w, bias, dst) : dnnl::matmul::desc(src, w, dst);
+  }
+
   /** Creates the packed primitive and its filter cache, once. */
   void preparePacked() {
     if (packed) return;
-    const memory::desc any(weights.dims(), dt::f32, tag::any);
-    auto desc = withBias ? dnnl::matmul::desc(src, any, bias, dst) : dnnl::matmul::desc(src, any, dst);
-    dnnl::matmul::primitive_desc pd(desc, attr, cpuEngine());
+    dnnl::matmul::primitive_desc pd(descFor(memory::desc(weights.dims(), dt::f32, tag::any)), attr, cpuEngine());
     packedPrim = dnnl::matmul(pd);
     packed = std::make_unique<CachedReorder>(weights, pd.weights_desc());
   }
@@ -193,11 +196,9 @@ MatmulEntry& matmulEntry(const ConvGeometry& g, Pass pass, bool withBias, bool w
         e->dst = memory::desc({K, N}, dt::f32, tag::ab);
         break;
     }
-    auto desc = pass == Pass::Forward && withBias ? dnnl::matmul::desc(e->src, e->weights, e->bias, e->dst)
-                                                       : dnnl::matmul::desc(e->src, e->weights, e->dst);
-    e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpuEngine()));
     e->attr = attr;
     e->withBias = pass == Pass::Forward && withBias;
+    e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(e->descFor(e->weights), attr, cpuEngine()));
     return e;
   });
 }
