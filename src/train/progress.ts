@@ -222,6 +222,12 @@ class RateWindow {
     const units = this.counts[n - 1] - this.counts[0];
     return n >= 2 && seconds > 0 && units > 0 ? units / seconds : undefined;
   }
+
+  /** Seconds for `remaining` more units at the window's rate; undefined before there is a rate. */
+  eta(remaining: number): number | undefined {
+    const rate = this.perSecond();
+    return rate === undefined ? undefined : remaining / rate;
+  }
 }
 
 /**
@@ -275,8 +281,7 @@ class RunTimer {
 
   /** Seconds left of the validation; undefined before there is a rate. */
   valEta(): number | undefined {
-    const rate = this.valRate.perSecond();
-    return rate === undefined ? undefined : (this.valTotal - this.valDone) / rate;
+    return this.valRate.eta(this.valTotal - this.valDone);
   }
 
   /** Seconds the epoch's validation took, once it has reported its end. */
@@ -297,15 +302,14 @@ class RunTimer {
 
   /** Seconds left of the epoch's steps; undefined before there is a rate. */
   epochEta(): number | undefined {
-    const rate = this.stepRate.perSecond();
-    return rate === undefined ? undefined : (this.steps - this.done) / rate;
+    return this.stepRate.eta(this.steps - this.done);
   }
 
   /** Seconds an epoch takes, start to end; undefined before anything was timed. */
   private epochSeconds(): number | undefined {
     if (this.walls.length > 0) return this.walls.reduce((a, b) => a + b, 0) / this.walls.length;
-    const rate = this.stepRate.perSecond();
-    return rate === undefined ? undefined : this.steps / rate + this.tail;
+    const steps = this.stepRate.eta(this.steps);
+    return steps === undefined ? undefined : steps + this.tail;
   }
 
   /**
@@ -335,6 +339,31 @@ export interface StreamReporterOptions {
    * first comes that long after the epoch's start, so a shorter epoch prints its summary line only.
    */
   plainEvery?: number;
+}
+
+/**
+ * Without a live bar, whether a plain progress line is due: at most one every `plainEvery` seconds (default 30)
+ * from {@link restart}.
+ */
+class PlainLines {
+  private last = 0;
+  private readonly everyMs: number;
+
+  constructor(private readonly now: Clock, plainEvery = 30) {
+    this.everyMs = plainEvery * 1000;
+  }
+
+  /** Counts the time from now (an epoch's or a count's start). */
+  restart(): void {
+    this.last = this.now();
+  }
+
+  /** Whether a line is due now; if so, the next is counted from now. */
+  due(): boolean {
+    if (this.now() - this.last < this.everyMs) return false;
+    this.last = this.now();
+    return true;
+  }
 }
 
 /** Least time between two redraws of a live bar that an update asks for, in ms. */
@@ -412,11 +441,9 @@ export function streamReporter(
   options: StreamReporterOptions = {},
 ): ProgressReporter {
   const now = options.now ?? (() => performance.now());
-  const plainEveryMs = (options.plainEvery ?? 30) * 1000;
+  const plainLines = new PlainLines(now, options.plainEvery);
   const timer = new RunTimer();
   let bar: LiveBar | undefined;
-  /** When the last plain progress line (or the epoch's start) was. */
-  let lastPlain = 0;
   /** Whether the last epoch ended had validation; undefined before one has ended. */
   let hadValidation: boolean | undefined;
   /** The epoch's label and the last step's figures. */
@@ -435,8 +462,7 @@ export function streamReporter(
   };
   /** Without a live bar: a progress line when plainEvery has passed since the last one (or the epoch's start). */
   const plain = (label: string): void => {
-    if (live || now() - lastPlain < plainEveryMs) return;
-    lastPlain = now();
+    if (live || !plainLines.due()) return;
     // Indented, so that it reads (and greps) apart from the epoch lines.
     stream.write(`${formatPlainLine({ ...line(), label: `  ${label}` })}\n`);
   };
@@ -446,7 +472,7 @@ export function streamReporter(
     },
     start(epoch, epochs, steps) {
       timer.start(now(), epoch, epochs, steps);
-      lastPlain = now();
+      plainLines.restart();
       shown = { label: `epoch ${epoch}/${epochs}` };
       if (live) bar = new LiveBar(stream, line, now);
     },
@@ -499,18 +525,14 @@ export function countProgress(
   options: StreamReporterOptions = {},
 ): CountProgress {
   const now = options.now ?? (() => performance.now());
-  const plainEveryMs = (options.plainEvery ?? 30) * 1000;
+  const plainLines = new PlainLines(now, options.plainEvery);
   const rate = new RateWindow();
   let done = 0;
   let total = 0;
   let started = false;
   let stopped = false;
-  let lastPlain = 0;
   let bar: LiveBar | undefined;
-  const line = (): ProgressLine => {
-    const perSecond = rate.perSecond();
-    return { label, done, total, rate: perSecond, eta: perSecond === undefined ? undefined : (total - done) / perSecond };
-  };
+  const line = (): ProgressLine => ({ label, done, total, rate: rate.perSecond(), eta: rate.eta(total - done) });
   return {
     update(d, t) {
       if (stopped) return;
@@ -518,14 +540,13 @@ export function countProgress(
       if (!started) {
         started = true;
         rate.reset(now(), d);
-        lastPlain = now();
+        plainLines.restart();
         if (live) bar = new LiveBar(stream, line, now);
         return;
       }
       rate.add(now(), d);
       bar?.redraw();
-      if (!live && d < t && now() - lastPlain >= plainEveryMs) {
-        lastPlain = now();
+      if (!live && d < t && plainLines.due()) {
         stream.write(`${formatPlainLine(line())}\n`);
       }
     },
