@@ -197,14 +197,23 @@ export interface RunState extends TrainState {
  */
 export function trainSegments(state: RunState): TrainSegment[] {
   if (state.segments !== undefined) return state.segments;
-  const { optimizer, lr, lrSchedule, epochs, momentum, nesterov } = state.args;
-  if (state.epoch < 1 || typeof optimizer !== 'string' || typeof lr !== 'number' || typeof epochs !== 'number') return [];
+  const settings = state.epoch < 1 ? undefined : settingsOf(state.args);
+  return settings === undefined ? [] : [{ fromEpoch: 1, ...settings }];
+}
+
+/**
+ * The optimizer settings that a call's arguments give (train's own, from describeArgs, or a stored state's `args`),
+ * or undefined when they say nothing usable.
+ */
+function settingsOf(args: Record<string, unknown>): Omit<TrainSegment, 'fromEpoch'> | undefined {
+  const { optimizer, lr, lrSchedule, epochs, momentum, nesterov } = args;
+  if (typeof optimizer !== 'string' || typeof lr !== 'number' || typeof epochs !== 'number') return undefined;
   const schedule = lrSchedule === undefined ? 'constant' : lrSchedule;
-  if (!LR_SCHEDULES.includes(schedule as LrSchedule)) return [];
-  const segment: TrainSegment = { fromEpoch: 1, optimizer: optimizer as OptimizerName, lr, lrSchedule: schedule as LrSchedule, epochs };
-  if (typeof momentum === 'number' && momentum > 0) segment.momentum = momentum;
-  if (nesterov === true) segment.nesterov = true;
-  return [segment];
+  if (!LR_SCHEDULES.includes(schedule as LrSchedule)) return undefined;
+  const settings: Omit<TrainSegment, 'fromEpoch'> = { optimizer: optimizer as OptimizerName, lr, lrSchedule: schedule as LrSchedule, epochs };
+  if (typeof momentum === 'number' && momentum > 0) settings.momentum = momentum;
+  if (nesterov === true) settings.nesterov = true;
+  return settings;
 }
 
 /**
@@ -536,9 +545,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
     // The epochs this call trains get its settings: the same as the last stretch's continue it, others start one.
     const segments = resumed === undefined ? [] : [...trainSegments(resumed)];
-    const settings: Omit<TrainSegment, 'fromEpoch'> = { optimizer: options.optimizer ?? 'adam', lr, lrSchedule, epochs };
-    if (momentum.momentum > 0) settings.momentum = momentum.momentum;
-    if (momentum.nesterov) settings.nesterov = true;
+    // Defined: `args` holds this call's settings, checked above.
+    const settings = settingsOf(args) as Omit<TrainSegment, 'fromEpoch'>;
     const last = segments[segments.length - 1];
     if (state.epoch < epochs && (last === undefined || !sameSettings(last, settings))) segments.push({ fromEpoch: state.epoch + 1, ...settings });
     state.segments = segments;
