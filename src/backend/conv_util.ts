@@ -3,6 +3,9 @@
  * `backend_util.computeConv2DInfo` computes the output shape and pads, so results match tfjs exactly.
  */
 import { backend_util } from '@tensorflow/tfjs';
+import type { Conv2DAttrs, TensorInfo } from '@tensorflow/tfjs';
+
+import { activationCode, sizeOf } from './kernel_utils.js';
 
 /** tfjs's padding attribute. */
 export type PadAttr = 'valid' | 'same' | number | backend_util.ExplicitPadding;
@@ -91,4 +94,47 @@ function onednnEndPad(
   if (fits(tfjsEnd)) return tfjsEnd;
   const needed = Math.max(0, (outSize - 1) * stride + effectiveFilter - inSize - begin);
   return fits(needed) ? needed : null;
+}
+
+/** Convolution attributes shared by Conv2D and FusedConv2D. */
+export type ConvForwardAttrs = Pick<Conv2DAttrs, 'strides' | 'pad' | 'dataFormat' | 'dilations' | 'dimRoundingMode'>;
+
+/** A forward convolution the native code can run: its conv plan and activation code. */
+export interface ConvForwardPlan extends NativeConvPlan {
+  activation: number;
+}
+
+/**
+ * Plans y = activation(conv2d(x, filter) + bias + residual) from the tensors' dtypes and shapes alone, or returns
+ * why the native code cannot run it (dtype, layout, bias or residual shape, or activation not supported).
+ * `residual`, when given, has the output's shape.
+ */
+export function planConvForward(
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | undefined,
+  activation: string | undefined,
+  leakyreluAlpha: number | undefined,
+  attrs: ConvForwardAttrs,
+  residual?: TensorInfo,
+): ConvForwardPlan | string {
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32') return 'input or filter is not float32';
+  const act = activationCode(activation, leakyreluAlpha);
+  if (act === null) return `activation '${activation}'${leakyreluAlpha === undefined ? ' without alpha' : ''}`;
+  const plan = planConv2D(x.shape, filter.shape, attrs.strides, attrs.pad, attrs.dataFormat, attrs.dilations,
+    attrs.dimRoundingMode);
+  if (typeof plan === 'string') return plan;
+  const out = plan.convInfo.outShape;
+  if (bias !== undefined) {
+    if (bias.dtype !== 'float32') return 'bias is not float32';
+    const lastDim = bias.shape.length === 0 ? 1 : bias.shape[bias.shape.length - 1];
+    if (sizeOf(bias.shape) !== out[3] || lastDim !== out[3]) return 'bias is not one value per output channel';
+  }
+  if (residual !== undefined) {
+    if (residual.dtype !== 'float32') return 'residual is not float32';
+    if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== out[i])) {
+      return `residual of shape [${residual.shape.join(',')}], output [${out.join(',')}]`;
+    }
+  }
+  return { ...plan, activation: act };
 }

@@ -25,10 +25,9 @@ import type { OnednnAddon } from './native.js';
 import { planConv2D } from './conv_util.js';
 import { BINARY_OPS, planBinary, UNARY_OPS } from './eltwise_utils.js';
 import { ACTIVATION_CODES, activationCode, float32Data, sizeOf } from './kernel_utils.js';
-import { padPlan } from './kernels/PadV2.js';
 import { conv2DResidualApplies, ONEDNN_CONV2D_RESIDUAL } from './kernels/OnednnConv2DResidual.js';
 import type { OnednnConv2DResidualAttrs } from './kernels/OnednnConv2DResidual.js';
-import { planPool2D, POOL_OPS } from './pool_utils.js';
+import { padPlan, planPool2D, POOL_OPS } from './pool_utils.js';
 
 export { debugEnabled } from './kernel_utils.js';
 

@@ -1,6 +1,6 @@
 /**
  * Pooling on the native side (pooling.cc): the 12-integer geometry the addon takes, from tfjs's pool info, and the
- * kernel-function factory of MaxPool and AvgPool.
+ * kernel-function factory of MaxPool and AvgPool; and the plan of constant padding, which pooling.cc also does.
  */
 import { backend_util } from '@tensorflow/tfjs';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
@@ -77,4 +77,47 @@ export function poolKernelFunc(kernelName: string, op: number): KernelFunc {
     backend.native.pool(op, xData, out, plan.geometry);
     return backend.makeTensorInfo(plan.convInfo.outShape, 'float32', out);
   });
+}
+
+/** The most axes the native pad takes after merging. */
+const MAX_PAD_RANK = 6;
+
+/** How the native `pad()` copies a padded tensor: the padded shape and the merged axes it walks. */
+export interface PadPlan {
+  outShape: number[];
+  /** Axes with the unpadded ones merged into the axis before them (1 to MAX_PAD_RANK axes). */
+  shape: number[];
+  before: number[];
+  after: number[];
+}
+
+/**
+ * Plans constant padding of a tensor of shape `xShape` by `paddings` ([before, after] per axis), or returns why the
+ * native code cannot do it. Each axis that is not padded is merged into the one before it, so NHWC padded in H and
+ * W is copied as rows of W*C values.
+ */
+export function padPlan(xShape: readonly number[], paddings: readonly (readonly [number, number])[]): PadPlan | string {
+  if (paddings.length !== xShape.length) return 'paddings do not match the rank';
+  if (paddings.some(([b, a]) => b < 0 || a < 0)) return 'negative padding';
+  if (sizeOf(xShape) === 0) return 'empty tensor';
+  const outShape = xShape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+  const shape: number[] = [];
+  const before: number[] = [];
+  const after: number[] = [];
+  for (let i = 0; i < xShape.length; i++) {
+    const [b, a] = paddings[i];
+    const last = shape.length - 1;
+    if (last >= 0 && b === 0 && a === 0) {
+      shape[last] *= xShape[i];
+      before[last] *= xShape[i];
+      after[last] *= xShape[i];
+    } else {
+      shape.push(xShape[i]);
+      before.push(b);
+      after.push(a);
+    }
+  }
+  if (shape.length === 0) return 'scalar';
+  if (shape.length > MAX_PAD_RANK) return `${shape.length} padded axes`;
+  return { outShape, shape, before, after };
 }

@@ -13,7 +13,8 @@ import type { FusedConv2DAttrs, KernelConfig, TensorInfo } from '@tensorflow/tfj
 
 import { ONEDNN_BACKEND_NAME } from '../backend_onednn.js';
 import type { KernelArgs } from '../kernel_utils.js';
-import { convForward, planConvForward } from './Conv2D.js';
+import { planConvForward } from '../conv_util.js';
+import { convForward } from './Conv2D.js';
 
 /** The kernel's registered name. */
 export const ONEDNN_CONV2D_RESIDUAL = 'OnednnConv2DResidual';
