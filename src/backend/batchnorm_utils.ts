@@ -21,12 +21,12 @@ export function isGradientOf(dy: TensorInfo, x: TensorInfo): boolean {
 }
 
 /** The channels of `x`: its last axis. */
-export function channelsOf(x: TensorInfo): number {
+function channelsOf(x: TensorInfo): number {
   return x.shape[x.shape.length - 1];
 }
 
 /** Whether `t` is a float32 tensor of shape [channels]. */
-export function isChannelVector(t: TensorInfo, channels: number): boolean {
+function isChannelVector(t: TensorInfo, channels: number): boolean {
   return t.dtype === 'float32' && t.shape.length === 1 && t.shape[0] === channels;
 }
 
@@ -45,7 +45,7 @@ export function areChannelVectors(
 }
 
 /** What the native call of a {@link channelKernel} gets besides the kernel's arguments: inputs' values, outputs. */
-export interface ChannelKernelCall {
+interface ChannelKernelCall {
   /** A float32 input's values. */
   read: (t: TensorInfo) => Float32Array;
   /** An optional input's values, or null when it is not given (as the native functions take it). */
