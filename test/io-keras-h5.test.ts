@@ -401,3 +401,37 @@ test('convert to an unwritable .h5 destination: one line naming it, exit 1, no H
   assertOneLineFailure(convertInChild(tiny, roOut, asUser), roOut, /permission denied/);
   assert.deepEqual(readdirSync(readOnly), []);
 });
+
+test('an .h5 destination that is not an HDF5 file is never replaced: TargetInUseError, convert exits 2; an old model file is', async () => {
+  const tiny = path.join(dir, 'replace-src');
+  const input = tf.input({ shape: [4] });
+  const small = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(input) as tf.SymbolicTensor });
+  await saveModel(small, tiny);
+
+  const notes = path.join(dir, 'notes.h5');
+  writeFileSync(notes, 'my notes, not a model\n');
+  await assert.rejects(saveKerasH5(small, notes), (e: Error) => e.name === 'TargetInUseError' && e.message === `${notes}: exists and is not an HDF5 file; not replaced`);
+  await assert.rejects(saveKerasH5Weights(small, notes), (e: Error) => e.name === 'TargetInUseError');
+  const r = await runCaptured(['convert', '--model', tiny, '--out', notes, '--backend', 'cpu']);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `resnet: ${notes}: exists and is not an HDF5 file; not replaced; choose another --out\n`);
+  assert.equal(readFileSync(notes, 'utf8'), 'my notes, not a model\n');
+
+  const folder = path.join(dir, 'folder.h5');
+  mkdirSync(folder);
+  writeFileSync(path.join(folder, 'keep.txt'), 'x');
+  const f = await runCaptured(['convert', '--model', tiny, '--out', folder, '--backend', 'cpu']);
+  assert.equal(f.code, 2);
+  assert.match(f.err, /folder\.h5: is a folder, not a file; choose another --out\n$/);
+  assert.deepEqual(readdirSync(folder), ['keep.txt']);
+
+  // A Keras file written before is replaced by the new model: its weights are the new ones.
+  const kept = path.join(dir, 'replaced.h5');
+  await saveKerasH5(small, kept);
+  const other = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2, kernelInitializer: 'ones' }).apply(input) as tf.SymbolicTensor });
+  await saveKerasH5(other, kept);
+  const back = await loadKerasH5(kept);
+  assert.deepEqual(Array.from(back.getWeights()[0].dataSync()), new Array(8).fill(1));
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.tmp-')), []);
+  for (const m of [small, other, back]) m.dispose();
+});

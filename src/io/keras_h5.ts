@@ -31,9 +31,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset, type Group as H5Group } from 'h5wasm/node';
-import { checkHdf5Header } from '../data/h5.js';
+import { HDF5_SIGNATURE, checkHdf5Header } from '../data/h5.js';
 import { messageOf, oneLine } from '../data/errors.js';
-import { type FolderError, TEMP_PREFIX, fsErrorReason, fsyncDir, makeFolder } from '../train/fsutil.js';
+import { type FolderError, TEMP_PREFIX, TargetInUseError, fsErrorReason, fsyncDir, makeFolder } from '../train/fsutil.js';
 
 /** The Keras version written into files: the last tf.keras 2 release line. */
 export const KERAS_VERSION = '2.15.0';
@@ -94,6 +94,7 @@ function tempPathFor(path: string): string {
 async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promise<void> {
   await h5wasm.ready;
   const target = resolve(path);
+  await checkH5Replaceable(path);
   const fail = (err: unknown): Error => new Error(`${path}: cannot write the Keras HDF5 file: ${fsErrorReason(err)}`);
   const folder = dirname(target);
   await makeFolder(folder).catch((err: FolderError) => {
@@ -125,6 +126,31 @@ async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promi
     throw fail(err);
   }
   await fsyncDir(folder);
+}
+
+/**
+ * Checks that `path` may be written over: it does not exist, or it is a regular file that starts with the HDF5
+ * signature (a model file written over by a newer one, as saveModel replaces a model folder). A folder, a symbolic
+ * link or any other file is someone else's: {@link TargetInUseError}, and nothing is changed.
+ */
+async function checkH5Replaceable(path: string): Promise<void> {
+  let stat;
+  try {
+    stat = await fsp.lstat(path);
+  } catch {
+    return; // nothing there, or a path that cannot be reached: the write reports that in its own words
+  }
+  if (stat.isSymbolicLink()) throw new TargetInUseError(path, 'is a symbolic link; not replaced');
+  if (stat.isDirectory()) throw new TargetInUseError(path, 'is a folder, not a file');
+  if (!stat.isFile()) throw new TargetInUseError(path, 'is not a regular file; not replaced');
+  const head = Buffer.alloc(HDF5_SIGNATURE.length);
+  const fh = await fsp.open(path, 'r');
+  try {
+    await fh.read(head, 0, head.length, 0);
+  } finally {
+    await fh.close();
+  }
+  if (!head.equals(HDF5_SIGNATURE)) throw new TargetInUseError(path, 'exists and is not an HDF5 file; not replaced');
 }
 
 /**
@@ -202,7 +228,9 @@ function writeWeightsGroup(group: H5Group, model: tf.LayersModel): void {
 /**
  * Saves `model` as a Keras 2 HDF5 model file (what `tf.keras.models.load_model(path)` reads): the architecture in
  * `model_config`, the weights under `model_weights`, and `opts.metadata` (default: the model's user-defined metadata)
- * as JSON in the root attribute `resnet_metadata`. The file appears atomically (temporary file, then rename).
+ * as JSON in the root attribute `resnet_metadata`. The file appears atomically (temporary file, then rename). An
+ * existing HDF5 file at `path` is replaced; anything else there (a folder, a link, a file that is not HDF5) makes it
+ * throw {@link TargetInUseError} and change nothing.
  */
 export async function saveKerasH5(model: tf.LayersModel, path: string, opts: SaveKerasH5Options = {}): Promise<void> {
   const config = JSON.stringify(kerasModelConfig(model));
@@ -220,7 +248,8 @@ export async function saveKerasH5(model: tf.LayersModel, path: string, opts: Sav
 
 /**
  * Saves only the weights of `model` in Keras's `save_weights` HDF5 layout (`layer_names` and the layer groups at the
- * root), atomically. {@link loadKerasH5Weights} and Keras's `model.load_weights(path)` read it.
+ * root), atomically, replacing only an HDF5 file (as {@link saveKerasH5}). {@link loadKerasH5Weights} and Keras's
+ * `model.load_weights(path)` read it.
  */
 export async function saveKerasH5Weights(model: tf.LayersModel, path: string): Promise<void> {
   await writeH5Atomic(path, (root) => writeWeightsGroup(root, model));

@@ -53,17 +53,14 @@ Examples:
         await saveKerasH5(model, opts.out, { metadata });
         process.stdout.write(`wrote ${opts.out} (Keras 2 HDF5, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
       } else {
-        try {
-          await saveModel(model, opts.out, metadata);
-        } catch (err) {
-          // A folder (or file) that is not a saved model is never replaced: that is a bad --out, not a failure.
-          if (err instanceof TargetInUseError) throw new CliError(`${err.message}; choose another --out`, 2);
-          throw err;
-        }
+        await saveModel(model, opts.out, metadata);
         process.stdout.write(`wrote ${opts.out} (TensorFlow.js model folder, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
       }
     } catch (err) {
       await removeCreatedFolders(created);
+      // What is at --out and is not a model (a folder of other files, a file that is not HDF5) is never replaced:
+      // that is a bad --out, not a failure.
+      if (err instanceof TargetInUseError) throw new CliError(`${err.message}; choose another --out`, 2);
       throw err;
     } finally {
       model.dispose();
