@@ -273,6 +273,38 @@ describe('BatchNormalization layers train on onednn as tfjs trains them', { skip
     assert.equal(calls.batchNormTraining ?? 0, 0, 'the hook left axis 1 to tfjs');
   });
 
+  test("moving averages: the same bits as tfjs's own ops (sub, mul by 1 - momentum, sub) from the batch statistics", async () => {
+    await initBackend('onednn');
+    const c = 256; // many values, so that a rounding left out shows in some of them
+    const shape = [4, 3, 3, c];
+    const momentum = 0.99;
+    const x = tf.add(rand(shape, 60, 3), 0.25);
+    const layer = tf.layers.batchNormalization({ momentum, epsilon: 1e-3 });
+    layer.build(shape);
+    const start = [tf.add(rand([c], 61), 1), rand([c], 62), rand([c], 63), tf.add(rand([c], 64), 1.5)];
+    layer.setWeights(start);
+    const [gamma, beta, movingMean, movingVariance] = start.map((t) => Float32Array.from(t.dataSync()));
+    // The batch statistics the layer's kernel computes.
+    const stats = tf.engine().runKernel(ONEDNN_BATCH_NORM_TRAINING, { x, scale: start[0], offset: start[1] }, { varianceEpsilon: 1e-3 }) as tf.Tensor[];
+    const [mean, variance] = stats.slice(1).map((t) => Float32Array.from(t.dataSync()));
+    tf.dispose(layer.apply(x, { training: true }) as tf.Tensor);
+    const after = layer.getWeights().map((t) => Float32Array.from(t.dataSync()));
+    // tfjs's doMovingAverage with its own ops, on the cpu backend.
+    await initBackend('cpu');
+    const expected = [[movingMean, mean], [movingVariance, variance]].map(([orig, value]) =>
+      tf.tidy(() => {
+        const o = tf.tensor(orig);
+        return Float32Array.from(tf.sub(o, tf.mul(tf.sub(o, tf.tensor(value)), 1 - momentum)).dataSync());
+      }),
+    );
+    assert.deepEqual(after[0], gamma, 'gamma is not changed by a forward pass');
+    assert.deepEqual(after[1], beta);
+    assert.deepEqual(after[2], expected[0], 'moving mean');
+    assert.deepEqual(after[3], expected[1], 'moving variance');
+    assert.notDeepEqual(after[2], movingMean, 'the moving mean moved');
+    tf.dispose([x, ...start, ...stats]);
+  });
+
   for (const flag of ['center', 'scale'] as const) {
     test(`${flag}: false trains (tfjs's own layer cannot): output and moving statistics from tf.moments`, async () => {
       // One training-mode call of a layer without beta (center false) or gamma (scale false) on onednn, against
