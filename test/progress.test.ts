@@ -17,6 +17,7 @@ import {
   streamColumns,
   streamReporter,
   trackProgress,
+  train,
   type EpochRecord,
   type ProgressLine,
 } from '../src/train/index.js';
@@ -511,4 +512,58 @@ test('resnet evaluate: a bar on a terminal\'s stderr, the terminal given back, s
   assert.match(text.out, /^accuracy: /m);
   assert.ok(!text.err.includes('\x1B'), 'no escape sequences in a log');
   assert.deepEqual(text.err.split('\n').filter((l) => l !== '' && !l.startsWith('backend: ')), [], 'a short evaluation prints no progress lines');
+});
+
+test("streamReporter.evaluate: an evaluation after the epochs gets its own bar, cleared at its end; trackProgress passes it on", () => {
+  const clock = manualClock();
+  const term = fakeTerminal(80);
+  const reporter = streamReporter(term, true, { now: clock.now });
+  reporter.stop(); // the epochs are over
+  reporter.evaluate?.('the test set', 0, 1000);
+  for (let done = 250; done <= 750; done += 250) {
+    clock.advance(1);
+    reporter.evaluate?.('the test set', done, 1000);
+  }
+  assert.match(barsDrawn(term).at(-1) ?? '', /^evaluating the test set \[\u2588+\u2591+\] {2}750\/1000 250 img\/s ETA 1s$/);
+  clock.advance(1);
+  reporter.evaluate?.('the test set', 1000, 1000);
+  assert.ok(term.text().lastIndexOf(SHOW_CURSOR) > term.text().lastIndexOf(HIDE_CURSOR), 'the bar gave the terminal back');
+  // Stopped midway (Ctrl-C closes the reporter): the bar goes too.
+  reporter.evaluate?.('the test set', 0, 1000);
+  clock.advance(1);
+  reporter.evaluate?.('the test set', 100, 1000);
+  assert.ok(term.text().lastIndexOf(HIDE_CURSOR) > term.text().lastIndexOf(SHOW_CURSOR), 'a second bar is showing');
+  reporter.stop();
+  assert.ok(term.text().lastIndexOf(SHOW_CURSOR) > term.text().lastIndexOf(HIDE_CURSOR), 'stop() ended it');
+
+  const calls: string[] = [];
+  const tracked = trackProgress({ message() {}, start() {}, step() {}, end() {}, stop() {}, evaluate: (w, d, t) => calls.push(`${w} ${d}/${t}`) });
+  tracked.stop();
+  tracked.evaluate?.('the training set', 0, 8);
+  tracked.close();
+  tracked.evaluate?.('the training set', 8, 8);
+  assert.deepEqual(calls, ['the training set 0/8']);
+});
+
+test('train without validation data: the report evaluates the training set and tells its progress', async () => {
+  const { dir, cleanup: done } = tempDir();
+  try {
+    const evaluations: string[] = [];
+    const r = await train({
+      data: memoryDataset(12, TINY_INPUT, 3, 'train'),
+      buildModel: (shape, classes) => tinyResNet(shape, classes),
+      batchSize: 8,
+      epochs: 1,
+      preciseBn: 0,
+      out: join(dir, 'run'),
+      backend: TEST_BACKEND,
+      reporter: { message() {}, start() {}, step() {}, end() {}, stop() {}, evaluate: (w, d, t) => evaluations.push(`${w} ${d}/${t}`) },
+    });
+    r.optimizer.dispose();
+    r.model.dispose();
+    assert.deepEqual(evaluations, ['the training set 0/12', 'the training set 8/12', 'the training set 12/12']);
+    assert.equal(r.evaluation?.count, 12);
+  } finally {
+    done();
+  }
 });

@@ -78,7 +78,8 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
   try {
     const out = join(dir, 'run');
     const base = options(out, { data: colours(24, 0), valData: colours(12, 1), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 8, earlyStop: 2, seed: 5, augment: { flip: true, shift: 0.15 } });
-    const r = await train(base);
+    const first = recordingReporter();
+    const r = await train({ ...base, reporter: first });
     const checkpoints = join(out, 'checkpoints');
     try {
       const h = r.state.history;
@@ -94,6 +95,9 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
       assert.equal(r.evaluatedEpoch, 1);
       assert.ok(Math.abs(r.evaluation!.loss - h[0].val_loss!) < 1e-5, `evaluated loss ${r.evaluation!.loss}, epoch 1's ${h[0].val_loss}`);
       assert.equal(r.evaluation!.accuracy, h[0].val_acc);
+      // That evaluation showed its progress (batches of 8 of the 12 validation images).
+      const what = 'epoch 1 (the best) on the validation set';
+      assert.deepEqual(first.evaluations, [`${what} 0/12`, `${what} 8/12`, `${what} 12/12`]);
       assert.ok(Math.abs(r.evaluation!.loss - h[2].val_loss!) > 1e-3, 'not the last epoch\'s');
       const metrics = JSON.parse(readFileSync(join(out, 'report', 'metrics.json'), 'utf8'));
       assert.equal(metrics.evaluation.epoch, 1);
@@ -164,8 +168,10 @@ test('a run that trains all its epochs: the report says so and which epoch it ev
   try {
     const out = join(dir, 'run');
     // Validation on correctly labelled images of the same kind: a model that fits them improves every epoch.
-    const r = await train(options(out, { data: colours(24, 0), valData: colours(12, 0), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 2, earlyStop: 1 }));
+    const reporter = recordingReporter();
+    const r = await train(options(out, { data: colours(24, 0), valData: colours(12, 0), buildModel: linear, optimizer: 'sgd', lr: 1e-4, epochs: 2, earlyStop: 1, reporter }));
     try {
+      assert.deepEqual(reporter.evaluations, [], "the report reuses the last epoch's validation: no evaluation after the epochs");
       const h = r.state.history;
       assert.ok(h[1].val_loss! < h[0].val_loss!, `validation losses ${h.map((e) => e.val_loss)}`);
       assert.equal(r.stoppedEarly, false);

@@ -63,15 +63,20 @@ export function memoryDataset(
 }
 
 /**
- * A reporter that keeps messages, epoch records, the step count and, per step, the running mean loss it was given
- * (`stepMeans`, all epochs in order).
+ * A reporter that keeps messages, epoch records, the step count, per step the running mean loss it was given
+ * (`stepMeans`, all epochs in order), and the progress of evaluations after the epochs (`evaluations`:
+ * `<what> <done>/<total>`).
  */
-export function recordingReporter(): ProgressReporter & { messages: string[]; records: EpochRecord[]; steps: number; stepMeans: number[] } {
+export function recordingReporter(): ProgressReporter & { messages: string[]; records: EpochRecord[]; steps: number; stepMeans: number[]; evaluations: string[] } {
   const r = {
     messages: [] as string[],
     records: [] as EpochRecord[],
     steps: 0,
     stepMeans: [] as number[],
+    evaluations: [] as string[],
+    evaluate(what: string, done: number, total: number) {
+      r.evaluations.push(`${what} ${done}/${total}`);
+    },
     message(line: string) {
       r.messages.push(line);
     },

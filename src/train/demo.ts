@@ -9,7 +9,7 @@ import type { ArchName } from '../model/index.js';
 import { exists } from './fsutil.js';
 import { type EvaluationResult, evaluateModel } from './evaluate.js';
 import { formatImageShape } from './io.js';
-import type { ProgressReporter } from './progress.js';
+import { type ProgressReporter, streamReporter } from './progress.js';
 import type { LrSchedule } from './schedule.js';
 import { writeReport } from './report.js';
 import { REPORT_DIR } from './run_layout.js';
@@ -102,6 +102,8 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   if (!(await exists(o.data))) {
     throw new Error(`Fashion-MNIST not found at ${o.data}: install it with \`${FASHION_MNIST_INSTALL}\` (Debian/Ubuntu)`);
   }
+  // One reporter for the training and the test evaluation after it (train() would make its own).
+  const reporter = options.reporter ?? streamReporter();
   const training = await train({
     data: o.data,
     valSplit: 0.1,
@@ -120,11 +122,13 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
     seed: o.seed,
     backend: o.backend,
     report: false,
-    reporter: options.reporter,
+    reporter,
   });
   try {
     const testSet = (await openDataset(o.data, { split: 'test', inputShape: o.inputShape, limit: o.testLimit, seed: o.seed })).train;
-    const test = await evaluateModel(training.model, testSet, o.batchSize, training.state.classes);
+    const test = await evaluateModel(training.model, testSet, o.batchSize, training.state.classes, (done, total) =>
+      reporter.evaluate?.('the test set', done, total),
+    );
     const reportDir = join(training.out, REPORT_DIR);
     await writeReport(reportDir, {
       title: `Demo: ${o.arch} on Fashion-MNIST`,

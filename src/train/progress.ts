@@ -384,6 +384,12 @@ export interface ProgressReporter {
   validate?(done: number, total: number): void;
   /** The epoch ended (validation included). */
   end(record: EpochRecord): void;
+  /**
+   * Optional: an evaluation outside the epochs (after the last one: the report's evaluation of the best epoch or of
+   * the training set, the demo's test set) has evaluated `done` of its `total` images, as `evaluateModel`'s
+   * `onProgress` reports them; `what` names it (`the test set`). May come after {@link stop}.
+   */
+  evaluate?(what: string, done: number, total: number): void;
   /** Training stopped (normally or not): release the terminal. */
   stop(): void;
 }
@@ -446,6 +452,8 @@ export function streamReporter(
   let bar: LiveBar | undefined;
   /** Whether the last epoch ended had validation; undefined before one has ended. */
   let hadValidation: boolean | undefined;
+  /** The evaluation after the epochs that is showing, if any. */
+  let evaluation: { what: string; display: CountProgress } | undefined;
   /** The epoch's label and the last step's figures. */
   let shown: Pick<ProgressLine, 'label' | 'loss' | 'acc' | 'rate'> = { label: '' };
   /** The line as it stands: the steps, what follows them, or the validation. */
@@ -497,9 +505,23 @@ export function streamReporter(
       const extras: EpochLineExtras = { valSeconds: timer.valSeconds(), ...(live ? {} : { runEta: timer.runEtaAfter() }) };
       stream.write(`${formatEpochLine(record, timer.epochs, extras, live ? streamColumns(stream) : 80)}\n`);
     },
+    evaluate(what, done, total) {
+      if (evaluation?.what !== what) {
+        evaluation?.display.stop();
+        evaluation = { what, display: countProgress(`evaluating ${what}`, stream, live, options) };
+      }
+      evaluation.display.update(done, total);
+      if (done >= total) {
+        evaluation.display.stop();
+        evaluation = undefined;
+      }
+    },
     stop() {
       bar?.stop();
       bar = undefined;
+      // An evaluation that is showing ends too (Ctrl-C during it); a later one starts its own display.
+      evaluation?.display.stop();
+      evaluation = undefined;
     },
   };
 }
@@ -601,6 +623,9 @@ export function trackProgress(inner: ProgressReporter): TrackedReporter {
     },
     validate(done, total) {
       if (!closed) inner.validate?.(done, total);
+    },
+    evaluate(what, done, total) {
+      if (!closed) inner.evaluate?.(what, done, total);
     },
     end(record) {
       if (closed) return;

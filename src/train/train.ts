@@ -660,7 +660,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (evalBest !== undefined) {
         const bestModel = await loadModel(evalBest.checkpoint);
         try {
-          evaluation = await evaluateModel(bestModel, evalSet, batchSize, state.classes);
+          evaluation = await evaluateModel(bestModel, evalSet, batchSize, state.classes, (done, total) =>
+            reporter.evaluate?.(`epoch ${evalBest.epoch} (the best) on the ${data.validation !== undefined ? 'validation' : 'training'} set`, done, total),
+          );
         } finally {
           bestModel.dispose();
         }
@@ -669,7 +671,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       } else {
         // The last epoch's validation is this very evaluation (same weights, data and batch size): reuse it rather
         // than run a second pass over the validation images.
-        evaluation = lastValidation ?? (await evaluateModel(model, evalSet, batchSize, state.classes));
+        evaluation = lastValidation ?? (await evaluateModel(model, evalSet, batchSize, state.classes, (done, total) =>
+          reporter.evaluate?.(`the ${data.validation !== undefined ? 'validation' : 'training'} set`, done, total),
+        ));
         evaluatedEpoch = state.epoch;
       }
       reportFiles = await writeReport(reportDir, {
