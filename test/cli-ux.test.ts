@@ -267,8 +267,10 @@ test('Ctrl-C during epoch 2 of resnet train: exit 130, one line naming the last 
   assert.equal(r.stdout, '');
   const errLines = lines(r.stderr).filter((l) => l.startsWith('resnet: '));
   assert.deepEqual(errLines, [
-    `resnet: interrupted during epoch 2; the last checkpoint is ${join(run, 'checkpoints', 'epoch-0001')}: continue with resnet train --out ${run} --resume`,
+    `resnet: interrupted during epoch 2; the last checkpoint is ${join(run, 'checkpoints', 'epoch-0001')} (report: ${join(run, 'report', 'report.md')}): continue with resnet train --out ${run} --resume`,
   ]);
+  // The report named there is epoch 1's, written before epoch 1's line showed.
+  assert.match(readFileSync(join(run, 'report', 'report.md'), 'utf8'), /^\| 1( \(best\))? \|/m);
   assert.equal(lines(r.stderr).at(-1), errLines[0], 'the last thing said');
   assert.equal(readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim(), 'epoch-0001');
   interruptLatency = r.latency;

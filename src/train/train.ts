@@ -618,10 +618,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       state = { ...state, epoch, iterations: optimizer.iterations, best, history: [...state.history, record], savedAt: new Date().toISOString() };
       checkpoint = await saveCheckpoint(out, { model, optimizer, state, metadata }, options.keepCheckpoints ?? 2);
       await writeLogs(out, state.history);
-      reporter.end(record);
+      let reportNote: string | undefined;
       if (options.report !== false) {
         // The report of the epochs so far (curves, table, settings; no evaluation), so that a run interrupted later
-        // (Ctrl-C, a crash) has one; it costs a tenth of a second or so. Written to a temporary folder and swapped in
+        // (Ctrl-C, a crash) has one; it costs a tenth of a second or so, and comes before the epoch's line, so that
+        // once that line shows, the report of that epoch is there. Written to a temporary folder and swapped in
         // (writeDirAtomic): a failure while it is written leaves the previous one. A kill between the swap's two
         // renames leaves the previous report only under a temporary name, which the next run clears; that run's first
         // epoch writes the report again. The final report replaces it.
@@ -629,9 +630,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           const interim = reportInput(state);
           await writeReport(reportDir, { ...interim, run: { ...interim.run, inProgress: true } });
         } catch (err) {
-          reporter.message(`note: no report after epoch ${epoch}: ${messageOf(err)}`);
+          reportNote = `note: no report after epoch ${epoch}: ${messageOf(err)}`;
         }
       }
+      reporter.end(record);
+      if (reportNote !== undefined) reporter.message(reportNote); // after the epoch's line, which ends its live bar
       // Counted from the best epoch, not from this call's start: a resumed run may have gone without improving longer.
       const stale = epoch - best.epoch;
       if (options.earlyStop !== undefined && stale >= options.earlyStop && epoch < epochs) {

@@ -171,7 +171,8 @@ export function describePosition(p: Readonly<ProgressPosition>): string {
 /**
  * What to do when a training command (train, demo) is interrupted: close the progress display (restoring the
  * terminal) and say where training was and which checkpoint a resumed run starts from, e.g.
- * `interrupted during epoch 3; the last checkpoint is runs/x/checkpoints/epoch-0002: continue with <resume>`.
+ * `interrupted during epoch 3; the last checkpoint is runs/x/checkpoints/epoch-0002 (report: runs/x/report/report.md):
+ * continue with <resume>` (the report of the epochs so far, where there is one).
  * Checkpoints are written atomically, so the process may exit at once. `created` lists the folders that did not exist
  * when the command started (`missingFoldersSync(out)`: the run folder and the parents made for it, outermost first):
  * a run folder this command created that holds no checkpoint yet is removed (nothing worth keeping is in it), and so
@@ -182,7 +183,11 @@ export function interruptedTraining(reporter: TrackedReporter, out: string, crea
   const when = `interrupted ${describePosition(reporter.position)}`;
   // Read synchronously: the abandoned training must not get the event loop back meanwhile.
   const latest = latestCheckpointSync(out);
-  if (latest !== undefined) return `${when}; the last checkpoint is ${latest}: ${resume}`;
+  if (latest !== undefined) {
+    // The report of the epochs trained so far, which every epoch rewrites before its line shows.
+    const report = join(out, REPORT_DIR, 'report.md');
+    return `${when}; the last checkpoint is ${latest}${existsSync(report) ? ` (report: ${report})` : ''}: ${resume}`;
+  }
   if (created.length > 0) {
     if (!existsSync(out)) return `${when}; no checkpoint yet`;
     rmSync(out, { recursive: true, force: true });
