@@ -5,8 +5,8 @@
  *
  * Also exports what `demo` shares with it: the interrupted-training message and the occupied-folder exit code.
  */
-import { existsSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
@@ -244,6 +244,54 @@ export function finalLines(
   return lines;
 }
 
+/**
+ * `path` made absolute with its links resolved: the real path of its deepest part that exists, with the parts that do
+ * not exist yet (a run folder to be created) appended as given.
+ */
+function realPathOf(path: string): string {
+  const missing: string[] = [];
+  let head = resolve(path);
+  for (;;) {
+    try {
+      return join(realpathSync(head), ...missing.reverse());
+    } catch {
+      const parent = dirname(head);
+      if (parent === head) return resolve(path);
+      missing.push(basename(head));
+      head = parent;
+    }
+  }
+}
+
+/**
+ * Refuses, as a usage error (exit 2) and before anything is created, a run folder `out` that is a data folder or lies
+ * inside one: `data` lists each data option with its path (`['--data', 'photos']`); paths that are not folders (an
+ * HDF5 file, an IDX file, a path that does not exist) are passed over. A run folder inside an image folder would be
+ * read as a class folder by this run or the next (`photos/runs: empty class folder`), and one inside a folder of HDF5
+ * files would turn it into an image folder. Links are followed on both sides, so `cd photos && resnet train --data .`
+ * (whose default --out is `runs/...`, here inside `photos`) is caught too.
+ */
+export function checkOutOutsideData(out: string, data: readonly (readonly [flag: string, path: string | undefined])[]): void {
+  const outReal = realPathOf(out);
+  for (const [flag, path] of data) {
+    if (path === undefined) continue;
+    let dataReal: string;
+    try {
+      if (!statSync(path).isDirectory()) continue;
+      dataReal = realpathSync(path);
+    } catch {
+      continue; // missing or unreadable: opening the data names it
+    }
+    const rel = relative(dataReal, outReal);
+    if (rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))) {
+      throw new CliError(
+        `the run folder ${resolve(out)} (--out) is ${rel === '' ? 'the data folder' : 'inside the data folder'} ${resolve(path)} (${flag}), where its files would be taken for data: choose an --out outside the data folder`,
+        2,
+      );
+    }
+  }
+}
+
 /** Default run folder: `runs/<arch>-<date>-<time>`. */
 function defaultOut(arch: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -305,6 +353,7 @@ Examples:
     }
     settleMomentum(opts, command);
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
+    checkOutOutsideData(out, [['--data', opts.data], ['--val-data', opts.valData]]);
     if (opts.valLimit !== undefined && opts.valData === undefined) {
       throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
     }

@@ -1,0 +1,95 @@
+/**
+ * The CLI with a user's own image folder as data: a run folder inside the data folder is refused before anything is
+ * created (exit 2).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { checkOutOutsideData } from '../src/cli/commands/train.js';
+import { CliError } from '../src/cli/common.js';
+import { runCaptured } from './cli-helpers.js';
+import { SIGNS_TRAIN, TEST_BACKEND, tempDir } from './train-fixtures.js';
+
+const { dir: work, cleanup } = tempDir('resnet-cli-data-folder-');
+test.after(cleanup);
+
+const tiny = ['--input', '40,40,3', '--arch', 'resnet18', '--width-divisor', '32', '--backend', TEST_BACKEND];
+
+/** Makes an image folder `<work>/<name>` with classes `red` and `blue`, two small PNG images each. */
+async function imageFolder(name: string): Promise<string> {
+  const root = join(work, name);
+  for (const [cls, colour] of [['red', { r: 220, g: 20, b: 20 }], ['blue', { r: 20, g: 20, b: 220 }]] as const) {
+    mkdirSync(join(root, cls), { recursive: true });
+    for (const file of ['a.png', 'b.png']) {
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: colour } }).png().toFile(join(root, cls, file));
+    }
+  }
+  return root;
+}
+
+/** Asserts a usage error (exit 2) of one line naming both folders and saying what to do. */
+function assertRefused(r: Awaited<ReturnType<typeof runCaptured>>, out: string, data: string, flag: string): void {
+  assert.equal(r.code, 2, r.err);
+  assert.equal(r.out, '');
+  const lines = r.err.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, r.err);
+  assert.ok(lines[0].startsWith('resnet: the run folder '), lines[0]);
+  assert.ok(lines[0].includes(`${out} (--out) is inside the data folder ${data} (${flag})`), lines[0]);
+  assert.ok(lines[0].endsWith('choose an --out outside the data folder'), lines[0]);
+}
+
+test('train and demo refuse an --out inside the data folder, before creating anything', async () => {
+  const photos = await imageFolder('photos');
+  const before = readdirSync(photos).sort();
+
+  const out = join(photos, 'myrun');
+  assertRefused(await runCaptured(['train', '--data', photos, '--out', out, '--epochs', '1', ...tiny]), out, photos, '--data');
+  assert.deepEqual(readdirSync(photos).sort(), before, 'nothing created in the data folder');
+
+  // Deeper, and through --val-data.
+  const valOut = join(photos, 'red', 'runs', 'x');
+  assertRefused(await runCaptured(['train', '--data', SIGNS_TRAIN, '--val-data', photos, '--out', valOut, ...tiny]), valOut, photos, '--val-data');
+  assert.ok(!existsSync(join(photos, 'red', 'runs')));
+
+  // The data folder itself as --out.
+  const same = await runCaptured(['train', '--data', photos, '--out', photos, ...tiny]);
+  assert.equal(same.code, 2, same.err);
+  assert.match(same.err, /^resnet: the run folder \S+ \(--out\) is the data folder \S+ \(--data\), .*choose an --out outside the data folder\n$/);
+
+  // demo too.
+  const demoOut = join(photos, 'demo');
+  assertRefused(await runCaptured(['demo', '--data', photos, '--out', demoOut, '--epochs', '1', ...tiny]), demoOut, photos, '--data');
+  assert.deepEqual(readdirSync(photos).sort(), before);
+});
+
+test('train inside the data folder with the default --out (cd photos && resnet train --data .) is refused', async () => {
+  const photos = await imageFolder('cwd-photos');
+  const cwd = process.cwd();
+  process.chdir(photos);
+  let r;
+  try {
+    r = await runCaptured(['train', '--data', '.', '--epochs', '1', ...tiny]);
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, new RegExp(`^resnet: the run folder ${photos}/runs/resnet18-\\S+ \\(--out\\) is inside the data folder ${photos} \\(--data\\)`));
+  assert.deepEqual(readdirSync(photos).sort(), ['blue', 'red'], 'no runs/ folder made');
+});
+
+test('checkOutOutsideData: links are followed; a sibling folder, a data file and a missing path pass', async () => {
+  const photos = await imageFolder('linked-photos');
+  const link = join(work, 'link-to-photos');
+  symlinkSync(photos, link);
+  // Data named through the link, --out through the real path (and the other way round).
+  assert.throws(() => checkOutOutsideData(join(photos, 'run'), [['--data', link]]), (e: Error) => e instanceof CliError && e.exitCode === 2);
+  assert.throws(() => checkOutOutsideData(join(link, 'a', 'b'), [['--data', photos]]), CliError);
+  // A sibling whose name starts like the data folder's is outside it.
+  assert.doesNotThrow(() => checkOutOutsideData(`${photos}-run`, [['--data', photos]]));
+  assert.doesNotThrow(() => checkOutOutsideData(join(work, 'run'), [['--data', photos], ['--val-data', undefined]]));
+  // A data file, or a path that does not exist: nothing to be inside of.
+  assert.doesNotThrow(() => checkOutOutsideData(join(SIGNS_TRAIN, 'x'), [['--data', SIGNS_TRAIN]]));
+  assert.doesNotThrow(() => checkOutOutsideData(join(work, 'nowhere', 'run'), [['--data', join(work, 'nowhere')]]));
+});
