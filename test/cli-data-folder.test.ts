@@ -1,16 +1,18 @@
 /**
  * The CLI with a user's own image folder as data: a run folder inside the data folder is refused before anything is
- * created (exit 2).
+ * created (exit 2); evaluate says what the folder holds and what it skipped.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { checkOutOutsideData } from '../src/cli/commands/train.js';
 import { CliError } from '../src/cli/common.js';
+import { initBackend } from '../src/backend/index.js';
+import { saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
-import { SIGNS_TRAIN, TEST_BACKEND, tempDir } from './train-fixtures.js';
+import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, tempDir, tinyResNet } from './train-fixtures.js';
 
 const { dir: work, cleanup } = tempDir('resnet-cli-data-folder-');
 test.after(cleanup);
@@ -92,4 +94,20 @@ test('checkOutOutsideData: links are followed; a sibling folder, a data file and
   // A data file, or a path that does not exist: nothing to be inside of.
   assert.doesNotThrow(() => checkOutOutsideData(join(SIGNS_TRAIN, 'x'), [['--data', SIGNS_TRAIN]]));
   assert.doesNotThrow(() => checkOutOutsideData(join(work, 'nowhere', 'run'), [['--data', join(work, 'nowhere')]]));
+});
+
+test('evaluate on an image folder prints its classes with their image counts and what it skipped, on stderr', async () => {
+  const photos = await imageFolder('eval-photos');
+  writeFileSync(join(photos, 'red', 'clip.gif'), 'x');
+  writeFileSync(join(photos, 'red', '.DS_Store'), 'x');
+  await initBackend('cpu');
+  const modelDir = join(work, 'eval-model');
+  const model = tinyResNet(TINY_INPUT, 2);
+  await saveModel(model, modelDir, { classes: ['blue', 'red'], inputShape: TINY_INPUT });
+  model.dispose();
+  const r = await runCaptured(['evaluate', '--model', modelDir, '--data', photos, '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.err);
+  const described = `${photos}: 2 classes, 4 images (blue 2, red 2); skipped 1 file that is not JPEG, PNG or WebP (.gif)`;
+  assert.ok(r.err.split('\n').includes(described), r.err);
+  assert.match(r.out, /^data: .* \(4 images\)$/m);
 });

@@ -43,7 +43,7 @@ before(async () => {
   // Not taken as images: other extensions and hidden files (this one is not even an image).
   await writeFile(join(root, 'blue', 'notes.txt'), 'not an image');
   await writeFile(join(root, 'red', '.hidden.png'), 'not an image either');
-  await writeFile(join(root, 'README.jpg'), 'a file at the top level is not a class');
+  await writeFile(join(root, 'README.txt'), 'a file at the top level is not a class');
 });
 
 after(async () => {
@@ -75,6 +75,8 @@ describe('image folders', () => {
     assert.deepEqual(train.imageShape, [64, 64, 3]);
     assert.equal(train.size, 16);
     assert.deepEqual(Array.from(await train.labels()), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+    // What was left out is said: blue/notes.txt (the hidden file is not counted).
+    assert.equal(train.description, `${join(dir, 'classes')}: 4 classes, 16 images (blue 4, gray 4, green 4, red 4); skipped 1 file that is not JPEG, PNG or WebP (.txt)`);
 
     const { xs, shape, labels } = await firstBatch(train, 16);
     assert.deepEqual(shape, [16, 64, 64, 3]);
@@ -108,6 +110,93 @@ describe('image folders', () => {
     assert.deepEqual(Array.from(await validation.labels()), [0, 1, 2, 3]);
     const all = [...(train as SourceDataset).indices, ...(validation as SourceDataset).indices].sort((a, b) => a - b);
     assert.deepEqual(all, Array.from({ length: 16 }, (_, i) => i));
+  });
+
+  test('the description counts the images of each class and says what was skipped; OS leftovers are passed over', async () => {
+    const root = join(dir, 'described');
+    for (const [cls, n] of [['red', 3], ['blue', 2], ['green', 1]] as const) {
+      await mkdir(join(root, cls), { recursive: true });
+      for (let i = 0; i < n; i++) await solid(join(root, cls, `${i}.png`), COLOURS[cls], 4, 4);
+    }
+    // Skipped and said: other formats (by extension, each once), a file without one, folders inside a class folder.
+    for (const f of ['anim.gif', 'scan.TIF', 'scan2.tif', 'LICENSE']) await writeFile(join(root, 'red', f), 'x');
+    await writeFile(join(root, 'blue', 'more.gif'), 'x');
+    await mkdir(join(root, 'red', 'old'));
+    await solid(join(root, 'red', 'old', 'x.png'), COLOURS.red, 4, 4);
+    await mkdir(join(root, 'green', 'extra'));
+    // Skipped silently: hidden files, macOS's AppleDouble files and folders, Windows' thumbnails, a file beside the classes.
+    for (const f of ['.DS_Store', '._0.png', 'Thumbs.db', 'desktop.ini']) await writeFile(join(root, 'red', f), 'x');
+    await mkdir(join(root, '__MACOSX', 'red'), { recursive: true });
+    await writeFile(join(root, '__MACOSX', 'red', '._0.png'), 'x');
+    await mkdir(join(root, '.git'));
+    await writeFile(join(root, 'notes.md'), 'x');
+
+    const { train } = await openDataset(root, { inputShape: [4, 4, 3] });
+    assert.deepEqual(train.classes, ['blue', 'green', 'red'], '__MACOSX is not a class');
+    assert.equal(train.size, 6);
+    assert.equal(
+      train.description,
+      `${root}: 3 classes, 6 images (blue 2, green 1, red 3); skipped 5 files that are not JPEG, PNG or WebP (.gif, .tif, LICENSE)` +
+        ' and 2 folders inside class folders (green/extra/, red/old/): only the images directly in a class folder count',
+    );
+    // The validation part describes the same source.
+    const split = await openDataset(root, { inputShape: [4, 4, 3], validationSplit: 0.4 });
+    assert.equal(split.validation?.description, train.description);
+
+    // Nothing skipped: no "skipped" clause. Many classes: the first six and the range of the counts.
+    const many = join(dir, 'many');
+    for (let k = 0; k < 10; k++) {
+      await mkdir(join(many, `c${k}`), { recursive: true });
+      for (let i = 0; i <= k % 3; i++) await solid(join(many, `c${k}`, `${i}.png`), COLOURS.gray, 4, 4);
+    }
+    const opened = (await openDataset(many, { inputShape: [4, 4, 3] })).train;
+    assert.equal(opened.description, `${many}: 10 classes, 19 images (c0 1, c1 2, c2 3, c3 1, c4 2, c5 3 and 4 more; 1 to 3 a class)`);
+  });
+
+  test('image files directly in the data folder: one line saying it expects one sub-folder per class', async () => {
+    // The common mistake: one class's folder given as the data.
+    const photos = join(dir, 'photos');
+    const single = join(photos, 'red_circles');
+    await mkdir(single, { recursive: true });
+    for (const f of ['a.png', 'b.jpg']) await solid(join(single, f), COLOURS.red, 4, 4);
+    await assert.rejects(openDataset(single), {
+      name: 'DataError',
+      message: `${single}: holds 2 image files directly and no class sub-folders: expected one sub-folder per class, with the images inside them; ` +
+        `if it is one class's folder, give the folder above it (${photos}) that holds all the class folders`,
+    });
+    // With one sub-folder beside the images.
+    await mkdir(join(single, 'rejects'));
+    await solid(join(single, 'rejects', 'c.png'), COLOURS.red, 4, 4);
+    await assert.rejects(openDataset(single), (e: Error) =>
+      e.message.startsWith(`${single}: holds 2 image files directly beside only 1 sub-folder (rejects): expected one sub-folder per class`));
+    // Images beside real class folders.
+    const mixed = join(dir, 'mixed');
+    for (const cls of ['red', 'blue']) {
+      await mkdir(join(mixed, cls), { recursive: true });
+      await solid(join(mixed, cls, 'a.png'), COLOURS[cls], 4, 4);
+    }
+    await solid(join(mixed, 'stray.webp'), COLOURS.red, 4, 4);
+    await assert.rejects(openDataset(mixed), {
+      message: `${mixed}: holds 1 image file directly, beside its class sub-folders (blue, red): expected one sub-folder per class, with the images inside them; move the images into their class folders`,
+    });
+    // A hidden image at the top (._x.png) is no image file.
+    const hidden = join(dir, 'hidden-top');
+    for (const cls of ['red', 'blue']) {
+      await mkdir(join(hidden, cls), { recursive: true });
+      await solid(join(hidden, cls, 'a.png'), COLOURS[cls], 4, 4);
+    }
+    await writeFile(join(hidden, '._x.png'), 'x');
+    assert.equal((await openDataset(hidden)).train.size, 2);
+  });
+
+  test('an empty class folder names the files it does hold', async () => {
+    const root = join(dir, 'gifs');
+    for (const cls of ['red', 'blue']) await mkdir(join(root, cls), { recursive: true });
+    await solid(join(root, 'red', 'a.png'), COLOURS.red, 4, 4);
+    for (const f of ['a.gif', 'b.GIF', 'c.heic']) await writeFile(join(root, 'blue', f), 'x');
+    await assert.rejects(openDataset(root), {
+      message: `${join(root, 'blue')}: empty class folder: no JPEG, PNG or WebP images in it (it holds .gif, .heic files)`,
+    });
   });
 
   test('images are decoded when batched, not when opened', async () => {

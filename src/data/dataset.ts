@@ -25,6 +25,8 @@ export interface ExampleSource {
   readonly classes: string[];
   /** The shape every example is delivered at, `[h, w, c]`. */
   readonly imageShape: [number, number, number];
+  /** One line on what the source holds and what was left out of it, where it has one (see `Dataset.description`). */
+  readonly description?: string;
   /** The label of every example, in source order. */
   readonly labels: Int32Array;
   /**
@@ -129,6 +131,8 @@ export class SourceDataset implements Dataset {
   readonly imageShape: [number, number, number];
   /** The source's part (see `Dataset.part`). */
   readonly part?: DataPart;
+  /** The source's description (see `Dataset.description`). */
+  readonly description?: string;
 
   /**
    * @param source where the examples come from
@@ -143,6 +147,7 @@ export class SourceDataset implements Dataset {
     this.classes = source.classes;
     this.imageShape = source.imageShape;
     this.part = source.part;
+    this.description = source.description;
   }
 
   get size(): number {

@@ -2,7 +2,7 @@
  * Image files (JPEG, PNG, WebP) decoded with sharp: one at a time for predictions, lazily per batch for image folders.
  */
 import { open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import sharp from 'sharp';
 import type * as tf from '@tensorflow/tfjs';
 import { DataError, messageOf } from './errors.js';
@@ -13,16 +13,49 @@ import type { DataPart } from './types.js';
 /** File names taken as images in a folder (case-insensitive). */
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp)$/i;
 
+/** Names that operating systems leave in folders (besides hidden `.` files): never data, and never reported. */
+const OS_JUNK = /^(thumbs\.db|ehthumbs\.db|desktop\.ini|__MACOSX|\$RECYCLE\.BIN|System Volume Information)$/i;
+
 /**
- * The image files directly in folder `dir` (by extension, {@link IMAGE_EXTENSIONS}; hidden files and sub-folders
- * left out), sorted by name, as paths under `dir`.
+ * Whether a folder entry is passed over silently: hidden names (`.DS_Store`, macOS's `._photo.jpg`, `.git`) and what
+ * operating systems leave behind (`Thumbs.db`, `desktop.ini`, `__MACOSX/`).
+ */
+export function isIgnoredEntry(name: string): boolean {
+  return name.startsWith('.') || OS_JUNK.test(name);
+}
+
+/** What a folder holds, as data: its image files, its other files and its sub-folders (ignored entries left out). */
+export interface FolderListing {
+  /** The image files (by extension, {@link IMAGE_EXTENSIONS}), sorted by name, as paths under the folder. */
+  images: string[];
+  /** The names of the other files, sorted. */
+  otherFiles: string[];
+  /** The names of the sub-folders (links to folders included), sorted. */
+  folders: string[];
+}
+
+/** Lists folder `dir` as a {@link FolderListing}, leaving out the entries {@link isIgnoredEntry} names. */
+export async function listFolder(dir: string): Promise<FolderListing> {
+  const listing: FolderListing = { images: [], otherFiles: [], folders: [] };
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (isIgnoredEntry(e.name)) continue;
+    const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(join(dir, e.name)).catch(() => undefined))?.isDirectory());
+    if (isDir) listing.folders.push(e.name);
+    else if (IMAGE_EXTENSIONS.test(e.name)) listing.images.push(e.name);
+    else listing.otherFiles.push(e.name);
+  }
+  listing.images = listing.images.sort().map((name) => join(dir, name));
+  listing.otherFiles.sort();
+  listing.folders.sort();
+  return listing;
+}
+
+/**
+ * The image files directly in folder `dir` (by extension, {@link IMAGE_EXTENSIONS}; hidden files, sub-folders and
+ * other files left out), sorted by name, as paths under `dir`.
  */
 export async function imageFilesIn(dir: string): Promise<string[]> {
-  return (await readdir(dir, { withFileTypes: true }))
-    .filter((e) => !e.name.startsWith('.') && IMAGE_EXTENSIONS.test(e.name) && !e.isDirectory())
-    .map((e) => e.name)
-    .sort()
-    .map((name) => join(dir, name));
+  return (await listFolder(dir)).images;
 }
 
 /** Default delivered shape for image folders when no input shape is given: 64x64 RGB. */
@@ -198,6 +231,8 @@ export class ImageFolderSource implements ExampleSource {
     readonly files: string[],
     /** The part of a multi-part source that it is, if any (see `Dataset.part`). */
     readonly part?: DataPart,
+    /** What the folder holds and what was left out of it, in one line ({@link describeImageFolder}). */
+    readonly description?: string,
   ) {}
 
   /**
@@ -211,7 +246,9 @@ export class ImageFolderSource implements ExampleSource {
     imageShape: [number, number, number] = FOLDER_DEFAULT_SHAPE,
     part?: DataPart,
   ): Promise<ImageFolderSource> {
-    const classes = await subfolders(dir);
+    const top = await listFolder(dir);
+    const classes = top.folders;
+    if (top.images.length > 0) throw new DataError(dir, imagesBesideClasses(dir, top.images.length, classes));
     if (classes.length < 2) {
       throw new DataError(
         dir,
@@ -220,18 +257,28 @@ export class ImageFolderSource implements ExampleSource {
     }
     const files: string[] = [];
     const labels: number[] = [];
+    const counts: number[] = [];
+    const otherFiles: string[] = [];
+    const nested: string[] = [];
     for (const [label, cls] of classes.entries()) {
       const classDir = join(dir, cls);
-      const images = await imageFilesIn(classDir);
-      if (images.length === 0) throw new DataError(classDir, 'empty class folder: no JPEG, PNG or WebP images in it');
-      for (const f of images) {
+      const listing = await listFolder(classDir);
+      if (listing.images.length === 0) {
+        const other = listing.otherFiles.length === 0 ? '' : ` (it holds ${fileKinds(listing.otherFiles)} files)`;
+        throw new DataError(classDir, `empty class folder: no JPEG, PNG or WebP images in it${other}`);
+      }
+      for (const f of listing.images) {
         files.push(f);
         labels.push(label);
       }
+      counts.push(listing.images.length);
+      otherFiles.push(...listing.otherFiles);
+      nested.push(...listing.folders.map((f) => `${cls}/${f}/`));
     }
     // Check every file's first bytes up front (a few at a time), so that a stray file fails now, not mid-training.
     for (let i = 0; i < files.length; i += 64) await Promise.all(files.slice(i, i + 64).map(checkImageFile));
-    return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files, part);
+    const description = describeImageFolder(dir, classes, counts, otherFiles, nested);
+    return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files, part, description);
   }
 
   async read(positions: ArrayLike<number>): Promise<RawImages> {
@@ -244,14 +291,61 @@ export class ImageFolderSource implements ExampleSource {
   }
 }
 
-/** The sorted names of a folder's visible sub-folders. */
+/** The sorted names of a folder's sub-folders, hidden ones and OS leftovers (`__MACOSX`) left out. */
 export async function subfolders(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const names: string[] = [];
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(join(dir, e.name)).catch(() => undefined))?.isDirectory());
-    if (isDir) names.push(e.name);
+  return (await listFolder(dir)).folders;
+}
+
+/** `1 image file`, `3 folders`: a count with its noun, plural when it is not 1. */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** A list of names for a message: at most four, else the first three and how many more. */
+function someNames(names: readonly string[]): string {
+  return names.length > 4 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+}
+
+/** The kinds of some files, for a message: their extensions, lower-cased and each once (`.gif, .tif`), or a name that has none. */
+function fileKinds(names: readonly string[]): string {
+  return someNames([...new Set(names.map((n) => extname(n).toLowerCase() || n))].sort());
+}
+
+/**
+ * Why a folder with image files directly in it is not an image folder: the common mistake is to give one class's
+ * folder (`--data photos/red_circles`) instead of the folder of class folders.
+ */
+function imagesBesideClasses(dir: string, images: number, folders: readonly string[]): string {
+  const expected = 'expected one sub-folder per class, with the images inside them';
+  if (folders.length >= 2) {
+    return `holds ${counted(images, 'image file')} directly, beside its class sub-folders (${someNames(folders)}): ${expected}; move the images into their class folders`;
   }
-  return names.sort();
+  const beside = folders.length === 0 ? 'and no class sub-folders' : `beside only 1 sub-folder (${folders[0]})`;
+  return `holds ${counted(images, 'image file')} directly ${beside}: ${expected}; if it is one class's folder, give the folder above it (${dirname(dir)}) that holds all the class folders`;
+}
+
+/**
+ * One line on an opened image folder: its classes with their image counts, and what was left out, when anything was:
+ * `photos: 3 classes, 82 images (blue 28, green 27, red 27); skipped 12 files that are not JPEG, PNG or WebP (.gif,
+ * .tif) and 1 folder inside a class folder (red/old/)`. With more than 8 classes, the first 6 and the range of the
+ * counts. Hidden files and OS leftovers are not counted.
+ */
+export function describeImageFolder(
+  dir: string,
+  classes: readonly string[],
+  counts: readonly number[],
+  otherFiles: readonly string[],
+  nestedFolders: readonly string[],
+): string {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const each = classes.map((c, i) => `${c} ${counts[i]}`);
+  const perClass = each.length <= 8
+    ? each.join(', ')
+    : `${each.slice(0, 6).join(', ')} and ${each.length - 6} more; ${Math.min(...counts)} to ${Math.max(...counts)} a class`;
+  const skipped: string[] = [];
+  if (otherFiles.length > 0) skipped.push(`${counted(otherFiles.length, 'file')} that ${otherFiles.length === 1 ? 'is' : 'are'} not JPEG, PNG or WebP (${fileKinds(otherFiles)})`);
+  if (nestedFolders.length > 0) {
+    skipped.push(`${counted(nestedFolders.length, 'folder')} inside ${nestedFolders.length === 1 ? 'a class folder' : 'class folders'} (${someNames(nestedFolders)}): only the images directly in a class folder count`);
+  }
+  return `${dir}: ${classes.length} class${classes.length === 1 ? '' : 'es'}, ${counted(total, 'image')} (${perClass})${skipped.length > 0 ? `; skipped ${skipped.join(' and ')}` : ''}`;
 }

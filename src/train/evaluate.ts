@@ -131,6 +131,11 @@ export interface EvaluateOptions {
   backend?: BackendChoice;
   /** Told how far the evaluation is, as {@link evaluateModel} tells it (once the model and the data are loaded). */
   onProgress?: EvaluationProgress;
+  /**
+   * Told the data's one-line description (`Dataset.description`: an image folder's classes with their image counts,
+   * and what was skipped) once the data is open and before the evaluation starts, where the data has one.
+   */
+  onDescription?: (line: string) => void;
 }
 
 /**
@@ -146,6 +151,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
       typeof options.data === 'string'
         ? (await openDataset(options.data, { inputShape: modelInputShape(model), split: options.split ?? 'test', limit: options.limit })).train
         : options.data;
+    if (data.description !== undefined) options.onDescription?.(data.description);
     const names = modelMetadata(model).classes;
     const classes = names !== undefined && names.length === data.classes.length ? names : data.classes;
     const result = await evaluateModel(model, data, options.batchSize ?? 32, classes, options.onProgress);

@@ -58,7 +58,7 @@ Examples:
     // results; Ctrl-C gives the terminal back and ends with exit code 130.
     const progress = countProgress('evaluating');
     const r = await untilInterrupted(
-      () => evaluate({ model: dir, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend, onProgress: progress.update }),
+      () => evaluate({ model: dir, data: opts.data, split: opts.split, limit: opts.limit, batchSize: opts.batchSize, backend: opts.backend, onProgress: progress.update, onDescription: (line) => process.stderr.write(`${line}\n`) }),
       () => {
         progress.stop();
         return 'evaluation interrupted';
