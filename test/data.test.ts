@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset } from 'h5wasm/node';
 import { initBackend } from '../src/backend/index.js';
-import { MemorySource, openDataset, SourceDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { batchCount, MemorySource, openDataset, SourceDataset, type Batch, type Dataset } from '../src/data/index.js';
 import { stratifiedPick, stratifiedSplit } from '../src/data/random.js';
 
 const SIGNS = fileURLToPath(new URL('../../../shared/data/signs/', import.meta.url));
@@ -290,15 +290,51 @@ describe('batching and shuffling', () => {
   });
 
   test('shuffling: every index once per epoch, same for same seed and epoch, new for another epoch or seed', async () => {
-    const e0 = (await order({ batchSize: 7, shuffle: true, seed: 3, epoch: 0 })).order;
+    const e0 = (await order({ batchSize: 8, shuffle: true, seed: 3, epoch: 0 })).order;
     const e0again = (await order({ batchSize: 16, shuffle: true, seed: 3, epoch: 0 })).order;
-    const e1 = (await order({ batchSize: 7, shuffle: true, seed: 3, epoch: 1 })).order;
-    const s4 = (await order({ batchSize: 7, shuffle: true, seed: 4, epoch: 0 })).order;
+    const e1 = (await order({ batchSize: 8, shuffle: true, seed: 3, epoch: 1 })).order;
+    const s4 = (await order({ batchSize: 8, shuffle: true, seed: 4, epoch: 0 })).order;
     for (const o of [e0, e1, s4]) assert.deepEqual(sorted(o), identity);
     assert.deepEqual(e0again, e0, 'order does not depend on batch size');
     assert.notDeepEqual(e0, identity);
     assert.notDeepEqual(e1, e0);
     assert.notDeepEqual(s4, e0);
+  });
+
+  test('a last batch of a single example is left out of shuffled (training) batches, another each epoch; kept in order', async () => {
+    // 50 = 7 x 7 + 1.
+    const left: number[] = [];
+    for (let epoch = 0; epoch < 12; epoch++) {
+      const r = await order({ batchSize: 7, shuffle: true, seed: 3, epoch });
+      assert.deepEqual(r.sizes, [7, 7, 7, 7, 7, 7, 7], `epoch ${epoch}`);
+      const missing = identity.filter((i) => !r.order.includes(i));
+      assert.equal(missing.length, 1);
+      left.push(missing[0]);
+    }
+    assert.ok(new Set(left).size > 1, `not the same example left out every epoch: ${left.join(', ')}`);
+    // Unshuffled (evaluation): every example, the single one in a batch of its own.
+    const inOrder = await order({ batchSize: 7 });
+    assert.deepEqual(inOrder.sizes, [7, 7, 7, 7, 7, 7, 7, 1]);
+    assert.deepEqual(inOrder.order, identity);
+    // Asked for either way.
+    assert.deepEqual((await order({ batchSize: 7, shuffle: true, dropSingle: false })).sizes, [7, 7, 7, 7, 7, 7, 7, 1]);
+    assert.deepEqual((await order({ batchSize: 7, dropSingle: true })).sizes, [7, 7, 7, 7, 7, 7, 7]);
+    // Batches of one asked for, and a last batch of two, stay.
+    assert.equal((await order({ batchSize: 1, shuffle: true })).sizes.length, 50);
+    assert.deepEqual((await order({ batchSize: 16, shuffle: true })).sizes, [16, 16, 16, 2]);
+  });
+
+  test('batchCount counts the batches that batches() yields', async () => {
+    for (const batchSize of [1, 2, 7, 8, 16, 49, 50, 64]) {
+      for (const opts of [{}, { shuffle: true }, { dropRemainder: true }, { shuffle: true, dropSingle: false }, { dropSingle: true }]) {
+        const yielded = (await order({ batchSize, ...opts })).sizes.length;
+        assert.equal(batchCount(N, { batchSize, ...opts }), yielded, `batch size ${batchSize}, ${JSON.stringify(opts)}`);
+      }
+    }
+    // A single example is the only batch: it is kept (an epoch has at least one step).
+    assert.equal(batchCount(1, { batchSize: 4, shuffle: true }), 1);
+    assert.equal(batchCount(5, { batchSize: 4, shuffle: true }), 1);
+    assert.equal(batchCount(5, { batchSize: 4 }), 2);
   });
 
   test('stratified picks and splits keep unequal class shares', () => {

@@ -125,6 +125,19 @@ export function oneHot(labels: ArrayLike<number>, numClasses: number): tf.Tensor
 const SHUFFLE_STREAM = 1;
 const AUGMENT_STREAM = 2;
 
+/**
+ * The number of batches that `Dataset.batches(opts)` yields for a data set of `size` examples: `size / batchSize`
+ * rounded up, or down with `dropRemainder`; one fewer where `dropSingle` (default: `shuffle`) leaves out a last batch
+ * of a single example (see `BatchOptions.dropSingle`). The steps of a training epoch are
+ * `batchCount(size, { batchSize, shuffle: true })`.
+ */
+export function batchCount(size: number, opts: Pick<BatchOptions, 'batchSize' | 'shuffle' | 'dropRemainder' | 'dropSingle'>): number {
+  const { batchSize, shuffle = false, dropRemainder = false, dropSingle = shuffle } = opts;
+  if (dropRemainder) return Math.floor(size / batchSize);
+  const count = Math.ceil(size / batchSize);
+  return dropSingle && batchSize > 1 && size % batchSize === 1 && count > 1 ? count - 1 : count;
+}
+
 /** A `Dataset` made of some examples (by position, in order) of a source. */
 export class SourceDataset implements Dataset {
   readonly classes: string[];
@@ -164,7 +177,7 @@ export class SourceDataset implements Dataset {
   }
 
   async *batches(opts: BatchOptions): AsyncGenerator<Batch> {
-    const { batchSize, shuffle = false, seed = 0, epoch = 0, augment, dropRemainder = false } = opts;
+    const { batchSize, shuffle = false, seed = 0, epoch = 0, augment } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }
@@ -175,7 +188,7 @@ export class SourceDataset implements Dataset {
       ? (pixels: Float32Array, shape: [number, number, number, number]) => augmentImages(pixels, shape, augment, augmentRng)
       : undefined;
 
-    const count = dropRemainder ? Math.floor(order.length / batchSize) : Math.ceil(order.length / batchSize);
+    const count = batchCount(order.length, opts);
     const read = (b: number): Promise<RawImages> => {
       const pending = this.source.read(order.subarray(b * batchSize, Math.min((b + 1) * batchSize, order.length)));
       pending.catch(() => {}); // a read-ahead that is never awaited (early stop) must not become an unhandled rejection

@@ -38,6 +38,14 @@ export interface BatchOptions {
   augment?: AugmentOptions;
   /** Leave out a last batch smaller than `batchSize` (default false). */
   dropRemainder?: boolean;
+  /**
+   * Leave out a last batch that would hold a single example when `batchSize` is above 1 and it is not the only batch:
+   * BatchNorm in training mode normalises a batch by its own statistics, which one image does not have (PyTorch
+   * refuses such a batch; tfjs trains on it with a degenerate loss). Default: `shuffle`, so training batches (shuffled,
+   * a different example left out each epoch) drop it and evaluation batches (in data set order, where the same example
+   * would always be left out) keep every example. {@link batchCount} counts the batches.
+   */
+  dropSingle?: boolean;
 }
 
 /** One part of a source that has several: its training or its test examples. */
