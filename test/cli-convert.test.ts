@@ -8,11 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
+import { isKerasH5Path } from '../src/io/keras_h5.js';
 import { BEST_FILE, CHECKPOINTS_DIR, LATEST_FILE, STATE_JSON, loadModel, resolveModelDir, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 
@@ -134,4 +135,24 @@ test('--checkpoint for a --model that is not a training run folder is a one-line
   const m = await runCaptured(['convert', '--model', missing, '--checkpoint', 'best', '--out', path.join(root, 'x'), '--backend', 'cpu']);
   assert.equal(m.code, 1);
   assert.equal(m.err, `resnet: ${missing}: no such model folder\n`);
+});
+
+test('.hdf5 is a Keras HDF5 path as .h5 is: convert --out writes one file, and --model reads it back', async () => {
+  const run = await runFolder('run-hdf5');
+  for (const name of ['m.hdf5', 'M.HDF5']) {
+    const file = path.join(root, name);
+    const r = await runCaptured(['convert', '--model', run, '--out', file, '--backend', 'cpu']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, `wrote ${file} (Keras 2 HDF5, 2 layers, 8 parameters)\n`);
+    assert.ok(statSync(file).isFile(), `${name} is a file, not a tfjs model folder`);
+    // An HDF5 file: its signature, as h5py and Keras check it.
+    assert.deepEqual([...readFileSync(file).subarray(0, 8)], [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.equal(await kernelValue(await loadModel(file)), 2);
+    // Back to a tfjs folder from the .hdf5 file.
+    const back = path.join(root, `${name}-back`);
+    const b = await runCaptured(['convert', '--model', file, '--out', back, '--backend', 'cpu']);
+    assert.equal(b.code, 0, b.err);
+    assert.equal(await kernelValue(await loadModel(back)), 2);
+  }
+  assert.ok(isKerasH5Path('x.hdf5') && isKerasH5Path('x.H5') && !isKerasH5Path('x.hdf') && !isKerasH5Path('hdf5'));
 });

@@ -129,7 +129,7 @@ async function assertModelOption(name: string): Promise<void> {
   assert.match(help, /^ {2}--model <path> /m, name);
   assert.match(
     help.replace(/\s+/g, ' '),
-    /--model <path> a saved model folder \(model\.json\), a training run folder \(its latest or --checkpoint best checkpoint\) or a Keras \.h5 file/,
+    /--model <path> a saved model folder \(model\.json\), a training run folder \(its latest or --checkpoint best checkpoint\) or a Keras \.h5\/\.hdf5 file/,
     name,
   );
 }

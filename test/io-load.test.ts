@@ -20,7 +20,7 @@ tf.env().set('IS_TEST', true);
 const root = mkdtempSync(path.join(tmpdir(), 'resnet-io-load-'));
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 
-const NOT_A_MODEL = 'not a model (expected a model folder with model.json, a model.json file, a Keras .h5 file or a training run folder)';
+const NOT_A_MODEL = 'not a model (expected a model folder with model.json, a model.json file, a Keras .h5 or .hdf5 file or a training run folder)';
 
 /** A tiny dense model whose kernel is all `value`. */
 function tinyModel(value: number): tf.LayersModel {

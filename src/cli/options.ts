@@ -17,7 +17,7 @@ export function addBackendOption(cmd: Command): Command {
 
 /** Help of `--model <path>`: the kinds of model path that work. */
 export const MODEL_OPTION_HELP =
-  'a saved model folder (model.json), a training run folder (its latest or --checkpoint best checkpoint) or a Keras .h5 file';
+  'a saved model folder (model.json), a training run folder (its latest or --checkpoint best checkpoint) or a Keras .h5/.hdf5 file';
 
 /**
  * Adds `--checkpoint <latest|best>` (default latest) to a command that loads `--model`: which checkpoint of a training

@@ -434,7 +434,7 @@ export async function loadKerasH5Weights(model: tf.LayersModel, path: string): P
   }
 }
 
-/** Whether `path` names a Keras HDF5 file by its extension (`.h5`). */
+/** Whether `path` names a Keras HDF5 file by its extension: `.h5` or `.hdf5` (the two Keras itself saves as HDF5). */
 export function isKerasH5Path(path: string): boolean {
-  return /\.h5$/i.test(path);
+  return /\.(h5|hdf5)$/i.test(path);
 }

@@ -240,7 +240,7 @@ export async function checkpointInapplicable(path: string): Promise<boolean> {
 /**
  * Resolves `--model`: a saved model folder (with `model.json`) is used as is; a run folder written by `train` resolves
  * to its latest checkpoint, or with `checkpoint = 'best'` to its best one; a run's pointer file
- * (`<run>/checkpoints/best` or `latest`) to the checkpoint it names; a Keras `.h5` path and any other file (such as
+ * (`<run>/checkpoints/best` or `latest`) to the checkpoint it names; a Keras `.h5` or `.hdf5` path and any other file (such as
  * `model.json`) are returned as given, for {@link loadModel} to read and to name in its errors. Anything else is a
  * one-line error naming the path.
  */

@@ -10,7 +10,7 @@ import { loadModel } from './io.js';
 
 /**
  * Loads `model` if it is a path (a saved model folder, a run folder's latest or best checkpoint as `checkpoint` says,
- * latest when it is not given, or a Keras `.h5` file) and returns its folded copy, which the caller disposes. A model
+ * latest when it is not given, or a Keras `.h5` or `.hdf5` file) and returns its folded copy, which the caller disposes. A model
  * loaded here is disposed once folded (the copy keeps the weights it shares); a model object given by the caller is
  * left untouched. A `checkpoint` given for anything but a training run folder is an error: it would be ignored.
  */

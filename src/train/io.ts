@@ -128,7 +128,7 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   // Anything that does not even start like a JSON document (an image, a text file) is not a model at all: say what a
   // model path may be, rather than quote a parse error with the file's bytes in it.
   if (basename(file) !== MODEL_JSON && !/^[\s\uFEFF]*[{[]/.test(head.toString('utf8'))) {
-    throw new Error(`${named}: not a model (expected a model folder with ${MODEL_JSON}, a ${MODEL_JSON} file, a Keras .h5 file or a training run folder)`);
+    throw new Error(`${named}: not a model (expected a model folder with ${MODEL_JSON}, a ${MODEL_JSON} file, a Keras .h5 or .hdf5 file or a training run folder)`);
   }
   let json: ModelJson;
   try {

@@ -43,7 +43,7 @@ export interface PredictOutcome {
 /** Options of {@link predict} and {@link predictEach}. */
 export interface PredictOptions {
   /**
-   * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint), a Keras `.h5` file,
+   * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint), a Keras `.h5` or `.hdf5` file,
    * or a loaded model.
    */
   model: string | tf.LayersModel;

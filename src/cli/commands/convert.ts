@@ -1,8 +1,8 @@
 /**
  * `resnet convert`: converts a model between the TensorFlow.js folder layout (`model.json` + `weights.bin`) and a
- * Keras 2 HDF5 file (`.h5`, what `tf.keras.models.load_model` reads). The direction follows `--out`: a path ending in
- * `.h5` gets a Keras file, anything else a TensorFlow.js model folder. Class names and the other project metadata
- * travel both ways (`userDefinedMetadata` ↔ the h5 root attribute `resnet_metadata`).
+ * Keras 2 HDF5 file (`.h5` or `.hdf5`, what `tf.keras.models.load_model` reads). The direction follows `--out`: a path
+ * ending in `.h5` or `.hdf5` gets a Keras file, anything else a TensorFlow.js model folder. Class names and the other
+ * project metadata travel both ways (`userDefinedMetadata` ↔ the h5 root attribute `resnet_metadata`).
  */
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -24,10 +24,10 @@ interface ConvertCliOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('convert')
-    .description('Convert a model between the TensorFlow.js folder format and a Keras 2 HDF5 file (.h5), by the --out extension.')
+    .description('Convert a model between the TensorFlow.js folder format and a Keras 2 HDF5 file (.h5 or .hdf5), by the --out extension.')
     .requiredOption('--model <path>', MODEL_OPTION_HELP);
   addCheckpointOption(cmd)
-    .requiredOption('--out <path>', 'a .h5 file (Keras HDF5) or a folder (TensorFlow.js model.json + weights.bin)')
+    .requiredOption('--out <path>', 'a .h5 or .hdf5 file (Keras HDF5) or a folder (TensorFlow.js model.json + weights.bin)')
     .addHelpText(
       'after',
       `
@@ -39,7 +39,7 @@ Examples:
   addBackendOption(cmd).action(async (opts: ConvertCliOptions, command: Command) => {
     await checkCheckpointOption(command, opts.model);
     if (/\.keras$/i.test(opts.out)) {
-      throw new CliError(`${opts.out}: the .keras (Keras 3 zip) format is not supported; use a .h5 file or a folder`, 2);
+      throw new CliError(`${opts.out}: the .keras (Keras 3 zip) format is not supported; use a .h5 (or .hdf5) file or a folder`, 2);
     }
     await initBackend(opts.backend);
     // Whatever --model is (a run folder, a pointer file, a model folder or file, a Keras file), as evaluate and predict.

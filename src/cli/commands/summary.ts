@@ -75,7 +75,7 @@ export async function buildModelFromOptions(opts: ModelCliOptions): Promise<tf.L
 }
 
 /**
- * The model the options of `cmd` choose: the saved one `--model` names (a model folder, `model.json`, a Keras `.h5`
+ * The model the options of `cmd` choose: the saved one `--model` names (a model folder, `model.json`, a Keras `.h5` or `.hdf5`
  * file or a training run folder's `--checkpoint`), read with `loadModel`, or else one built from `--arch` and the rest
  * ({@link buildModelFromOptions}). `--model` together with an option that builds a model, or `--checkpoint` without
  * `--model`, is a usage error (exit code 2); a model that cannot be loaded is a one-line failure naming the file.
