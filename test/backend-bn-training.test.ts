@@ -56,6 +56,20 @@ const SHAPES: { name: string; x: number[] }[] = [
 ];
 
 describe('OnednnBatchNormTraining matches tf.moments + tf.batchNorm on cpu', { skip: SKIP_NATIVE }, () => {
+  test('a channel holding NaN or Infinity gets a NaN variance, as tf.moments gives (not 0)', async () => {
+    await initBackend('onednn');
+    const x = tf.tensor2d([NaN, 1, Infinity, 2, 3, 5, 4, 5, 6], [3, 3]);
+    const [y, mean, variance] = bnTraining(x, null, null, 1e-3);
+    const v = Array.from(variance.dataSync());
+    await initBackend('cpu');
+    const expected = Array.from(tf.moments(tf.tensor2d([NaN, 1, Infinity, 2, 3, 5, 4, 5, 6], [3, 3]), [0]).variance.dataSync());
+    assert.ok(Number.isNaN(expected[0]) && Number.isNaN(expected[2]), `tf.moments: ${expected}`);
+    assert.ok(Number.isNaN(v[0]) && Number.isNaN(v[2]), `variance ${v}`);
+    assert.ok(Math.abs(v[1] - expected[1]) <= 1e-6, `variance ${v[1]} vs ${expected[1]}`);
+    assert.ok(Number.isNaN(mean.dataSync()[0]));
+    tf.dispose([x, y, mean, variance]);
+  });
+
   SHAPES.forEach((s, idx) => {
     const seed = 100 * (idx + 1);
     const c = s.x[s.x.length - 1];

@@ -242,7 +242,10 @@ void batchMoments(const float* __restrict xs, int64_t rows, int64_t C, double* _
     }
     const double m = a / n;
     meanOut[c] = static_cast<double>(shift[c]) + m;
-    varianceOut[c] = std::max(0.0, b / n - m * m);
+    // Rounding can make the difference slightly negative: 0 then. A NaN (from NaN or Inf in x) stays NaN, as tfjs's
+    // moments give it (std::max(0.0, NaN) would be 0).
+    const double variance = b / n - m * m;
+    varianceOut[c] = variance < 0 ? 0.0 : variance;
   }
 }
 
