@@ -49,15 +49,12 @@ const ORIGINAL = Symbol('tfjs BatchNormalization.call');
 type MarkedCall = LayerCall & { [ORIGINAL]?: LayerCall };
 
 /**
- * tfjs's doMovingAverage, variable -= (variable - value) * (1 - momentum), computed on the host arrays with a float32
- * rounding after each operation, as tfjs's float32 Sub, Mul and Sub kernels round: the same bits as tfjs's own tensor
- * ops, without their three kernel calls and tensors per variable (two variables per layer and training step; about
- * 5 ms of a ResNet-50 step, measured on the machine of the README's benchmark).
+ * tfjs's BatchNormalization moving average, `current - (current - batch) * (1 - momentum)`, with a float32 rounding
+ * after each operation, as tfjs's float32 Sub, Mul and Sub kernels round: the same bits as tfjs's own tensor ops
+ * (which the layer would run as three kernels per variable: two variables per layer and training step, about 5 ms of
+ * a ResNet-50 step on the machine of the README's benchmark). Returns a new array.
  */
-function doMovingAverage(variable: LayerVariableLike, value: Tensor, momentum: number): void {
-  const origValue = variable.read();
-  const current = origValue.dataSync() as Float32Array;
-  const batch = value.dataSync() as Float32Array;
+export function movingAverage(current: Float32Array, batch: Float32Array, momentum: number): Float32Array {
   // tfjs multiplies by a float32 scalar tensor holding 1 - momentum.
   const decay = Math.fround(1 - momentum);
   const updated = new Float32Array(current.length);
@@ -65,6 +62,13 @@ function doMovingAverage(variable: LayerVariableLike, value: Tensor, momentum: n
     // Float32Array stores round; the difference is rounded explicitly before it is scaled.
     updated[i] = current[i] - Math.fround(Math.fround(current[i] - batch[i]) * decay);
   }
+  return updated;
+}
+
+/** Moves `variable` towards the batch statistic `value` ({@link movingAverage}). */
+function doMovingAverage(variable: LayerVariableLike, value: Tensor, momentum: number): void {
+  const origValue = variable.read();
+  const updated = movingAverage(origValue.dataSync() as Float32Array, value.dataSync() as Float32Array, momentum);
   tf.tidy(() => {
     variable.write(tf.tensor(updated, origValue.shape, 'float32'));
   });

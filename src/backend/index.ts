@@ -18,20 +18,26 @@ export {
   debugEnabled,
   isFusedActivation,
   NativeOps,
+  type BatchNormTrainingOp,
   type BinaryOp,
   type Conv2dOp,
   type Conv2dParams,
   type Conv2dResidualGeometry,
+  type Conv2dTrainingOp,
+  type Conv2dTrainingParams,
   type FusedActivation,
   type MatMulParams,
+  type MatMulTrainingOp,
   type NativeBinaryOp,
   type NativeOp,
   type NativePadding,
   type NativeUnaryOp,
+  type Pool2dOp,
   type Pool2dParams,
   type SpatialSize,
   type UnaryOp,
 } from './native_ops.js';
+export { movingAverage } from './batchnorm_layer.js';
 
 /** Which backend to use: 'auto' picks the fastest one available. */
 export type BackendChoice = 'auto' | 'onednn' | 'cpu';

@@ -25,6 +25,7 @@ import type { OnednnAddon } from './native.js';
 import { planConv2D } from './conv_util.js';
 import { BINARY_OPS, planBinary, UNARY_OPS } from './eltwise_utils.js';
 import { ACTIVATION_CODES, activationCode, float32Data, sizeOf } from './kernel_utils.js';
+import { REDUCE_OPS } from './reduce_utils.js';
 import { conv2DResidualApplies, ONEDNN_CONV2D_RESIDUAL } from './kernels/OnednnConv2DResidual.js';
 import type { OnednnConv2DResidualAttrs } from './kernels/OnednnConv2DResidual.js';
 import { padPlan, planPool2D, POOL_OPS } from './pool_utils.js';
@@ -122,6 +123,54 @@ export interface BinaryOp extends NativeOp {
 }
 
 /**
+ * Parameters of {@link NativeOps.conv2dTraining}: a convolution whose filter (and bias) change from call to call, as
+ * in training, so they are given to each call rather than to the plan. No fused activation.
+ */
+export type Conv2dTrainingParams = Pick<Conv2dParams, 'xShape' | 'filterShape' | 'strides' | 'pad' | 'dilations'>;
+
+/** A planned convolution with its two gradients, for training (see {@link Conv2dTrainingParams}). */
+export interface Conv2dTrainingOp extends NativeOp {
+  /**
+   * out = conv2d(x, filter) + bias. `filterToken` identifies the filter's content ({@link NativeOps.contentToken};
+   * 0: unknown), so that its reordered copy is made once and shared with {@link backwardData}.
+   */
+  forward(x: Float32Array, filter: Float32Array, filterToken: number, bias: Float32Array | null, out: Float32Array): void;
+  /** dx, the gradient with respect to x (x's shape), given dy (the output's shape). */
+  backwardData(dy: Float32Array, filter: Float32Array, filterToken: number, dx: Float32Array): void;
+  /** dFilter (HWIO) and, when given, dBias (dy summed over every axis but the last), given x and dy. */
+  backwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, dBias: Float32Array | null): void;
+}
+
+/** A planned batch normalization over the last axis with the batch's statistics, and its gradient (training mode). */
+export interface BatchNormTrainingOp extends NativeOp {
+  /**
+   * y = offset + (x - mean) * scale / sqrt(variance + epsilon), with mean and (biased) variance of x per channel over
+   * every other axis, which it also writes.
+   */
+  forward(x: Float32Array, scale: Float32Array, offset: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
+  /** dx, dScale and dOffset given dy, the statistics being functions of x (what reaches x through them included). */
+  backward(
+    dy: Float32Array, x: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
+    dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
+  ): void;
+}
+
+/** A planned pooling with its gradient. */
+export interface Pool2dOp extends UnaryOp {
+  /** dx (x's shape) given dy (the output's shape) and the pooling's input x. */
+  backward(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+}
+
+/** A planned matrix product `out[m, n] = a[m, k] b[k, n] + bias[n]` and its gradients, for training. */
+export interface MatMulTrainingOp extends NativeOp {
+  forward(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array): void;
+  /** dA = dOut b^T ([m, k]). */
+  backwardA(dOut: Float32Array, b: Float32Array, dA: Float32Array): void;
+  /** dB = a^T dOut ([k, n]). */
+  backwardB(a: Float32Array, dOut: Float32Array, dB: Float32Array): void;
+}
+
+/**
  * Native ops on the onednn backend `backend`: see the module comment. Get the active backend's with
  * {@link activeNativeOps}.
  */
@@ -174,8 +223,11 @@ export class NativeOps {
     };
   }
 
-  /** Plans a 2-D max or average pooling, output shape as tfjs's computes it, or returns why it cannot be run. */
-  pool2d(p: Pool2dParams): UnaryOp | string {
+  /**
+   * Plans a 2-D max or average pooling, output shape as tfjs's computes it, with its gradient (as tfjs's MaxPoolGrad
+   * and AvgPoolGrad compute it), or returns why it cannot be run.
+   */
+  pool2d(p: Pool2dParams): Pool2dOp | string {
     const plan = planPool2D(p.xShape, { filterSize: p.filterSize, strides: p.strides, pad: p.pad });
     if (typeof plan === 'string') return plan;
     const { native } = this;
@@ -185,6 +237,10 @@ export class NativeOps {
       outShape: plan.convInfo.outShape,
       run(x: Float32Array, out: Float32Array): void {
         native.pool(kind, x, out, geometry);
+      },
+      backward(dy: Float32Array, x: Float32Array, dx: Float32Array): void {
+        if (p.kind === 'max') native.maxPoolGrad(dy, x, dx, geometry);
+        else native.avgPoolGrad(dy, dx, geometry);
       },
     };
   }
@@ -237,6 +293,101 @@ export class NativeOps {
       outShape: [...xShape],
       run(x: Float32Array, out: Float32Array): void {
         native.unary(code, x, out, 0);
+      },
+    };
+  }
+
+  /**
+   * Plans a convolution for training: its forward pass and both gradients, with the filter and bias given to each call
+   * (see {@link Conv2dTrainingOp}), or returns why the native code cannot run it.
+   */
+  conv2dTraining(p: Conv2dTrainingParams): Conv2dTrainingOp | string {
+    const plan = planConv2D(p.xShape, p.filterShape, p.strides, p.pad, 'NHWC', p.dilations, undefined);
+    if (typeof plan === 'string') return plan;
+    const { native } = this;
+    const { geometry, convInfo } = plan;
+    const outShape = convInfo.outShape;
+    const linear = ACTIVATION_CODES.linear;
+    const rows = outShape[0] * outShape[1] * outShape[2];
+    const channels = outShape[3];
+    return {
+      outShape,
+      forward(x, filter, filterToken, bias, out): void {
+        native.conv2dForward(x, filter, bias, out, geometry, linear, 0, filterToken, null);
+      },
+      backwardData(dy, filter, filterToken, dx): void {
+        native.conv2dBackwardData(dy, filter, dx, geometry, filterToken);
+      },
+      backwardWeights(x, dy, dFilter, dBias): void {
+        // The native pass writes dBias only where it comes nearly free; otherwise it is a sum over dy's rows.
+        if (!native.conv2dBackwardWeights(x, dy, dFilter, dBias, geometry) && dBias !== null) {
+          native.reduce(REDUCE_OPS.sum, dy, dBias, 1, rows, channels);
+        }
+      },
+    };
+  }
+
+  /** Plans batch normalization in training mode over the last axis of `xShape` (see {@link BatchNormTrainingOp}). */
+  batchNormTraining(xShape: readonly number[], epsilon: number): BatchNormTrainingOp | string {
+    if (xShape.length < 2 || xShape.some((d) => !(d > 0))) return `shape [${xShape.join(',')}] is not rows of channels`;
+    const { native } = this;
+    const channels = xShape[xShape.length - 1];
+    return {
+      outShape: [...xShape],
+      forward(x, scale, offset, y, mean, variance): void {
+        native.batchNormTraining(x, scale, offset, y, mean, variance, channels, epsilon);
+      },
+      backward(dy, x, scale, mean, variance, dx, dScale, dOffset): void {
+        native.batchNormTrainingGrad(dy, x, scale, mean, variance, null, null, dx, dScale, dOffset, channels, epsilon);
+      },
+    };
+  }
+
+  /** Plans `dx = dy * step(x)`, ReLU's gradient, over tensors of shape `shape`. */
+  reluGrad(shape: readonly number[]): BinaryOp {
+    const plan = planBinary(shape, shape);
+    if (typeof plan === 'string') throw new Error(`reluGrad: ${plan}`); // equal shapes always plan
+    const { native } = this;
+    const code = BINARY_OPS.reluGrad;
+    const { dims, aStrides, bStrides } = plan;
+    return {
+      outShape: plan.outShape,
+      run(dy: Float32Array, x: Float32Array, out: Float32Array): void {
+        native.binary(code, dy, x, out, dims, aStrides, bStrides);
+      },
+    };
+  }
+
+  /** Plans a matrix product and its gradients for training (see {@link MatMulTrainingOp}). */
+  matMulTraining(m: number, k: number, n: number): MatMulTrainingOp | string {
+    if (!(m > 0 && k > 0 && n > 0)) return 'empty matrices';
+    const { native } = this;
+    const linear = ACTIVATION_CODES.linear;
+    // [batchA, batchB, m, k, n, transposeA, transposeB] of each product.
+    const forward = Int32Array.from([1, 1, m, k, n, 0, 0]);
+    const gradA = Int32Array.from([1, 1, m, n, k, 0, 1]);
+    const gradB = Int32Array.from([1, 1, k, m, n, 1, 0]);
+    return {
+      outShape: [m, n],
+      forward(a, b, bias, out): void {
+        native.matmul(a, b, out, forward, bias, linear, 0);
+      },
+      backwardA(dOut, b, dA): void {
+        native.matmul(dOut, b, dA, gradA, null, linear, 0);
+      },
+      backwardB(a, dOut, dB): void {
+        native.matmul(a, dOut, dB, gradB, null, linear, 0);
+      },
+    };
+  }
+
+  /** Plans `out = x summed over its rows`: x is `rows` x `columns`, out has `columns` values. */
+  columnSums(rows: number, columns: number): UnaryOp {
+    const { native } = this;
+    return {
+      outShape: [columns],
+      run(x: Float32Array, out: Float32Array): void {
+        native.reduce(REDUCE_OPS.sum, x, out, 1, rows, columns);
       },
     };
   }
