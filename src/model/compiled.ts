@@ -51,7 +51,7 @@ interface Step {
 }
 
 /** Softmax over the last axis of `rows` rows of `n` values, in place (as tfjs: exp(x - max) / sum). */
-function softmaxRows(values: Float32Array, rows: number, n: number): void {
+export function softmaxRows(values: Float32Array, rows: number, n: number): void {
   for (let r = 0; r < rows; r++) {
     const row = values.subarray(r * n, (r + 1) * n);
     let max = -Infinity;

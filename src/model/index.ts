@@ -11,3 +11,4 @@ export * from './plot.js';
 export * from './fold.js';
 export * from './conv_residual.js';
 export * from './compiled.js';
+export * from './compiled_training.js';

@@ -1,0 +1,255 @@
+/**
+ * The compiled training step (src/model/compiled_training.ts) against tfjs's own training: `trainOnBatch` on tfjs's
+ * pure-JS cpu backend, from the same weights on the same batch. With plain SGD a weight's change is the learning
+ * rate times its gradient, so the weights after one step compare the gradients of every layer; BatchNorm's moving
+ * statistics, the loss and the accuracy are compared too. Also: the loss and its gradient against tfjs-layers'
+ * categorical cross-entropy and tf.grad; the models and settings it refuses, with the reason; CompiledTrainer's
+ * fall-back to trainOnBatch; flat tensor counts over steps.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../src/backend/index.js';
+import { buildResNet, CompiledTrainer, compileTrainingStep, crossEntropy, type ArchName } from '../src/model/index.js';
+import { randomValues, SKIP_NATIVE } from './backend-helpers.js';
+
+/** Relative tolerance of a weight's change against the cpu backend's (float32 sums in another order). */
+const TOLERANCE = 1e-4;
+
+interface Setup {
+  arch: ArchName;
+  widthDivisor: number;
+  size: number;
+  batch: number;
+}
+
+/** A ResNet compiled for training with `optimizer`, its weights set from a seed (gammas and variances positive). */
+function model(s: Setup, optimizer: () => tf.Optimizer, seed = 1): tf.LayersModel {
+  const m = buildResNet(s.arch, { inputShape: [s.size, s.size, 3], classes: 6, widthDivisor: s.widthDivisor });
+  m.compile({ optimizer: optimizer(), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  m.setWeights(m.weights.map((w, i) => tf.tidy(() => {
+    const values = tf.tensor(randomValues(tf.util.sizeFromShape(w.shape as number[]), seed * 1000 + i, 0.2), w.shape as number[]);
+    return /gamma|moving_variance/.test(w.name) ? tf.add(tf.abs(values), 0.8) : values;
+  })));
+  return m;
+}
+
+/** One batch: seeded images and labels cycling through the 6 classes, as arrays. */
+function batchOf(s: Setup): { x: Float32Array; y: Float32Array } {
+  const x = randomValues(s.batch * s.size * s.size * 3, 7, 1);
+  const y = new Float32Array(s.batch * 6);
+  for (let i = 0; i < s.batch; i++) y[i * 6 + (i % 6)] = 1;
+  return { x, y };
+}
+
+/**
+ * Weights by the first model's names (a second model built in the same process gets other unique variable names,
+ * its weights come in the same order).
+ */
+function weightsOf(m: tf.LayersModel, names: string[] = m.weights.map((w) => w.name)): Map<string, Float32Array> {
+  return new Map(m.weights.map((w, i) => [names[i], Float32Array.from(w.read().dataSync())]));
+}
+
+/**
+ * The biases of convolutions that a BatchNormalization alone reads: the normalization removes them, so their true
+ * gradient is 0 and both implementations give rounding noise there (about 1e-9).
+ */
+function biasesBeforeBatchNorm(m: tf.LayersModel): Set<string> {
+  const names = new Set<string>();
+  for (const layer of m.layers) {
+    if (layer.getClassName() !== 'Conv2D') continue;
+    const readers = m.layers.filter((l) => l.inboundNodes.some((n) => n.inboundLayers.includes(layer)));
+    if (readers.length === 1 && readers[0].getClassName() === 'BatchNormalization' && layer.weights[1] !== undefined) names.add(layer.weights[1].name);
+  }
+  return names;
+}
+
+const SETUPS: Setup[] = [
+  { arch: 'resnet50', widthDivisor: 16, size: 40, batch: 4 },
+  { arch: 'resnet18', widthDivisor: 8, size: 37, batch: 3 },
+];
+
+describe('a compiled training step trains as trainOnBatch on the cpu backend', { skip: SKIP_NATIVE }, () => {
+  for (const s of SETUPS) {
+    test(`${s.arch} / ${s.widthDivisor} at ${s.size}x${s.size}, batch ${s.batch}: loss, accuracy, every gradient and the moving statistics`, async () => {
+      const lr = 0.5;
+      const { x, y } = batchOf(s);
+
+      await initBackend('cpu');
+      const reference = model(s, () => tf.train.sgd(lr));
+      const before = weightsOf(reference);
+      const xs = tf.tensor4d(x, [s.batch, s.size, s.size, 3]);
+      const ys = tf.tensor2d(y, [s.batch, 6]);
+      const [cpuLoss, cpuAcc] = (await reference.trainOnBatch(xs, ys)) as number[];
+      const expected = weightsOf(reference);
+      const names = reference.weights.map((w) => w.name);
+      const zeroGradient = biasesBeforeBatchNorm(reference);
+      tf.dispose([xs, ys]);
+      reference.dispose();
+
+      await initBackend('onednn');
+      const compiled = model(s, () => tf.train.sgd(lr));
+      const step = compileTrainingStep(compiled, s.batch);
+      assert.ok(typeof step !== 'string', `compiled: ${String(step)}`);
+      const { loss, acc } = step.run(x, y);
+      const actual = weightsOf(compiled, names);
+      compiled.dispose();
+
+      assert.ok(Math.abs(loss - cpuLoss) <= 1e-5 * Math.abs(cpuLoss), `loss ${loss} vs ${cpuLoss}`);
+      assert.equal(acc, cpuAcc);
+      let compared = 0;
+      for (const [name, after] of expected) {
+        const start = before.get(name) as Float32Array;
+        const got = actual.get(name) as Float32Array;
+        let maxDelta = 0;
+        let maxError = 0;
+        let maxGot = 0;
+        for (let i = 0; i < after.length; i++) {
+          maxDelta = Math.max(maxDelta, Math.abs(after[i] - start[i]));
+          maxGot = Math.max(maxGot, Math.abs(got[i] - start[i]));
+          maxError = Math.max(maxError, Math.abs(got[i] - after[i]));
+        }
+        if (zeroGradient.has(name)) {
+          // lr times a gradient of 0 plus rounding noise on both sides (other weights move by about 1e-1).
+          assert.ok(maxDelta <= 1e-4 && maxGot <= 1e-4, `${name}: changed by ${maxGot} (cpu ${maxDelta}), its gradient is 0`);
+          continue;
+        }
+        assert.ok(maxDelta > 0 || /moving/.test(name), `${name} changed on cpu`);
+        assert.ok(maxError <= TOLERANCE * Math.max(maxDelta, 1e-6), `${name}: change off by ${maxError}, cpu's change up to ${maxDelta}`);
+        compared++;
+      }
+      assert.ok(compared > 40, `${compared} weights compared`);
+    });
+  }
+
+  test('Adam through the model\'s own optimizer: the same losses as trainOnBatch on onednn over three steps, state included', async () => {
+    await initBackend('onednn');
+    const s = SETUPS[0];
+    const { x, y } = batchOf(s);
+    // A small rate: Adam's first steps move every weight by about the rate whatever its gradient's size, so tiny
+    // float32 differences in near-zero gradients grow quickly with a large one (as between tfjs's cpu and onednn).
+    const a = model(s, () => tf.train.adam(1e-4));
+    const b = model(s, () => tf.train.adam(1e-4));
+    const xs = tf.tensor4d(x, [s.batch, s.size, s.size, 3]);
+    const ys = tf.tensor2d(y, [s.batch, 6]);
+    const step = compileTrainingStep(b, s.batch);
+    assert.ok(typeof step !== 'string', String(step));
+    for (let i = 0; i < 3; i++) {
+      const [expected] = (await a.trainOnBatch(xs, ys)) as number[];
+      const { loss } = step.run(x, y);
+      assert.ok(Math.abs(loss - expected) <= 1e-4 * expected, `step ${i}: ${loss} vs ${expected}`);
+    }
+    // The optimizer's state is the one trainOnBatch builds: moments per trainable weight, in the same order.
+    const stateA = await a.optimizer.getWeights();
+    const stateB = await b.optimizer.getWeights();
+    // Named after each model's own variables (unique per process), in the same order.
+    const rename = new Map(a.trainableWeights.map((w, i) => [(w.read() as tf.Variable).name, (b.trainableWeights[i].read() as tf.Variable).name]));
+    assert.deepEqual(stateB.map((w) => w.name), stateA.map((w) => w.name.replace(/^(.*)\/([mv])$/, (_, v: string, k: string) => `${rename.get(v) ?? '?'}/${k}`)));
+    assert.deepEqual(stateB.map((w) => w.tensor.shape), stateA.map((w) => w.tensor.shape));
+    assert.equal(stateB.length, 1 + 2 * b.trainableWeights.length);
+    tf.dispose([xs, ys]);
+    a.dispose();
+    b.dispose();
+  });
+
+  test('numTensors stays flat over steps, and the step keeps no tensor', async () => {
+    await initBackend('onednn');
+    const s = SETUPS[1];
+    const m = model(s, () => tf.train.adam(1e-3));
+    const trainer = new CompiledTrainer(m);
+    const { x, y } = batchOf(s);
+    const xs = tf.tensor4d(x, [s.batch, s.size, s.size, 3]);
+    const ys = tf.tensor2d(y, [s.batch, 6]);
+    await trainer.trainOnBatch(xs, ys);
+    const start = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) await trainer.trainOnBatch(xs, ys);
+    assert.equal(tf.memory().numTensors, start);
+    assert.ok(typeof trainer.stepFor(s.batch) !== 'string', 'it ran compiled');
+    tf.dispose([xs, ys]);
+    m.dispose();
+  });
+});
+
+describe('what a compiled training step refuses, and the fall-back', { skip: SKIP_NATIVE }, () => {
+  const s = SETUPS[1];
+
+  test('reasons: another backend, an uncompiled model, another loss, an uncovered layer, a frozen layer', async () => {
+    await initBackend('cpu');
+    const onCpu = model(s, () => tf.train.sgd(0.1));
+    assert.match(String(compileTrainingStep(onCpu, 2)), /^backend cpu is not onednn$/);
+    onCpu.dispose();
+
+    await initBackend('onednn');
+    const bare = buildResNet('resnet18', { inputShape: [37, 37, 3], classes: 6, widthDivisor: 8 });
+    assert.equal(compileTrainingStep(bare, 2), 'the model is not compiled');
+    bare.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    assert.equal(compileTrainingStep(bare, 2), 'loss meanSquaredError is not categoricalCrossentropy');
+    bare.dispose();
+
+    const input = tf.input({ shape: [8] });
+    const dropped = tf.layers.dropout({ rate: 0.5 }).apply(input) as tf.SymbolicTensor;
+    const withDropout = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3, activation: 'softmax' }).apply(dropped) as tf.SymbolicTensor });
+    withDropout.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    assert.match(String(compileTrainingStep(withDropout, 2)), /: Dropout is not covered$/);
+    withDropout.dispose();
+
+    const frozen = model(s, () => tf.train.sgd(0.1));
+    frozen.getLayer('conv1').trainable = false;
+    frozen.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    assert.match(String(compileTrainingStep(frozen, 2)), /^conv1 is not trainable/);
+    frozen.dispose();
+  });
+
+  test('CompiledTrainer trains what does not compile with trainOnBatch: the same numbers as trainOnBatch itself', async () => {
+    await initBackend('onednn');
+    const build = (): tf.LayersModel => {
+      const input = tf.input({ shape: [6] });
+      const hidden = tf.layers.dense({ units: 5, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(input);
+      const output = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(hidden);
+      const m = tf.model({ inputs: input, outputs: output as tf.SymbolicTensor });
+      m.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+      return m;
+    };
+    const a = build();
+    const b = build();
+    const trainer = new CompiledTrainer(b);
+    const xs = tf.tensor2d(randomValues(24, 5), [4, 6]);
+    const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3).toFloat();
+    assert.match(String(trainer.stepFor(4)), /a Dense layer is covered only as the softmax output/);
+    for (let i = 0; i < 2; i++) {
+      const expected = (await a.trainOnBatch(xs, ys)) as number[];
+      assert.deepEqual(await trainer.trainOnBatch(xs, ys), expected);
+    }
+    tf.dispose([xs, ys]);
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('crossEntropy: tfjs-layers categorical cross-entropy and its gradient through the softmax', () => {
+  test('loss, accuracy and the gradient with respect to the logits against tfjs on the cpu backend', async () => {
+    await initBackend('cpu');
+    const rows = 5;
+    const classes = 4;
+    // Logits spread wide enough that some probabilities fall below 1e-7 or above 1 - 1e-7 (clipped: no gradient).
+    const logits = tf.tensor2d(randomValues(rows * classes, 11, 12), [rows, classes]);
+    const labels = tf.oneHot(tf.tensor1d([0, 3, 1, 2, 3], 'int32'), classes).toFloat();
+    const lossOf = (z: tf.Tensor): tf.Scalar => tf.mean(tf.metrics.categoricalCrossentropy(labels, tf.softmax(z))) as tf.Scalar;
+    const expectedLoss = lossOf(logits).dataSync()[0];
+    const expectedGrad = tf.grad(lossOf)(logits).dataSync();
+    const probabilities = tf.softmax(logits).dataSync() as Float32Array;
+    const clipped = Array.from(probabilities).filter((p) => p < 1e-7 || p > 1 - 1e-7).length;
+    assert.ok(clipped > 0, 'some probabilities are clipped');
+    const dLogits = new Float32Array(rows * classes);
+    const { loss, acc } = crossEntropy(probabilities, labels.dataSync() as Float32Array, rows, classes, dLogits);
+    assert.ok(Math.abs(loss - expectedLoss) <= 1e-5 * expectedLoss, `loss ${loss} vs ${expectedLoss}`);
+    const expectedAcc = tf.mean(tf.metrics.categoricalAccuracy(labels, tf.softmax(logits))).dataSync()[0];
+    assert.equal(acc, expectedAcc);
+    for (let i = 0; i < dLogits.length; i++) {
+      assert.ok(Math.abs(dLogits[i] - expectedGrad[i]) <= 1e-5 + 1e-4 * Math.abs(expectedGrad[i]), `dLogits[${i}] ${dLogits[i]} vs ${expectedGrad[i]}`);
+    }
+    tf.dispose([logits, labels]);
+  });
+});
