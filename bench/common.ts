@@ -99,6 +99,11 @@ export interface ChildOptions {
   size: number;
   /** Whether ResNet-50 may run on tfjs's plain 'cpu' backend (minutes per step). */
   allowCpu: boolean;
+  /**
+   * Our side's training step: 'compiled', what the library's train() runs (CompiledTrainer: the compiled step where
+   * the model allows it), or 'layers', tfjs-layers' own model.trainOnBatch on the same backend.
+   */
+  trainStep: 'compiled' | 'layers';
   /** ONNX model file (ORT side only). */
   onnx?: string;
   /** ORT intra-op threads (ORT side only). */
@@ -107,12 +112,12 @@ export interface ChildOptions {
 
 /**
  * Parses a child's arguments: `--mode train|infer --batch N --steps N --warmup N --classes N --size N
- * [--allow-cpu] [--onnx PATH] [--threads N]`.
+ * [--allow-cpu] [--train-step compiled|layers] [--onnx PATH] [--threads N]`.
  *
  * @throws Error naming the bad argument
  */
 export function parseChildArgs(argv: readonly string[]): ChildOptions {
-  const o: ChildOptions = { mode: 'train', batch: 32, steps: 10, warmup: 3, classes: 6, size: 64, allowCpu: false };
+  const o: ChildOptions = { mode: 'train', batch: 32, steps: 10, warmup: 3, classes: 6, size: 64, allowCpu: false, trainStep: 'compiled' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -135,6 +140,12 @@ export function parseChildArgs(argv: readonly string[]): ChildOptions {
       case '--threads': o.threads = positiveInt(arg, value()); break;
       case '--onnx': o.onnx = value(); break;
       case '--allow-cpu': o.allowCpu = true; break;
+      case '--train-step': {
+        const v = value();
+        if (v !== 'compiled' && v !== 'layers') throw new Error(`--train-step must be compiled or layers, not '${v}'`);
+        o.trainStep = v;
+        break;
+      }
       default: throw new Error(`unknown argument '${arg}'`);
     }
   }

@@ -2,7 +2,9 @@
  * Measuring child for this project's side of the ResNet-50 benchmark (started by `bench/resnet50.ts`, one process
  * per mode so that its peak RSS is that mode's alone).
  *
- * `--mode train`: median ms per `model.trainOnBatch` (Adam, categorical cross-entropy) on one fixed random batch.
+ * `--mode train`: median ms per training step (Adam, categorical cross-entropy, accuracy) on one fixed random batch,
+ * the step the library's train() runs: compiled on onednn (`CompiledTrainer`, src/model/compiled_training.ts), as
+ * PyTorch's side runs its own training loop; `--train-step layers` measures tfjs-layers' `model.trainOnBatch`.
  * `--mode infer`: median ms per `model.predict` of that batch, on the model with its BatchNorms folded into the
  * convolutions, its ReLUs and residual additions fused (`foldBatchNorm`), as ONNX Runtime does with the ONNX export
  * it measures: like for like. The folded model's `predict` runs the compiled executor on onednn (`InferenceModel`,
@@ -12,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { ResNet50, foldBatchNorm, foldSummary } from '../src/model/index.js';
+import { CompiledTrainer, ResNet50, foldBatchNorm, foldSummary } from '../src/model/index.js';
 import { EXIT_REFUSED, emitResult, measure, parseChildArgs, peakRssMiB, warmUp } from './common.js';
 
 function log(message: string): void {
@@ -44,9 +46,17 @@ async function main(): Promise<number> {
   let step: () => Promise<void>;
   let extra: Record<string, unknown> = {};
   if (o.mode === 'train') {
-    model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+    // As the library's train() compiles it, and the step it runs: compiled where the model allows it (on onednn,
+    // CompiledTrainer's planned native calls), else tfjs-layers' trainOnBatch; `--train-step layers` measures the latter.
+    model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const trainer = new CompiledTrainer(model);
+    const compiled = o.trainStep === 'compiled' ? trainer.stepFor(o.batch) : 'not asked for (--train-step layers)';
+    log(typeof compiled === 'string' ? `training step: tfjs-layers' trainOnBatch (${compiled})` : `training step: compiled, ${compiled.calls} native calls`);
+    extra = { trainStep: typeof compiled === 'string' ? 'layers' : 'compiled' };
     step = async () => {
-      await model.trainOnBatch(x, y); // resolves once the loss has been read back: the step is done
+      // Both resolve once the loss has been read back: the step is done.
+      if (typeof compiled === 'string') await model.trainOnBatch(x, y);
+      else await trainer.trainOnBatch(x, y);
     };
   } else {
     // Inference only: fold BatchNorm into the convolutions and fuse the ReLUs, as ONNX Runtime does.

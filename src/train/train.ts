@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
 import { messageOf } from '../data/errors.js';
-import { buildResNet, type ArchName } from '../model/index.js';
+import { buildResNet, CompiledTrainer, type ArchName } from '../model/index.js';
 import {
   BEST_FILE,
   type BestRecord,
@@ -604,11 +604,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         },
       };
     };
+    // Training steps run compiled (one planned list of native calls per step) where the model allows it.
+    const trainer = new CompiledTrainer(model);
     /** The validation of the last epoch trained in this call, which the final report reuses. */
     let lastValidation: EvaluationResult | undefined;
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const { record, validation } = await trainEpoch(model, data, {
-        epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
+        epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, trainer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
       });
       lastValidation = validation;
       const monitor: BestRecord['monitor'] = record.val_loss !== undefined ? 'val_loss' : 'loss';
@@ -712,6 +714,8 @@ interface EpochSettings {
   lrSchedule: LrSchedule;
   /** The model's optimizer, whose learning rate the schedule sets before each step. */
   optimizer: tf.Optimizer;
+  /** Runs each training step: compiled where it applies, else `model.trainOnBatch`. */
+  trainer: CompiledTrainer;
   seed: number;
   augment?: AugmentOptions;
   /** Batches of BatchNorm recalibration after training (0: none). */
@@ -745,7 +749,7 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
     let loss: number;
     let acc: number;
     try {
-      [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+      [loss, acc] = await s.trainer.trainOnBatch(xs, ys);
     } finally {
       tf.dispose([xs, ys]);
     }
