@@ -7,16 +7,20 @@
  * The failing write: a final name of 250 characters is a valid name, but the temporary name written beside it first
  * (`.tmp-<name>-<pid>-<hex>`) is over the file system's 255, so the write fails with ENAMETOOLONG after the folders
  * were made, as a full disk or a lost mount would.
+ *
+ * Also `writeFileAtomic`'s failures (the file named, not its temporary), and `train --resume` of a run folder the user
+ * may not write to.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { interruptedTraining } from '../src/cli/commands/train.js';
-import { FolderError, listNames, makeFolder, missingFoldersSync, removeCreatedFolders } from '../src/train/fsutil.js';
+import { FileWriteError, FolderError, fsErrorReason, listNames, makeFolder, missingFoldersSync, removeCreatedFolders, writeFileAtomic } from '../src/train/fsutil.js';
 import { saveModel, silentReporter, trackProgress } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
-import { tempDir, tinyResNet } from './train-fixtures.js';
+import { CLI, SIGNS_TRAIN, tempDir, tinyResNet } from './train-fixtures.js';
 
 const { dir: work, cleanup } = tempDir('resnet-cli-errors-');
 test.after(cleanup);
@@ -146,4 +150,43 @@ test('interrupted training before its first checkpoint removes the run folder an
   mkdirSync(out, { recursive: true });
   assert.equal(interruptedTraining(trackProgress(silentReporter), out, [], 'resume it'), `interrupted before training started; no checkpoint in ${out} yet`);
   assert.ok(existsSync(out));
+});
+
+test('writeFileAtomic: a failed write names the file, not the temporary beside it, and leaves no temporary', async () => {
+  const parent = freshParent('atomic');
+  const file = path.join(parent, longName('.csv'));
+  await assert.rejects(writeFileAtomic(file, 'x\n'), (err: unknown) => {
+    assert.ok(err instanceof FileWriteError);
+    assert.equal(err.message, `${file}: cannot write: name too long (ENAMETOOLONG)`);
+    assert.equal(fsErrorReason(err), 'name too long (ENAMETOOLONG)', 'callers that add the file name get the reason alone');
+    return true;
+  });
+  assert.deepEqual(readdirSync(parent), []);
+});
+
+test('train --resume of a run the user may not write to: one line naming log.csv and the reason, exit 1, run unchanged', async () => {
+  const parent = freshParent('read-only-run');
+  const run = path.join(parent, 'run');
+  const tiny = ['--input', '40,40,3', '--arch', 'resnet18', '--width-divisor', '32', '--backend', 'cpu'];
+  const first = await runCaptured(['train', '--data', SIGNS_TRAIN, '--limit', '16', '--val-split', '0', '--batch-size', '8', '--epochs', '1', '--out', run, ...tiny]);
+  assert.equal(first.code, 0, first.err);
+  const before = readdirSync(run).sort();
+  // As root, the resume runs as nobody (uid 65534), for whom the root-owned run folder is read-only (root may write
+  // anywhere); as another user, the run folder is made read-only for its owner.
+  const asRoot = process.getuid?.() === 0;
+  chmodSync(work, 0o755); // mkdtemp made it 0700: nobody must reach the run (and read it)
+  if (!asRoot) chmodSync(run, 0o555);
+  try {
+    const r = spawnSync(process.execPath, [CLI, 'train', '--out', run, '--resume', '--epochs', '2', '--backend', 'cpu'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    });
+    assert.equal(r.status, 1, r.stderr);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('resnet: '));
+    assert.deepEqual(errors, [`resnet: ${path.join(run, 'log.csv')}: cannot write: permission denied (EACCES)`], r.stderr);
+  } finally {
+    if (!asRoot) chmodSync(run, 0o755);
+  }
+  assert.deepEqual(readdirSync(run).sort(), before, 'nothing left in the run folder');
 });

@@ -41,17 +41,38 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces the file at `path` with `data` atomically: readers see the old content or the new one, never a mix. */
+/**
+ * A file that could not be written: the message, `<file>: cannot write: <reason>`, names the file the caller wanted
+ * (never the temporary name written first beside it), and `reason` says why, e.g. `permission denied (EACCES)`.
+ */
+export class FileWriteError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: cannot write: ${reason}`);
+    this.name = 'FileWriteError';
+  }
+}
+
+/**
+ * Replaces the file at `path` with `data` atomically: readers see the old content or the new one, never a mix. A
+ * failure is a {@link FileWriteError} naming `path`, and leaves no temporary behind.
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = tempName(path);
   try {
     await writeFileSynced(tmp, data);
     await fsp.rename(tmp, path);
   } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw new FileWriteError(path, fsErrorReason(err));
   }
-  await fsyncDir(dirname(path));
+  try {
+    await fsyncDir(dirname(path));
+  } catch (err) {
+    throw new FileWriteError(path, fsErrorReason(err));
+  }
 }
 
 /** How {@link writeDirAtomic} decides that an existing folder may be replaced. */
@@ -180,9 +201,11 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
 
 /**
  * The reason of a failed file-system call without the path Node appends (callers name the file the user gave, not a
- * temporary beside it): `EACCES: permission denied, open '/x/.tmp-…'` becomes `permission denied (EACCES)`.
+ * temporary beside it): `EACCES: permission denied, open '/x/.tmp-…'` becomes `permission denied (EACCES)`. Of a
+ * {@link FileWriteError}, its `reason`.
  */
 export function fsErrorReason(err: unknown): string {
+  if (err instanceof FileWriteError) return err.reason;
   const e = err as NodeJS.ErrnoException | undefined;
   if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return err instanceof Error ? err.message : String(err);
   const text = e.message.replace(new RegExp(`^${e.code}: `), '').replace(/, \w+ '.*$/s, '');
