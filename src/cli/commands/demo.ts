@@ -8,7 +8,7 @@ import { missingFoldersSync } from '../../train/fsutil.js';
 import { DEMO_DEFAULTS, LR_SCHEDULES, demo, streamReporter, trackProgress, type DemoSettings } from '../../train/index.js';
 import { parseNonNegativeInt, parsePositiveInt, parsePositiveNumber, parseShape, untilInterrupted } from '../common.js';
 import { addBackendOption } from '../options.js';
-import { checkOutOutsideData, interruptedTraining, refusedOutIsUsageError } from './train.js';
+import { checkInputOption, checkOutOutsideData, interruptedTraining, refusedOutIsUsageError } from './train.js';
 
 /** `demo`'s options as commander parses them (`--input` is the settings' `inputShape`). */
 type DemoCliOptions = Omit<DemoSettings, 'inputShape' | 'seed'> & { input: [number, number, number] };
@@ -45,6 +45,7 @@ Examples:
     );
   addBackendOption(cmd).action(async ({ input, ...opts }: DemoCliOptions) => {
     checkOutOutsideData(opts.out, [['--data', opts.data]]);
+    checkInputOption(opts.arch, input);
     const created = missingFoldersSync(opts.out);
     const reporter = trackProgress(streamReporter());
     const result = await untilInterrupted(

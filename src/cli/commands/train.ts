@@ -10,7 +10,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
 import type { AugmentOptions } from '../../data/index.js';
-import { ARCH_NAMES, type ArchName } from '../../model/index.js';
+import { ARCH_NAMES, minimumInputSize, type ArchName } from '../../model/index.js';
 import {
   LR_SCHEDULES,
   type LrSchedule,
@@ -292,6 +292,28 @@ export function checkOutOutsideData(out: string, data: readonly (readonly [flag:
   }
 }
 
+/**
+ * Refuses, as a usage error (exit 2), an `--input` that no training can use: a height or width below the smallest
+ * input the ResNets take (37: stage 5 must be at least 2x2 for the 2x2 avg_pool, whatever the architecture), or a
+ * channel count other than 1 (grayscale) or 3 (RGB), the two the data layer delivers. Checked before anything is read
+ * or created, as `summary` checks the shape it builds.
+ */
+export function checkInputOption(arch: ArchName, input: readonly [number, number, number] | undefined): void {
+  if (input === undefined) return;
+  const [h, w, c] = input;
+  const min = minimumInputSize(true);
+  if (h < min || w < min) {
+    throw new CliError(
+      `--input ${input.join(',')}: input ${h}x${w} is too small for ${arch}; the smallest input that works is ${min}x${min} ` +
+        `(height and width must each be at least ${min}: stage 5 must be at least 2x2 for the 2x2 avg_pool)`,
+      2,
+    );
+  }
+  if (c !== 1 && c !== 3) {
+    throw new CliError(`--input ${input.join(',')}: ${c} channels; only 1 (grayscale) or 3 (RGB) are supported`, 2);
+  }
+}
+
 /** Default run folder: `runs/<arch>-<date>-<time>`. */
 function defaultOut(arch: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -354,6 +376,7 @@ Examples:
     settleMomentum(opts, command);
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     checkOutOutsideData(out, [['--data', opts.data], ['--val-data', opts.valData]]);
+    checkInputOption(opts.arch, opts.input);
     if (opts.valLimit !== undefined && opts.valData === undefined) {
       throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
     }
