@@ -267,4 +267,38 @@ describe('other bad input', () => {
     await png(good);
     await rejectsWith(() => loadImages([good, text], [8, 8, 3]), text, /not an image/);
   });
+
+  test('an image of another format is named (GIF, TIFF, BMP, HEIC, AVIF); an empty file is said to be empty', async () => {
+    const picture = () => sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } });
+    // 14-byte BMP file header (size, reserved zeros, pixel offset) before a 40-byte info header: enough to sniff.
+    const bmp = Buffer.alloc(54);
+    bmp.write('BM', 0, 'latin1');
+    bmp.writeUInt32LE(54, 2);
+    bmp.writeUInt32LE(54, 10);
+    bmp.writeUInt32LE(40, 14);
+    const heicBox = (brand: string) => Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from(`ftyp${brand}\0\0\0\0mif1${brand}`, 'latin1')]);
+    const cases: [string, Buffer, string][] = [
+      ['anim.gif', await picture().gif().toBuffer(), 'GIF'],
+      ['scan.tif', await picture().tiff().toBuffer(), 'TIFF'],
+      ['big-endian.tif', Buffer.from('MM\0*\0\0\0\x08\0\0\0\0\0\0\0\0', 'latin1'), 'TIFF'],
+      ['old.bmp', bmp, 'BMP'],
+      ['iphone.heic', heicBox('heic'), 'HEIC'],
+      ['photo.avif', heicBox('avif'), 'AVIF'],
+      // The extension of an image file, the contents of another format: the contents decide.
+      ['renamed.jpg', await picture().gif().toBuffer(), 'GIF'],
+      ['short.png', Buffer.from('GIF89a', 'latin1'), 'GIF'],
+    ];
+    for (const [name, bytes, format] of cases) {
+      const file = join(dir, name);
+      await writeFile(file, bytes);
+      await assert.rejects(loadImages([file], [8, 8, 3]), { name: 'DataError', message: `${file}: ${format} images are not supported: use JPEG, PNG or WebP` }, name);
+    }
+    const empty = join(dir, 'empty.jpg');
+    await writeFile(empty, '');
+    await assert.rejects(loadImages([empty], [8, 8, 3]), { message: `${empty}: empty file (0 bytes): not an image` });
+    // Anything else stays "not an image"; an ftyp box of another brand (an MP4 video) too.
+    const mp4 = join(dir, 'clip.png');
+    await writeFile(mp4, Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypisom\0\0\0\0isomavc1', 'latin1')]));
+    await assert.rejects(loadImages([mp4], [8, 8, 3]), { message: `${mp4}: not an image: its contents are not JPEG, PNG or WebP` });
+  });
 });

@@ -70,7 +70,29 @@ export function sniffImageFormat(head: Uint8Array): 'jpeg' | 'png' | 'webp' | un
   return undefined;
 }
 
-/** Throws `DataError` unless the file exists and starts like a JPEG, PNG or WebP image. */
+/** HEIF brands (ISO/IEC 23008-12) of HEIC photos (iPhones' default) and of AVIF images, at bytes 8-11 of an `ftyp` box. */
+const HEIF_BRANDS: Record<string, string> = {
+  heic: 'HEIC', heix: 'HEIC', hevc: 'HEIC', hevx: 'HEIC', heim: 'HEIC', heis: 'HEIC', mif1: 'HEIF', msf1: 'HEIF',
+  avif: 'AVIF', avis: 'AVIF',
+};
+
+/**
+ * The image format of another kind than JPEG, PNG and WebP that a file's first bytes (at least 12) announce, for the
+ * message that refuses it: GIF, TIFF, BMP, HEIC, HEIF or AVIF; undefined if none of them.
+ */
+export function sniffUnsupportedImage(head: Uint8Array): string | undefined {
+  const text = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (text(0, 6) === 'GIF87a' || text(0, 6) === 'GIF89a') return 'GIF';
+  if (text(0, 4) === 'II*\0' || text(0, 4) === 'MM\0*') return 'TIFF';
+  if (text(0, 2) === 'BM' && head.length >= 14 && head[6] === 0 && head[7] === 0 && head[8] === 0 && head[9] === 0) return 'BMP';
+  if (text(4, 8) === 'ftyp') return HEIF_BRANDS[text(8, 12)];
+  return undefined;
+}
+
+/**
+ * Throws `DataError` unless the file exists and starts like a JPEG, PNG or WebP image. The problem says an empty file
+ * is empty, and names the format of an image of another kind (`GIF images are not supported: use JPEG, PNG or WebP`).
+ */
 export async function checkImageFile(file: string): Promise<void> {
   let fh;
   try {
@@ -80,9 +102,13 @@ export async function checkImageFile(file: string): Promise<void> {
     throw new DataError(file, code === 'ENOENT' ? 'no such file' : `cannot read: ${messageOf(err)}`);
   }
   try {
-    const head = new Uint8Array(12);
-    const { bytesRead } = await fh.read(head, 0, 12, 0);
-    if (bytesRead < 12 || !sniffImageFormat(head)) {
+    const head = new Uint8Array(16);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    if (bytesRead === 0) throw new DataError(file, 'empty file (0 bytes): not an image');
+    const read = head.subarray(0, bytesRead);
+    if (bytesRead < 12 || !sniffImageFormat(read)) {
+      const other = sniffUnsupportedImage(read);
+      if (other !== undefined) throw new DataError(file, `${other} images are not supported: use JPEG, PNG or WebP`);
       throw new DataError(file, 'not an image: its contents are not JPEG, PNG or WebP');
     }
   } catch (err) {
@@ -136,8 +162,9 @@ export interface ImageFailure {
   /** The file, as it was given. */
   file: string;
   /**
-   * The problem, one line, without the file name: `no such file`, `not an image: its contents are not JPEG, PNG or
-   * WebP`, `cannot decode image: ...`, `cannot read: ...`.
+   * The problem, one line, without the file name: `no such file`, `empty file (0 bytes): not an image`, `GIF images
+   * are not supported: use JPEG, PNG or WebP` (likewise TIFF, BMP, HEIC, HEIF, AVIF), `not an image: its contents are
+   * not JPEG, PNG or WebP`, `cannot decode image: ...`, `cannot read: ...`.
    */
   error: string;
 }
