@@ -112,17 +112,19 @@ export interface OnednnAddon {
     dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number): void;
   /**
    * Training mode over x seen as [rows, channels]: writes the per-channel batch mean and biased variance, and
-   * y = offset + (x - mean) * scale / sqrt(variance + epsilon) (scale 1 and offset 0 where null).
+   * y = offset + (x - mean) * scale / sqrt(variance + epsilon) (scale 1 and offset 0 where null); with `relu`, the
+   * ReLU of that.
    */
   batchNormTraining(x: Float32Array, scale: Float32Array | null, offset: Float32Array | null, y: Float32Array,
-    mean: Float32Array, variance: Float32Array, channels: number, epsilon: number): void;
+    mean: Float32Array, variance: Float32Array, channels: number, epsilon: number, relu?: boolean): void;
   /**
    * The gradients of batchNormTraining with respect to x, scale and offset (the statistics being functions of x),
-   * given dy and the gradients dMeanIn, dVarianceIn that reached its mean and variance outputs (null = none).
+   * given dy and the gradients dMeanIn, dVarianceIn that reached its mean and variance outputs (null = none). With
+   * `reluOutput` (the y of a forward pass with `relu`), dy is the gradient of the ReLU's output.
    */
   batchNormTrainingGrad(dy: Float32Array, x: Float32Array, scale: Float32Array | null, mean: Float32Array,
     variance: Float32Array, dMeanIn: Float32Array | null, dVarianceIn: Float32Array | null, dx: Float32Array,
-    dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number): void;
+    dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number, reluOutput?: Float32Array | null): void;
 
   // ---- NHWC pooling and padding (pooling.cc) ----
   /**

@@ -141,16 +141,23 @@ export interface Conv2dTrainingOp extends NativeOp {
   backwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, dBias: Float32Array | null): void;
 }
 
-/** A planned batch normalization over the last axis with the batch's statistics, and its gradient (training mode). */
+/**
+ * A planned batch normalization over the last axis with the batch's statistics, and its gradient (training mode),
+ * optionally with a ReLU on its output in the same pass (TensorFlow's FusedBatchNormEx does the same).
+ */
 export interface BatchNormTrainingOp extends NativeOp {
   /**
-   * y = offset + (x - mean) * scale / sqrt(variance + epsilon), with mean and (biased) variance of x per channel over
-   * every other axis, which it also writes.
+   * y = offset + (x - mean) * scale / sqrt(variance + epsilon), or its ReLU when planned so, with mean and (biased)
+   * variance of x per channel over every other axis, which it also writes.
    */
   forward(x: Float32Array, scale: Float32Array, offset: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
-  /** dx, dScale and dOffset given dy, the statistics being functions of x (what reaches x through them included). */
+  /**
+   * dx, dScale and dOffset given dy, the statistics being functions of x (what reaches x through them included). With
+   * a fused ReLU, dy is the gradient of the ReLU's output and `y` the forward pass's output (its mask); else `y` is
+   * not read.
+   */
   backward(
-    dy: Float32Array, x: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
+    dy: Float32Array, x: Float32Array, y: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
     dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
   ): void;
 }
@@ -327,18 +334,22 @@ export class NativeOps {
     };
   }
 
-  /** Plans batch normalization in training mode over the last axis of `xShape` (see {@link BatchNormTrainingOp}). */
-  batchNormTraining(xShape: readonly number[], epsilon: number): BatchNormTrainingOp | string {
+  /**
+   * Plans batch normalization in training mode over the last axis of `xShape`, with a ReLU on its output when `relu`
+   * (see {@link BatchNormTrainingOp}).
+   */
+  batchNormTraining(xShape: readonly number[], epsilon: number, relu = false): BatchNormTrainingOp | string {
     if (xShape.length < 2 || xShape.some((d) => !(d > 0))) return `shape [${xShape.join(',')}] is not rows of channels`;
     const { native } = this;
     const channels = xShape[xShape.length - 1];
     return {
       outShape: [...xShape],
       forward(x, scale, offset, y, mean, variance): void {
-        native.batchNormTraining(x, scale, offset, y, mean, variance, channels, epsilon);
+        native.batchNormTraining(x, scale, offset, y, mean, variance, channels, epsilon, relu);
       },
-      backward(dy, x, scale, mean, variance, dx, dScale, dOffset): void {
-        native.batchNormTrainingGrad(dy, x, scale, mean, variance, null, null, dx, dScale, dOffset, channels, epsilon);
+      backward(dy, x, y, scale, mean, variance, dx, dScale, dOffset): void {
+        native.batchNormTrainingGrad(dy, x, scale, mean, variance, null, null, dx, dScale, dOffset, channels, epsilon,
+          relu ? y : null);
       },
     };
   }

@@ -11,7 +11,9 @@
  * activation and gradient has its buffer, and a gradient used once is computed in place where the op allows it (a
  * ReLU's gradient overwrites the gradient it is given; an addition passes its gradient on without a copy). The native
  * calls are the ones the backend's kernels make for the same ops, so the numbers are those of `trainOnBatch` on
- * onednn, up to the order of float32 roundings in the loss.
+ * onednn, up to the order of float32 roundings in the loss. Knowing the graph, it also fuses what tfjs's eager ops
+ * cannot: a ReLU that alone reads a BatchNormalization's output is applied by the batch norm's kernel, and its
+ * gradient by the batch norm's gradient kernel (as TensorFlow's FusedBatchNormEx does).
  *
  * What `trainOnBatch` does besides is kept: BatchNormalization layers normalize with the batch's statistics and move
  * their moving mean and variance as tfjs does ({@link movingAverage}: the same bits), and the gradients go to the
@@ -124,6 +126,10 @@ class Planner {
   private readonly readers: number[] = [];
   /** Layers reading each value. */
   private readonly readersOf: number[] = [];
+  /** The layers reading each tfjs tensor, by tensor id. */
+  private readonly readerLayers = new Map<number, tf.layers.Layer[]>();
+  /** BatchNormalization outputs that have their ReLU applied by the batch norm itself (the ReLU layer is then a view). */
+  private readonly fusedRelu = new Set<number>();
   /** Whether a value depends on a trainable weight, so that its gradient is needed. */
   private readonly needsGrad: boolean[] = [];
   /** The value whose gradient buffer receives each value's gradient (a Flatten passes its gradient to its input). */
@@ -153,7 +159,12 @@ class Planner {
     this.needsGrad.push(false);
     this.gradOf.push(0);
     for (const layer of model.layers) {
-      for (const node of layer.inboundNodes) for (const t of node.inputTensors) this.readers[t.id] = (this.readers[t.id] ?? 0) + 1;
+      for (const node of layer.inboundNodes) {
+        for (const t of node.inputTensors) {
+          this.readers[t.id] = (this.readers[t.id] ?? 0) + 1;
+          this.readerLayers.set(t.id, [...(this.readerLayers.get(t.id) ?? []), layer]);
+        }
+      }
     }
   }
 
@@ -183,7 +194,7 @@ class Planner {
       const isOutput = node.outputTensors[0].id === this.model.outputs[0].id;
       if (isOutput !== (i === layers.length - 1) && isOutput) return `${layer.name}, the output, is not the last layer`;
       const readers = this.readers[node.outputTensors[0].id] ?? 0;
-      const error = this.layerStep(layer, cls, config, inputs, isOutput, readers);
+      const error = this.layerStep(layer, cls, config, inputs, isOutput, readers, this.readerLayers.get(node.outputTensors[0].id) ?? []);
       if (typeof error === 'string') return `${layer.name}: ${error}`;
       this.valueOf.set(node.outputTensors[0].id, this.shapes.length - 1);
       this.readersOf[this.shapes.length - 1] = readers;
@@ -215,7 +226,7 @@ class Planner {
   }
 
   private layerStep(layer: tf.layers.Layer, cls: string, config: tf.serialization.ConfigDict, inputs: number[], isOutput: boolean,
-    readers: number): string | undefined {
+    readers: number, readerLayers: tf.layers.Layer[]): string | undefined {
     const { ops, shapes, vals } = this;
     const x = inputs[0];
     const xShape = shapes[x];
@@ -265,16 +276,20 @@ class Planner {
         const gamma = this.weight(layer, 0);
         const beta = this.weight(layer, 1);
         if (typeof gamma === 'string' || typeof beta === 'string') return 'weights';
-        const op = ops.batchNormTraining(xShape, Number(config.epsilon));
+        // A ReLU that alone reads the output is applied by the batch norm, and its gradient by the batch norm's.
+        const relu = !isOutput && readerLayers.length === 1 && readerLayers[0].getClassName() === 'Activation' &&
+          readerLayers[0].getConfig().activation === 'relu';
+        const op = ops.batchNormTraining(xShape, Number(config.epsilon), relu);
         if (typeof op === 'string') return op;
         const channels = xShape[xShape.length - 1];
         const mean = new Float32Array(channels);
         const variance = new Float32Array(channels);
         this.movingAverages.push({ layer: bn, mean, variance });
         const o = this.newValue(xShape, true);
+        if (relu) this.fusedRelu.add(o);
         this.addStep(layer.name, [x], o, 1, () => op.forward(vals[x], gamma.values, beta.values, vals[o], mean, variance), (dy, deliver) => {
           // The kernel writes dx; without a gradient for x it is still computed, into a scratch buffer.
-          deliver(0, (dx) => op.backward(dy, vals[x], gamma.values, mean, variance, dx, gamma.gradient as Float32Array, beta.gradient as Float32Array), true);
+          deliver(0, (dx) => op.backward(dy, vals[x], vals[o], gamma.values, mean, variance, dx, gamma.gradient as Float32Array, beta.gradient as Float32Array), true);
         }, 1);
         return undefined;
       }
@@ -286,6 +301,12 @@ class Planner {
           return undefined;
         }
         if (activation !== 'relu') return `activation ${activation}`;
+        if (this.fusedRelu.has(x)) {
+          // Applied by the batch norm before it: a view of its output, whose gradient is the batch norm's to take.
+          const o = this.newValue(xShape, anyGrad, x);
+          this.gradOf[o] = this.gradOf[x];
+          return undefined;
+        }
         const relu = ops.unary('relu', xShape);
         const grad = ops.reluGrad(xShape);
         // In place when nothing else reads the input: a BatchNorm's gradient needs its input, not its output.

@@ -12,17 +12,19 @@
 //         dMean = sum(-r * dy * scale)               dScale = sum(dy * (x - mean) * r)
 //         dVariance = sum(-r^3 / 2 * (x - mean) * dy * scale)
 //       Every product is rounded to float32 in the order tfjs evaluates it, and the sums are taken in double.
-//   batchNormTraining(x, scale|null, offset|null, y, mean, variance, channels, epsilon)
+//   batchNormTraining(x, scale|null, offset|null, y, mean, variance, channels, epsilon[, relu])
 //       Training mode (tf.moments over every axis but the last, then batchNorm): mean and variance are the batch's
 //       per-channel mean and biased variance (divided by rows), y = offset + (x - mean) * scale / sqrt(variance +
-//       epsilon).
+//       epsilon); with relu true, y is the ReLU of that (a batch norm and the ReLU after it in one pass).
 //   batchNormTrainingGrad(dy, x, scale|null, mean, variance, dMeanIn|null, dVarianceIn|null, dx, dScale, dOffset,
-//                         channels, epsilon)
+//                         channels, epsilon[, reluOutput|null])
 //       The gradient of batchNormTraining with respect to x, scale and offset, the statistics being functions of x.
 //       With N = rows, r = 1 / sqrt(variance + epsilon), xhat = (x - mean) * r:
 //         dOffset = sum(dy)      dScale = sum(dy * xhat)
 //         dx = scale * r * (dy - dOffset / N - xhat * dScale / N) + dMeanIn / N + dVarianceIn * 2 * (x - mean) / N
-//       where dMeanIn and dVarianceIn (absent = 0) are gradients that reached the mean and variance outputs.
+//       where dMeanIn and dVarianceIn (absent = 0) are gradients that reached the mean and variance outputs. With
+//       reluOutput (the y of a forward pass with relu), dy is the gradient of that ReLU's output: dy * step(y) is used
+//       in its place, as ReLU's own gradient would compute it.
 //
 // batchNorm computes each value in double and rounds once, as tfjs's CPU kernel does. Rows are split over
 // the OpenMP threads for tensors of kParallelThreshold elements or more.
@@ -69,15 +71,24 @@ int threadsFor(size_t length, int64_t rows) {
 /** ys = b + (xs - m) * k per channel over [rows, C], each value computed in double and rounded once. */
 BATCHNORM_MULTIVERSION
 void normalizeRows(const float* __restrict xs, float* __restrict ys, int64_t rows, int64_t C,
-                   const double* __restrict m, const double* __restrict k, const double* __restrict b) {
+                   const double* __restrict m, const double* __restrict k, const double* __restrict b, bool relu = false) {
   const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = xs + r * C;
     float* yr = ys + r * C;
+    if (relu) {
+      // A ReLU fused on the output, as the eltwise Relu computes it (NaN stays NaN).
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      yr[c] = static_cast<float>(b[c] + (static_cast<double>(xr[c]) - m[c]) * k[c]);
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = static_cast<float>(b[c] + (static_cast<double>(xr[c]) - m[c]) * k[c]);
+        yr[c] = v < 0.f ? 0.f : v;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        yr[c] = static_cast<float>(b[c] + (static_cast<double>(xr[c]) - m[c]) * k[c]);
+      }
     }
   }
 }
@@ -251,11 +262,11 @@ void batchMoments(const float* __restrict xs, int64_t rows, int64_t C, double* _
 
 /**
  * The forward pass of batchNormTraining on raw arrays: x and y are [rows, C]; scale and offset have C values or are
- * null; mean and variance receive C values each.
+ * null; mean and variance receive C values each. With `relu`, y is the ReLU of the normalized values.
  */
 BATCHNORM_MULTIVERSION
 void trainingForward(const float* __restrict xs, const float* scale, const float* offset, float* __restrict ys,
-                     float* meanOut, float* varianceOut, int64_t rows, int64_t C, double epsilon) {
+                     float* meanOut, float* varianceOut, int64_t rows, int64_t C, double epsilon, bool relu) {
   std::vector<double> m(C), v(C), k(C), b(C);
   batchMoments(xs, rows, C, m.data(), v.data());
   for (int64_t c = 0; c < C; ++c) {
@@ -264,17 +275,26 @@ void trainingForward(const float* __restrict xs, const float* scale, const float
     k[c] = (scale ? static_cast<double>(scale[c]) : 1.0) / std::sqrt(v[c] + epsilon);
     b[c] = offset ? static_cast<double>(offset[c]) : 0.0;
   }
-  normalizeRows(xs, ys, rows, C, m.data(), k.data(), b.data());
+  normalizeRows(xs, ys, rows, C, m.data(), k.data(), b.data(), relu);
+}
+
+/** dy * step(y) as float32, ReLU's gradient as the eltwise ReluGrad computes it (NaN where y is NaN). */
+inline float reluMasked(float dy, float y) {
+  const float step = y > 0.f ? 1.f : 0.f;
+  return dy * (y != y ? y : step);
 }
 
 /**
  * The gradient pass of batchNormTrainingGrad on raw arrays: dy, x and dx are [rows, C]; scale, dMeanIn and
- * dVarianceIn have C values or are null; dScale and dOffset receive C values each.
+ * dVarianceIn have C values or are null; dScale and dOffset receive C values each. With `reluOut` (the forward pass's
+ * output, [rows, C], of a batch norm with a fused ReLU), dy is the gradient of that ReLU's output and is first masked
+ * where the output is 0.
  */
 BATCHNORM_MULTIVERSION
 void trainingBackward(const float* __restrict dys, const float* __restrict xs, const float* scale, const float* mean,
                       const float* variance, const float* dMeanIn, const float* dVarianceIn, float* __restrict dxs,
-                      float* dScale, float* dOffset, int64_t rows, int64_t C, double epsilon) {
+                      float* dScale, float* dOffset, int64_t rows, int64_t C, double epsilon,
+                      const float* __restrict reluOut) {
   const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
   const float* __restrict ms = mean;
 
@@ -289,11 +309,21 @@ void trainingBackward(const float* __restrict dys, const float* __restrict xs, c
     for (int64_t row = r0; row < r1; ++row) {
       const float* dyr = dys + row * C;
       const float* xr = xs + row * C;
+      if (reluOut != nullptr) {
+        const float* yr = reluOut + row * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const double g = dyr[c];
-        sDy[c] += g;
-        sDyXm[c] += g * (static_cast<double>(xr[c]) - static_cast<double>(ms[c]));
+        for (int64_t c = 0; c < C; ++c) {
+          const double g = reluMasked(dyr[c], yr[c]);
+          sDy[c] += g;
+          sDyXm[c] += g * (static_cast<double>(xr[c]) - static_cast<double>(ms[c]));
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const double g = dyr[c];
+          sDy[c] += g;
+          sDyXm[c] += g * (static_cast<double>(xr[c]) - static_cast<double>(ms[c]));
+        }
       }
     }
   }
@@ -329,10 +359,19 @@ void trainingBackward(const float* __restrict dys, const float* __restrict xs, c
     const float* dyr = dys + row * C;
     const float* xr = xs + row * C;
     float* dxr = dxs + row * C;
+    if (reluOut != nullptr) {
+      const float* yr = reluOut + row * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      dxr[c] = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
-                                  kp[c]);
+      for (int64_t c = 0; c < C; ++c) {
+        const double g = reluMasked(dyr[c], yr[c]);
+        dxr[c] = static_cast<float>(ap[c] * g + bp[c] * (static_cast<double>(xr[c]) - mp[c]) + kp[c]);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        dxr[c] = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
+                                    kp[c]);
+      }
     }
   }
 }
@@ -350,8 +389,10 @@ Napi::Value BatchNormTraining(const Napi::CallbackInfo& info) {
   const F32Arg mean = f32Arg(info, 4, "mean", C);
   const F32Arg variance = f32Arg(info, 5, "variance", C);
   const double epsilon = numberArg(info, 7, "epsilon");
+  // Optional: apply a ReLU to y (a batch norm followed by a ReLU in one pass).
+  const bool relu = info.Length() > 8 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
   trainingForward(x.data, scale.data, offset.data, y.data, mean.data, variance.data,
-                  static_cast<int64_t>(x.length / C), channels, epsilon);
+                  static_cast<int64_t>(x.length / C), channels, epsilon, relu);
   return env.Undefined();
 }
 
@@ -373,8 +414,10 @@ Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo& info) {
   const F32Arg dScale = f32Arg(info, 8, "dScale", C);
   const F32Arg dOffset = f32Arg(info, 9, "dOffset", C);
   const double epsilon = numberArg(info, 11, "epsilon");
+  // Optional: the output of the forward pass with a fused ReLU, whose gradient dy then is.
+  const F32Arg reluOut = optionalF32Arg(info, 12, "reluOutput", dy.length);
   trainingBackward(dy.data, x.data, scale.data, mean.data, variance.data, dMeanIn.data, dVarianceIn.data, dx.data,
-                   dScale.data, dOffset.data, static_cast<int64_t>(dy.length / C), channels, epsilon);
+                   dScale.data, dOffset.data, static_cast<int64_t>(dy.length / C), channels, epsilon, reluOut.data);
   return env.Undefined();
 }
 
