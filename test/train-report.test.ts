@@ -135,3 +135,41 @@ test('a run that stops before its last epoch has the report of the epochs it fin
     cleanup();
   }
 });
+
+/** The cells of a Markdown table row as GFM reads them: `\` escapes the next character, an unescaped `|` ends a cell. */
+function markdownCells(row: string): string[] {
+  const cells: string[] = [];
+  let cell = '';
+  for (let i = 0; i < row.length; i++) {
+    if (row[i] === '\\' && i + 1 < row.length) cell += row[++i];
+    else if (row[i] === '|') {
+      cells.push(cell.trim());
+      cell = '';
+    } else cell += row[i];
+  }
+  cells.push(cell.trim());
+  return cells.slice(1, -1); // the row's leading and trailing pipes
+}
+
+test('report.md: class names with | or \\ stay in their own cell of the per-class table', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const classes = ['cats|dogs', 'back\\slash', 'ends\\|odd', 'two\nlines'];
+    const confusion = [[3, 1, 0, 0], [0, 2, 0, 0], [0, 0, 4, 0], [0, 0, 1, 1]];
+    await writeReport(join(dir, 'report'), {
+      title: 'classes',
+      classes,
+      history: [],
+      evaluation: { split: 'test', loss: 0.5, accuracy: 10 / 12, count: 12, confusion },
+    });
+    const lines = readFileSync(join(dir, 'report', 'report.md'), 'utf8').split('\n');
+    const header = lines.indexOf('| class | precision | recall | support |');
+    assert.ok(header >= 0);
+    const rows = lines.slice(header + 2, header + 2 + classes.length).map(markdownCells);
+    assert.deepEqual(rows.map((r) => r.length), [4, 4, 4, 4], 'four cells a row');
+    assert.deepEqual(rows.map((r) => r[0]), ['cats|dogs', 'back\\slash', 'ends\\|odd', 'two lines']);
+    assert.deepEqual(rows.map((r) => r[3]), ['4', '2', '4', '2'], 'support: the row sums');
+  } finally {
+    cleanup();
+  }
+});

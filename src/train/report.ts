@@ -278,6 +278,15 @@ function runParagraphs(run: ReportRun, history: EpochRecord[]): string[] {
   return paragraphs;
 }
 
+/**
+ * `text` as the content of a Markdown table cell: a `|` would end the cell, so it is escaped (`\|`), and so is a
+ * backslash (which would otherwise escape the character after it); a line break, which would end the row, becomes a
+ * space. GitHub and CommonMark table renderers show the text as it was.
+ */
+function tableCell(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r\n|\r|\n/g, ' ');
+}
+
 /** The text of `report.md`. */
 function reportMarkdown(input: ReportInput, perClass: ClassMetrics[] | undefined): string {
   const out: string[] = [`# ${input.title}`, ''];
@@ -314,7 +323,7 @@ function reportMarkdown(input: ReportInput, perClass: ClassMetrics[] | undefined
     }
     out.push(`- loss: ${fmt(ev.loss)}`, `- accuracy: ${fmt(ev.accuracy)}`, '');
     out.push('| class | precision | recall | support |', '| --- | ---: | ---: | ---: |');
-    for (const m of perClass) out.push(`| ${m.name} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${m.support} |`);
+    for (const m of perClass) out.push(`| ${tableCell(m.name)} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${m.support} |`);
     out.push('', '![Confusion matrix](confusion.png)', '', '```', formatConfusion(ev.confusion, input.classes), '```', '');
   }
   return out.join('\n');
