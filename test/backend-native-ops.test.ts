@@ -155,6 +155,92 @@ describe('native ops facade', { skip: SKIP_NATIVE }, () => {
     assert.match(String(ops.matMul({ aShape: [5, 7], bShape: [7, 3], b: bv, bias: new Float32Array(4) })), /bias of 4 values/);
   });
 
+  test('batchNormTraining with a fused ReLU: forward and gradients equal relu(tf.moments + tf.batchNorm) and tf.grads on cpu', async () => {
+    const shape = [3, 5, 4, 6];
+    const size = tf.util.sizeFromShape(shape);
+    const xv = randomValues(size, 40, 2);
+    const gv = Float32Array.from(randomValues(6, 41), (v) => v + 1.2);
+    const bv = randomValues(6, 42);
+    const dzv = randomValues(size, 43);
+    const eps = 1e-3;
+    // On cpu: z = relu(batchNorm(x)), and the gradients of sum(z * dz) for x, gamma and beta.
+    const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.relu(tf.batchNorm(x, mean, variance, b, g, eps));
+    };
+    const z = await onCpu(() => f(tf.tensor(xv, shape), tf.tensor1d(gv), tf.tensor1d(bv)));
+    const grads = await Promise.all([0, 1, 2].map((k) => onCpu(() =>
+      tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(x, g, b), tf.tensor(dzv, shape))))([tf.tensor(xv, shape), tf.tensor1d(gv), tf.tensor1d(bv)])[k])));
+    const ops = await nativeOps();
+    const bn = ops.batchNormTraining(shape, eps, true);
+    if (typeof bn === 'string') assert.fail(bn);
+    const mean = new Float32Array(6);
+    const variance = new Float32Array(6);
+    const y = into(shape, (out) => bn.forward(xv, gv, bv, out, mean, variance));
+    assert.ok(relErr(y, z.values) <= TOLERANCE, `forward: relative error ${relErr(y, z.values)}`);
+    assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), 'the ReLU cut some values');
+    const dScale = new Float32Array(6);
+    const dOffset = new Float32Array(6);
+    const dx = into(shape, (out) => bn.backward(dzv, xv, y, gv, mean, variance, out, dScale, dOffset));
+    [dx, dScale, dOffset].forEach((got, k) => assert.ok(relErr(got, grads[k].values) <= TOLERANCE, `gradient ${k}: relative error ${relErr(got, grads[k].values)}`));
+    assert.match(String(ops.batchNormTraining([0, 3], eps)), /not rows of channels/);
+  });
+
+  test("conv2dTraining, matMulTraining, pool2d backward, reluGrad and columnSums equal tfjs's gradients on cpu", async () => {
+    const xShape = [2, 7, 6, 3];
+    const fShape = [3, 3, 3, 4];
+    const xv = randomValues(tf.util.sizeFromShape(xShape), 50);
+    const fv = randomValues(tf.util.sizeFromShape(fShape), 51);
+    const biasv = randomValues(4, 52);
+    const ops = await nativeOps();
+    const conv = ops.conv2dTraining({ xShape, filterShape: fShape, strides: 2, pad: 'same' });
+    if (typeof conv === 'string') assert.fail(conv);
+    const dyv = randomValues(tf.util.sizeFromShape(conv.outShape), 53);
+    const convOf = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'), b);
+    const args = (): tf.Tensor[] => [tf.tensor(xv, xShape), tf.tensor(fv, fShape), tf.tensor1d(biasv)];
+    const y = await onCpu(() => convOf(...(args() as [tf.Tensor, tf.Tensor, tf.Tensor])));
+    const g = await Promise.all([0, 1, 2].map((k) => onCpu(() =>
+      tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(convOf(x, w, b), tf.tensor(dyv, y.shape))))(args())[k])));
+    await nativeOps();
+    assert.deepEqual(conv.outShape, y.shape);
+    const got = into(conv.outShape, (out) => conv.forward(xv, fv, 0, biasv, out));
+    assert.ok(relErr(got, y.values) <= TOLERANCE, `forward ${relErr(got, y.values)}`);
+    const dx = into(xShape, (out) => conv.backwardData(dyv, fv, 0, out));
+    const dw = new Float32Array(fv.length);
+    const db = new Float32Array(4);
+    conv.backwardWeights(xv, dyv, dw, db);
+    [dx, dw, db].forEach((v, k) => assert.ok(relErr(v, g[k].values) <= TOLERANCE, `conv gradient ${k}: ${relErr(v, g[k].values)}`));
+
+    // Matrix product [3,5] x [5,4]: forward and both gradients; column sums of dOut are the bias gradient.
+    const av = randomValues(15, 54);
+    const bv = randomValues(20, 55);
+    const dov = randomValues(12, 56);
+    const mmOf = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+    const mg = await Promise.all([0, 1].map((k) => onCpu(() =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(mmOf(a, b), tf.tensor2d(dov, [3, 4]))))([tf.tensor2d(av, [3, 5]), tf.tensor2d(bv, [5, 4])])[k])));
+    const mmv = await onCpu(() => mmOf(tf.tensor2d(av, [3, 5]), tf.tensor2d(bv, [5, 4])));
+    const colSums = await onCpu(() => tf.sum(tf.tensor2d(dov, [3, 4]), 0));
+    await nativeOps();
+    const mm = ops.matMulTraining(3, 5, 4);
+    if (typeof mm === 'string') assert.fail(mm);
+    assert.ok(relErr(into([3, 4], (out) => mm.forward(av, bv, null, out)), mmv.values) <= TOLERANCE, 'matmul forward');
+    assert.ok(relErr(into([3, 5], (out) => mm.backwardA(dov, bv, out)), mg[0].values) <= TOLERANCE, 'matmul dA');
+    assert.ok(relErr(into([5, 4], (out) => mm.backwardB(av, dov, out)), mg[1].values) <= TOLERANCE, 'matmul dB');
+    assert.ok(relErr(into([4], (out) => ops.columnSums(3, 4).run(dov, out)), colSums.values) <= TOLERANCE, 'column sums');
+
+    // Max pooling 3x3 stride 2 'same' on odd sizes, and ReLU's gradient.
+    const pShape = [2, 7, 5, 3];
+    const pv = randomValues(tf.util.sizeFromShape(pShape), 57);
+    const pool = ops.pool2d({ xShape: pShape, kind: 'max', filterSize: 3, strides: 2, pad: 'same' });
+    if (typeof pool === 'string') assert.fail(pool);
+    const pdy = randomValues(tf.util.sizeFromShape(pool.outShape), 58);
+    const pg = await onCpu(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), tf.tensor(pdy, pool.outShape))))(tf.tensor(pv, pShape)));
+    const rg = await onCpu(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), tf.tensor(pdy, pool.outShape))))(tf.tensor(pdy.map((v) => v - 0.1), pool.outShape)));
+    await nativeOps();
+    assert.ok(relErr(into(pShape, (out) => pool.backward(pdy, pv, out)), pg.values) <= TOLERANCE, 'max pool gradient');
+    assert.ok(relErr(into(pool.outShape, (out) => ops.reluGrad(pool.outShape).run(pdy, pdy.map((v) => v - 0.1), out)), rg.values) <= TOLERANCE, 'relu gradient');
+  });
+
   test('binary add (also in place), with broadcasting; unary relu', async () => {
     const av = randomValues(2 * 3 * 4, 11);
     const bv = randomValues(4, 12);
