@@ -232,7 +232,7 @@ describe('image folders', () => {
     const { train } = await openDataset(join(dir, 'classes'), { inputShape: [32, 32, 3] });
     const start = tf.memory().numTensors;
     let n = 0;
-    for await (const b of train.batches({ batchSize: 5, shuffle: true, augment: { flip: true, crop: true } })) {
+    for await (const b of train.batches({ batchSize: 6, shuffle: true, augment: { flip: true, crop: true } })) {
       n += b.xs.shape[0];
       tf.dispose([b.xs, b.ys]);
     }
