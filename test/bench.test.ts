@@ -73,12 +73,13 @@ describe('bench statistics', () => {
 describe('bench child arguments and results', () => {
   it('parses every option and keeps the defaults', () => {
     assert.deepEqual(parseChildArgs([]), {
-      mode: 'train', batch: 32, steps: 10, warmup: 3, classes: 6, size: 64, allowCpu: false,
+      mode: 'train', batch: 32, steps: 10, warmup: 3, classes: 6, size: 64, allowCpu: false, trainStep: 'compiled',
     });
     const o = parseChildArgs(['--mode', 'infer', '--batch', '8', '--steps', '2', '--warmup', '0', '--classes', '3',
-      '--size', '32', '--allow-cpu', '--onnx', 'm.onnx', '--threads', '4']);
+      '--size', '32', '--allow-cpu', '--onnx', 'm.onnx', '--threads', '4', '--train-step', 'layers']);
     assert.deepEqual(o, {
       mode: 'infer', batch: 8, steps: 2, warmup: 0, classes: 3, size: 32, allowCpu: true, onnx: 'm.onnx', threads: 4,
+      trainStep: 'layers',
     });
   });
 
@@ -89,6 +90,7 @@ describe('bench child arguments and results', () => {
     assert.throws(() => parseChildArgs(['--warmup', '-1']), /--warmup must be a non-negative integer/);
     assert.throws(() => parseChildArgs(['--batch']), /--batch needs a value/);
     assert.throws(() => parseChildArgs(['--fast']), /unknown argument '--fast'/);
+    assert.throws(() => parseChildArgs(['--train-step', 'eager']), /--train-step must be compiled or layers, not 'eager'/);
   });
 
   it('finds the result line among other output, and reports its absence', () => {
