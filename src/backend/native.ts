@@ -120,11 +120,13 @@ export interface OnednnAddon {
   /**
    * The gradients of batchNormTraining with respect to x, scale and offset (the statistics being functions of x),
    * given dy and the gradients dMeanIn, dVarianceIn that reached its mean and variance outputs (null = none). With
-   * `reluOutput` (the y of a forward pass with `relu`), dy is the gradient of the ReLU's output.
+   * `reluOutput` (the y of a forward pass with `relu`), dy is the gradient of the ReLU's output. `dxSums` (optional)
+   * receives dx summed per channel (the gradient of a bias added to x).
    */
   batchNormTrainingGrad(dy: Float32Array, x: Float32Array, scale: Float32Array | null, mean: Float32Array,
     variance: Float32Array, dMeanIn: Float32Array | null, dVarianceIn: Float32Array | null, dx: Float32Array,
-    dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number, reluOutput?: Float32Array | null): void;
+    dScale: Float32Array, dOffset: Float32Array, channels: number, epsilon: number, reluOutput?: Float32Array | null,
+    dxSums?: Float32Array | null): void;
 
   // ---- NHWC pooling and padding (pooling.cc) ----
   /**

@@ -137,8 +137,11 @@ export interface Conv2dTrainingOp extends NativeOp {
   forward(x: Float32Array, filter: Float32Array, filterToken: number, bias: Float32Array | null, out: Float32Array): void;
   /** dx, the gradient with respect to x (x's shape), given dy (the output's shape). */
   backwardData(dy: Float32Array, filter: Float32Array, filterToken: number, dx: Float32Array): void;
-  /** dFilter (HWIO) and, when given, dBias (dy summed over every axis but the last), given x and dy. */
-  backwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, dBias: Float32Array | null): void;
+  /**
+   * dFilter (HWIO) and, when given, dBias (dy summed over every axis but the last), given x and dy. `dySums`: those
+   * sums where the caller already has them (a batch norm's gradient pass computes them for its input's gradient).
+   */
+  backwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, dBias: Float32Array | null, dySums?: Float32Array | null): void;
 }
 
 /**
@@ -154,11 +157,11 @@ export interface BatchNormTrainingOp extends NativeOp {
   /**
    * dx, dScale and dOffset given dy, the statistics being functions of x (what reaches x through them included). With
    * a fused ReLU, dy is the gradient of the ReLU's output and `y` the forward pass's output (its mask); else `y` is
-   * not read.
+   * not read. `dxSums`, when given, receives dx summed per channel, in the same pass.
    */
   backward(
     dy: Float32Array, x: Float32Array, y: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
-    dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
+    dx: Float32Array, dScale: Float32Array, dOffset: Float32Array, dxSums?: Float32Array | null,
   ): void;
 }
 
@@ -325,7 +328,12 @@ export class NativeOps {
       backwardData(dy, filter, filterToken, dx): void {
         native.conv2dBackwardData(dy, filter, dx, geometry, filterToken);
       },
-      backwardWeights(x, dy, dFilter, dBias): void {
+      backwardWeights(x, dy, dFilter, dBias, dySums = null): void {
+        if (dBias !== null && dySums !== null) {
+          native.conv2dBackwardWeights(x, dy, dFilter, null, geometry);
+          dBias.set(dySums);
+          return;
+        }
         // The native pass writes dBias only where it comes nearly free; otherwise it is a sum over dy's rows.
         if (!native.conv2dBackwardWeights(x, dy, dFilter, dBias, geometry) && dBias !== null) {
           native.reduce(REDUCE_OPS.sum, dy, dBias, 1, rows, channels);
@@ -347,9 +355,9 @@ export class NativeOps {
       forward(x, scale, offset, y, mean, variance): void {
         native.batchNormTraining(x, scale, offset, y, mean, variance, channels, epsilon, relu);
       },
-      backward(dy, x, y, scale, mean, variance, dx, dScale, dOffset): void {
+      backward(dy, x, y, scale, mean, variance, dx, dScale, dOffset, dxSums = null): void {
         native.batchNormTrainingGrad(dy, x, scale, mean, variance, null, null, dx, dScale, dOffset, channels, epsilon,
-          relu ? y : null);
+          relu ? y : null, dxSums);
       },
     };
   }

@@ -130,6 +130,8 @@ class Planner {
   private readonly readerLayers = new Map<number, tf.layers.Layer[]>();
   /** BatchNormalization outputs that have their ReLU applied by the batch norm itself (the ReLU layer is then a view). */
   private readonly fusedRelu = new Set<number>();
+  /** Per-channel sums of a value's gradient, by value, where the gradient pass that writes it computes them. */
+  private readonly gradientSums = new Map<number, Float32Array>();
   /** Whether a value depends on a trainable weight, so that its gradient is needed. */
   private readonly needsGrad: boolean[] = [];
   /** The value whose gradient buffer receives each value's gradient (a Flatten passes its gradient to its input). */
@@ -264,7 +266,9 @@ class Planner {
         const xs = source;
         this.addStep(layer.name, [xs], o, 1, () => op.forward(vals[xs], kernel.values, kernel.token, bias?.values ?? null, vals[o]), (dy, deliver) => {
           deliver(0, (dx) => op.backwardData(dy, kernel.values, kernel.token, dx));
-          return () => op.backwardWeights(vals[xs], dy, kernel.gradient as Float32Array, bias?.gradient ?? null);
+          // The bias's gradient (dy's sums) from the batch norm that alone reads the output, where one does.
+          const sums = bias !== null ? this.gradientSums.get(o) ?? null : null;
+          return () => op.backwardWeights(vals[xs], dy, kernel.gradient as Float32Array, bias?.gradient ?? null, sums);
         }, this.needsGrad[xs] ? 2 : 1);
         return undefined;
       }
@@ -287,9 +291,13 @@ class Planner {
         this.movingAverages.push({ layer: bn, mean, variance });
         const o = this.newValue(xShape, true);
         if (relu) this.fusedRelu.add(o);
+        // Where the batch norm alone reads its input, its gradient pass also sums dx per channel: the gradient of a
+        // bias the layer before added (a convolution's), which that layer then need not compute again.
+        const sums = this.readersOf[x] === 1 ? new Float32Array(channels) : null;
+        if (sums !== null) this.gradientSums.set(x, sums);
         this.addStep(layer.name, [x], o, 1, () => op.forward(vals[x], gamma.values, beta.values, vals[o], mean, variance), (dy, deliver) => {
           // The kernel writes dx; without a gradient for x it is still computed, into a scratch buffer.
-          deliver(0, (dx) => op.backward(dy, vals[x], vals[o], gamma.values, mean, variance, dx, gamma.gradient as Float32Array, beta.gradient as Float32Array), true);
+          deliver(0, (dx) => op.backward(dy, vals[x], vals[o], gamma.values, mean, variance, dx, gamma.gradient as Float32Array, beta.gradient as Float32Array, sums), true);
         }, 1);
         return undefined;
       }

@@ -17,14 +17,15 @@
 //       per-channel mean and biased variance (divided by rows), y = offset + (x - mean) * scale / sqrt(variance +
 //       epsilon); with relu true, y is the ReLU of that (a batch norm and the ReLU after it in one pass).
 //   batchNormTrainingGrad(dy, x, scale|null, mean, variance, dMeanIn|null, dVarianceIn|null, dx, dScale, dOffset,
-//                         channels, epsilon[, reluOutput|null])
+//                         channels, epsilon[, reluOutput|null[, dxSums|null]])
 //       The gradient of batchNormTraining with respect to x, scale and offset, the statistics being functions of x.
 //       With N = rows, r = 1 / sqrt(variance + epsilon), xhat = (x - mean) * r:
 //         dOffset = sum(dy)      dScale = sum(dy * xhat)
 //         dx = scale * r * (dy - dOffset / N - xhat * dScale / N) + dMeanIn / N + dVarianceIn * 2 * (x - mean) / N
 //       where dMeanIn and dVarianceIn (absent = 0) are gradients that reached the mean and variance outputs. With
 //       reluOutput (the y of a forward pass with relu), dy is the gradient of that ReLU's output: dy * step(y) is used
-//       in its place, as ReLU's own gradient would compute it.
+//       in its place, as ReLU's own gradient would compute it. dxSums receives dx summed per channel over the rows
+//       (the gradient of a bias added to x), in the same pass.
 //
 // batchNorm computes each value in double and rounds once, as tfjs's CPU kernel does. Rows are split over
 // the OpenMP threads for tensors of kParallelThreshold elements or more.
@@ -294,7 +295,7 @@ BATCHNORM_MULTIVERSION
 void trainingBackward(const float* __restrict dys, const float* __restrict xs, const float* scale, const float* mean,
                       const float* variance, const float* dMeanIn, const float* dVarianceIn, float* __restrict dxs,
                       float* dScale, float* dOffset, int64_t rows, int64_t C, double epsilon,
-                      const float* __restrict reluOut) {
+                      const float* __restrict reluOut, float* dxSums) {
   const int threads = threadsFor(static_cast<size_t>(rows * C), rows);
   const float* __restrict ms = mean;
 
@@ -349,29 +350,46 @@ void trainingBackward(const float* __restrict dys, const float* __restrict xs, c
     m[c] = ms[c];
   }
 
-  // Pass 2: dx.
+  // Pass 2: dx, and where asked for, its per-channel sums (the gradient of a bias added before the batch norm).
   const double* __restrict ap = a.data();
   const double* __restrict bp = b.data();
   const double* __restrict kp = k.data();
   const double* __restrict mp = m.data();
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t row = 0; row < rows; ++row) {
-    const float* dyr = dys + row * C;
-    const float* xr = xs + row * C;
-    float* dxr = dxs + row * C;
-    if (reluOut != nullptr) {
-      const float* yr = reluOut + row * C;
+  std::vector<double> dxPartial(dxSums != nullptr ? static_cast<size_t>(threads) * C : 0, 0.0);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    double* __restrict part = dxSums != nullptr ? dxPartial.data() + static_cast<size_t>(t) * C : nullptr;
+    for (int64_t row = r0; row < r1; ++row) {
+      const float* dyr = dys + row * C;
+      const float* xr = xs + row * C;
+      float* dxr = dxs + row * C;
+      if (reluOut != nullptr) {
+        const float* yr = reluOut + row * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const double g = reluMasked(dyr[c], yr[c]);
-        dxr[c] = static_cast<float>(ap[c] * g + bp[c] * (static_cast<double>(xr[c]) - mp[c]) + kp[c]);
-      }
-    } else {
+        for (int64_t c = 0; c < C; ++c) {
+          const double g = reluMasked(dyr[c], yr[c]);
+          dxr[c] = static_cast<float>(ap[c] * g + bp[c] * (static_cast<double>(xr[c]) - mp[c]) + kp[c]);
+        }
+      } else {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        dxr[c] = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
-                                    kp[c]);
+        for (int64_t c = 0; c < C; ++c) {
+          dxr[c] = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
+                                      kp[c]);
+        }
       }
+      if (part != nullptr) {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) part[c] += dxr[c];
+      }
+    }
+  }
+  if (dxSums != nullptr) {
+    for (int64_t c = 0; c < C; ++c) {
+      double sum = 0;
+      for (int t = 0; t < threads; ++t) sum += dxPartial[static_cast<size_t>(t) * C + c];
+      dxSums[c] = static_cast<float>(sum);
     }
   }
 }
@@ -416,8 +434,11 @@ Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo& info) {
   const double epsilon = numberArg(info, 11, "epsilon");
   // Optional: the output of the forward pass with a fused ReLU, whose gradient dy then is.
   const F32Arg reluOut = optionalF32Arg(info, 12, "reluOutput", dy.length);
+  // Optional: receives dx summed over the rows per channel.
+  const F32Arg dxSums = optionalF32Arg(info, 13, "dxSums", C);
   trainingBackward(dy.data, x.data, scale.data, mean.data, variance.data, dMeanIn.data, dVarianceIn.data, dx.data,
-                   dScale.data, dOffset.data, static_cast<int64_t>(dy.length / C), channels, epsilon, reluOut.data);
+                   dScale.data, dOffset.data, static_cast<int64_t>(dy.length / C), channels, epsilon, reluOut.data,
+                   dxSums.data);
   return env.Undefined();
 }
 
