@@ -263,3 +263,35 @@ test('train: valLimit validates on a class-balanced pick of valData; it needs va
     cleanup();
   }
 });
+
+test('train: a last shuffled batch of one image is left out, and the steps per epoch say so; a limit above the data is noted', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // 9 images in batches of 4: 4 + 4, and the ninth (a different one each epoch) is left out.
+    const reporter = recordingReporter();
+    const r = await train({
+      data: memoryDataset(9, TINY_INPUT, 3, 'train'), buildModel: (shape, classes) => tinyResNet(shape, classes), batchSize: 4, epochs: 1,
+      preciseBn: 0, out: join(dir, 'run'), backend: TEST_BACKEND, reporter,
+    });
+    r.optimizer.dispose();
+    r.model.dispose();
+    assert.equal(r.state.history[0].step_loss?.length, 2);
+    assert.ok(reporter.messages.includes('images: 9 training, no validation; 2 steps per epoch (batch size 4)'), reporter.messages.join('\n'));
+
+    // A limit above the 1080 images of the SIGNS file: all are used, which a note and the report say; one batch of
+    // them all: "1 step".
+    const few = recordingReporter();
+    const r2 = await train({
+      data: SIGNS_TRAIN, limit: 5000, valSplit: 0, inputShape: TINY_INPUT, arch: 'resnet18', widthDivisor: 32, epochs: 1, batchSize: 2000,
+      preciseBn: 0, out: join(dir, 'limit'), backend: TEST_BACKEND, reporter: few,
+    });
+    r2.optimizer.dispose();
+    r2.model.dispose();
+    assert.ok(few.messages.includes(`note: --limit 5000 is more than the 1080 images of ${SIGNS_TRAIN}: all of them are used`), few.messages.join('\n'));
+    assert.ok(few.messages.includes('images: 1080 training, no validation; 1 step per epoch (batch size 2000)'), few.messages.join('\n'));
+    const md = readFileSync(join(dir, 'limit', 'report', 'report.md'), 'utf8');
+    assert.match(md, /image limit: 5000 images, more than the data holds: all 1080 are used/);
+  } finally {
+    cleanup();
+  }
+});

@@ -12,7 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
+import { batchCount, openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
 import { messageOf } from '../data/errors.js';
 import { buildResNet, CompiledTrainer, type ArchName } from '../model/index.js';
 import {
@@ -392,15 +392,41 @@ export function describePreciseBn(batches: number): string {
 }
 
 /** The report's lines on the data a run picked: which images validate it, and `limit`. */
-function settingsFacts(o: TrainOptions, hasValidation: boolean): Record<string, string> {
+function settingsFacts(o: TrainOptions, data: RunData): Record<string, string> {
+  const hasValidation = data.validation !== undefined;
   let validation: string;
   if (!hasValidation) validation = 'none';
   else if (typeof o.valData === 'string') validation = o.valLimit === undefined ? o.valData : `${o.valData} (a class-balanced pick of ${o.valLimit} images)`;
   else if (o.valData !== undefined) validation = o.valData.name;
   else validation = `${Number(((o.valSplit ?? 0.1) * 100).toPrecision(3))}% of the data held out (class-balanced)`;
   const heldOut = hasValidation && o.valData === undefined;
-  const limit = o.limit === undefined ? 'none' : `${o.limit} images of the data (a class-balanced pick${heldOut ? '; the validation part is held out of them' : ''})`;
+  const used = imagesOfData(o, data);
+  const limit = o.limit === undefined
+    ? 'none'
+    : used !== undefined && o.limit > used
+      ? `${o.limit} images, more than the data holds: all ${used} are used`
+      : `${o.limit} images of the data (a class-balanced pick${heldOut ? '; the validation part is held out of them' : ''})`;
   return { validation, 'image limit': limit };
+}
+
+/**
+ * The number of images of a `data` path that the run uses (its training images and the validation part held out of
+ * them), which `limit` caps; undefined when `data` is a data set (no limit applies to it).
+ */
+function imagesOfData(o: TrainOptions, data: RunData): number | undefined {
+  if (typeof o.data !== 'string') return undefined;
+  return data.train.size + (o.valData === undefined ? (data.validation?.size ?? 0) : 0);
+}
+
+/** A note when `limit` (or `valLimit`) asks for more images than its data holds: all of them are used. */
+function beyondLimitNote(o: TrainOptions, data: RunData): string | undefined {
+  const notes: string[] = [];
+  const used = imagesOfData(o, data);
+  if (o.limit !== undefined && used !== undefined && o.limit > used) notes.push(`--limit ${o.limit} is more than the ${used} images of ${String(o.data)}`);
+  if (o.valLimit !== undefined && data.validation !== undefined && o.valLimit > data.validation.size) {
+    notes.push(`--val-limit ${o.valLimit} is more than the ${data.validation.size} images of ${String(o.valData)}`);
+  }
+  return notes.length === 0 ? undefined : `note: ${notes.join('; ')}: all of them are used`;
 }
 
 /** The run's arguments as JSON values, for `state.json`. */
@@ -522,6 +548,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
 
     const data = await openRunData(options, model === undefined ? options.inputShape : modelInputShape(model));
+    // What an image folder holds and skipped, once per source (a held-out validation part describes the same one).
+    for (const line of new Set([data.train.description, data.validation?.description])) if (line !== undefined) reporter.message(line);
+    const limitNote = beyondLimitNote(options, data);
+    if (limitNote !== undefined) reporter.message(limitNote);
     const source = typeof options.data === 'string' ? options.data : data.train.name;
     if (model === undefined) {
       const shape = options.inputShape ?? data.train.imageShape;
@@ -564,9 +594,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     let checkpoint = latest;
     let stoppedEarly = false;
-    const steps = Math.ceil(data.train.size / batchSize);
+    // As many as the shuffled training batches: a last batch of a single image is left out (see BatchOptions.dropSingle).
+    const steps = batchCount(data.train.size, { batchSize, shuffle: true });
     const validationImages = data.validation === undefined ? 'no validation' : `${data.validation.size} validation`;
-    reporter.message(`images: ${data.train.size} training, ${validationImages}; ${steps} steps per epoch (batch size ${batchSize})`);
+    reporter.message(`images: ${data.train.size} training, ${validationImages}; ${steps} step${steps === 1 ? '' : 's'} per epoch (batch size ${batchSize})`);
     if (resumed !== undefined) {
       const note = scheduleChangeNote(resumed, { epochs, lr, lrSchedule }, steps);
       if (note !== undefined) reporter.message(note);
@@ -591,7 +622,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'input shape': formatImageShape(metadata.inputShape ?? []),
           'training images': data.train.size,
           'validation images': data.validation?.size ?? 0,
-          ...settingsFacts(options, data.validation !== undefined),
+          ...settingsFacts(options, data),
           optimizer: describeOptimizer(current.segments ?? [], current.epoch),
           'batch size': batchSize,
           augmentation: describeAugment(options.augment),
