@@ -8,13 +8,17 @@
  * those inside their own time. "other" is the step's time outside any kernel: tfjs's engine, tape, layers. The CPU
  * time of all threads is printed too: on a shared machine it varies less than wall time.
  *
- * Usage: node dist/bench/profile-step.js [--mode train|infer] [--backend onednn|cpu] [--optimizer adam|sgd]
+ * Usage: node dist/bench/profile-step.js [--mode train|infer|compiled] [--backend onednn|cpu] [--optimizer adam|sgd]
  *          [--batch 32] [--size 64] [--steps 3] [--warmup 1] [--width-divisor 1] [--top 25] [--clock wall|cpu]
  *
  * `--mode infer` profiles the folded model's (`foldBatchNorm`) inference through tfjs-layers' executor and the
  * registered kernels, which is what shows each kernel's share. `npm run bench` measures the folded model's own
  * `predict`, which on onednn runs the compiled executor (src/model/compiled.ts): the same native calls without the
  * tfjs work between them, so the difference between the two step times is that work.
+ *
+ * `--mode compiled` profiles the training step the library's train() runs on onednn (`CompiledTrainer`,
+ * src/model/compiled_training.ts), which calls the addon directly: its rows are the addon's functions, and "other"
+ * is the step's JavaScript (planning is done before; the optimizer's JavaScript, the loss, moving averages).
  *
  * `--clock cpu` times kernels by the process's CPU time instead of wall time: with OMP_NUM_THREADS=1 that is each
  * kernel's work, undisturbed by other processes on a busy machine.
@@ -24,11 +28,11 @@ import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 
-import { initBackend } from '../src/backend/index.js';
-import { ResNet50, foldBatchNorm } from '../src/model/index.js';
+import { type BackendOnednn, initBackend } from '../src/backend/index.js';
+import { CompiledTrainer, ResNet50, foldBatchNorm } from '../src/model/index.js';
 
 interface Options {
-  mode: 'train' | 'infer';
+  mode: 'train' | 'infer' | 'compiled';
   backend: 'onednn' | 'cpu';
   optimizer: 'adam' | 'sgd';
   batch: number;
@@ -51,7 +55,7 @@ function parseArgs(argv: string[]): Options {
         o.backend = value;
         break;
       case '--mode':
-        if (value !== 'train' && value !== 'infer') throw new Error(`--mode must be train or infer, got ${value}`);
+        if (value !== 'train' && value !== 'infer' && value !== 'compiled') throw new Error(`--mode must be train, infer or compiled, got ${value}`);
         o.mode = value;
         break;
       case '--clock':
@@ -79,6 +83,34 @@ function parseArgs(argv: string[]): Options {
 interface KernelStats {
   ms: number;
   calls: number;
+}
+
+/**
+ * Wraps every function of the onednn backend's addon with a timer: the compiled training step calls the addon
+ * directly, not kernels. Must run before anything plans native ops (they keep the addon they saw).
+ */
+function instrumentAddon(now: () => number): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
+  const stats = new Map<string, KernelStats>();
+  let enabled = false;
+  const backend = tf.backend() as BackendOnednn;
+  const addon = backend.native;
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(addon)) {
+    wrapped[name] = (...args: unknown[]): unknown => {
+      if (!enabled) return (f as (...a: unknown[]) => unknown).apply(addon, args);
+      const t0 = now();
+      try {
+        return (f as (...a: unknown[]) => unknown).apply(addon, args);
+      } finally {
+        const st = stats.get(name) ?? { ms: 0, calls: 0 };
+        st.ms += now() - t0;
+        st.calls++;
+        stats.set(name, st);
+      }
+    };
+  }
+  (backend as { native: unknown }).native = wrapped;
+  return { stats, setEnabled: (on) => (enabled = on) };
 }
 
 /** Wraps every kernel of `backendName` with a timer; nested kernel calls through the registry count once. */
@@ -115,15 +147,21 @@ async function main(): Promise<void> {
   const x = tf.randomNormal([o.batch, o.size, o.size, 3], 0, 1, 'float32', 0);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: o.batch }, (_, i) => i % 6), 'int32'), 6).toFloat());
   const optimizer = o.optimizer === 'adam' ? tf.train.adam(1e-3, 0.9, 0.999, 1e-7) : tf.train.sgd(1e-3);
-  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const cpuNow = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
   const now = o.clock === 'cpu' ? cpuNow : () => performance.now();
-  const profiler = instrument(backend, now);
+  if (o.mode === 'compiled' && backend !== 'onednn') throw new Error('--mode compiled needs the onednn backend');
+  const profiler = o.mode === 'compiled' ? instrumentAddon(now) : instrument(backend, now);
   const folded = o.mode === 'infer' ? foldBatchNorm(model) : null;
+  const trainer = new CompiledTrainer(model);
   const step = async (): Promise<void> => {
+    if (o.mode === 'compiled') {
+      await trainer.trainOnBatch(x, y);
+      return;
+    }
     if (folded === null) {
       await model.trainOnBatch(x, y);
       return;
@@ -151,17 +189,18 @@ async function main(): Promise<void> {
   const rows = [...profiler.stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
   const per = (ms: number) => (ms / o.steps).toFixed(1).padStart(8);
-  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ${o.mode === 'infer' ? 'folded, predict through tfjs-layers' : o.optimizer}, ` +
+  const what = o.mode === 'infer' ? 'folded, predict through tfjs-layers' : o.mode === 'compiled' ? `${o.optimizer}, compiled step (addon functions)` : o.optimizer;
+  console.log(`ResNet-50 ${o.size}x${o.size}x3 / ${o.widthDivisor}, batch ${o.batch}, backend ${backend}, ${what}, ` +
     `${o.steps} steps (${o.clock} clock): ${stepMs.map((t) => t.toFixed(0)).join(', ')} ms (mean ${(total / o.steps).toFixed(0)} ms)`);
   console.log(`CPU time (all threads) ${((cpu.user + cpu.system) / 1000 / o.steps).toFixed(0)} ms per step; ` +
     `tensors before ${tensorsBefore}, after ${tensorsAfter}`);
-  console.log(`${'kernel'.padEnd(28)}${'ms/step'.padStart(8)}${'calls'.padStart(8)}${'share'.padStart(8)}`);
+  console.log(`${(o.mode === 'compiled' ? 'addon function' : 'kernel').padEnd(28)}${'ms/step'.padStart(8)}${'calls'.padStart(8)}${'share'.padStart(8)}`);
   for (const [name, s] of rows.slice(0, o.top)) {
     console.log(`${name.padEnd(28)}${per(s.ms)}${String(s.calls / o.steps).padStart(8)}${((100 * s.ms) / total).toFixed(1).padStart(7)}%`);
   }
   const rest = rows.slice(o.top).reduce((a, [, s]) => a + s.ms, 0);
   console.log(`${`(${Math.max(0, rows.length - o.top)} more kernels)`.padEnd(28)}${per(rest)}${''.padStart(8)}${((100 * rest) / total).toFixed(1).padStart(7)}%`);
-  console.log(`${'other (outside kernels)'.padEnd(28)}${per(total - inKernels)}${''.padStart(8)}${((100 * (total - inKernels)) / total).toFixed(1).padStart(7)}%`);
+  console.log(`${(o.mode === 'compiled' ? 'other (JavaScript)' : 'other (outside kernels)').padEnd(28)}${per(total - inKernels)}${''.padStart(8)}${((100 * (total - inKernels)) / total).toFixed(1).padStart(7)}%`);
 }
 
 main().catch((err: unknown) => {

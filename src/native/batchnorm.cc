@@ -364,9 +364,26 @@ void trainingBackward(const float* __restrict dys, const float* __restrict xs, c
     for (int64_t row = r0; row < r1; ++row) {
       const float* dyr = dys + row * C;
       const float* xr = xs + row * C;
+      const float* yr = reluOut != nullptr ? reluOut + row * C : nullptr;
       float* dxr = dxs + row * C;
-      if (reluOut != nullptr) {
-        const float* yr = reluOut + row * C;
+      if (part != nullptr && yr != nullptr) {
+        // The sums in the same loop, from the values as stored.
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const double g = reluMasked(dyr[c], yr[c]);
+          const float v = static_cast<float>(ap[c] * g + bp[c] * (static_cast<double>(xr[c]) - mp[c]) + kp[c]);
+          dxr[c] = v;
+          part[c] += v;
+        }
+      } else if (part != nullptr) {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const float v = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
+                                             kp[c]);
+          dxr[c] = v;
+          part[c] += v;
+        }
+      } else if (yr != nullptr) {
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
           const double g = reluMasked(dyr[c], yr[c]);
@@ -378,10 +395,6 @@ void trainingBackward(const float* __restrict dys, const float* __restrict xs, c
           dxr[c] = static_cast<float>(ap[c] * static_cast<double>(dyr[c]) + bp[c] * (static_cast<double>(xr[c]) - mp[c]) +
                                       kp[c]);
         }
-      }
-      if (part != nullptr) {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) part[c] += dxr[c];
       }
     }
   }
