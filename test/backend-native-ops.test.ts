@@ -181,8 +181,14 @@ describe('native ops facade', { skip: SKIP_NATIVE }, () => {
     assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), 'the ReLU cut some values');
     const dScale = new Float32Array(6);
     const dOffset = new Float32Array(6);
-    const dx = into(shape, (out) => bn.backward(dzv, xv, y, gv, mean, variance, out, dScale, dOffset));
+    const dxSums = new Float32Array(6).fill(Number.NaN);
+    const dx = into(shape, (out) => bn.backward(dzv, xv, y, gv, mean, variance, out, dScale, dOffset, dxSums));
     [dx, dScale, dOffset].forEach((got, k) => assert.ok(relErr(got, grads[k].values) <= TOLERANCE, `gradient ${k}: relative error ${relErr(got, grads[k].values)}`));
+    // dx summed per channel, by plain loops over what it wrote (about 0: the mean's gradient takes it out).
+    const sums = new Float64Array(6);
+    dx.forEach((v, i) => (sums[i % 6] += v));
+    const scale = Math.max(...Array.from(dx, Math.abs));
+    sums.forEach((v, c) => assert.ok(Math.abs(dxSums[c] - v) <= 1e-6 * scale, `dx sum ${c}: ${dxSums[c]} vs ${v}`));
     assert.match(String(ops.batchNormTraining([0, 3], eps)), /not rows of channels/);
   });
 
