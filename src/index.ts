@@ -8,7 +8,7 @@
  * - Backend: choosing the TensorFlow.js backend, the native oneDNN one when its addon is built.
  * - Data: SIGNS HDF5, image folders and IDX files, as batched, shuffled tensors; image files as a tensor.
  * - Training: training with checkpoints, evaluation, prediction; the tfjs model format on disk; the errors they
- *   throw that callers may want to tell apart.
+ *   throw that callers may want to tell apart; the compiled training step for a loop of one's own.
  * - Model files: Keras 2 HDF5 (read and write).
  * - Inference: BatchNorm folding, with conv + residual fusion and a compiled executor.
  */
@@ -28,6 +28,8 @@ export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOption
 // ---- Training, evaluation, prediction, the tfjs model format ----
 export { train, evaluate, predict, predictEach, saveModel, loadModel } from './train/index.js';
 export { TrainingDivergedError, RunFolderInUseError, TargetInUseError } from './train/index.js';
+export { CompiledTrainer, compileTrainingStep } from './model/index.js';
+export type { CompiledTrainingStep, TrainingStepResult } from './model/index.js';
 export type {
   BestRecord,
   CheckpointChoice,

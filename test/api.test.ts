@@ -48,6 +48,8 @@ import type {
   TrainResult,
   TrainSegment,
   TrainState,
+  CompiledTrainingStep,
+  TrainingStepResult,
 } from '../src/index.js';
 
 /** Every type the entry exports, by name (compile-time only). */
@@ -55,7 +57,7 @@ export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, Batch
   CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, DotOptions, EpochRecord,
   EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
   OptimizerName, PlotFormat, Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
-  TrainOptions, TrainResult, TrainSegment, TrainState];
+  TrainOptions, TrainResult, TrainSegment, TrainState, CompiledTrainingStep, TrainingStepResult];
 
 /** The values the package exports, by the README's groups. */
 const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class' }[]> = {
@@ -71,6 +73,8 @@ const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class
   training: [
     { names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel'], kind: 'function' },
     { names: ['TrainingDivergedError', 'RunFolderInUseError', 'TargetInUseError'], kind: 'class' },
+    { names: ['compileTrainingStep'], kind: 'function' },
+    { names: ['CompiledTrainer'], kind: 'class' },
   ],
   kerasFiles: [{ names: ['saveKerasH5', 'loadKerasH5', 'saveKerasH5Weights', 'loadKerasH5Weights'], kind: 'function' }],
   inference: [

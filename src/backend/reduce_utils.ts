@@ -38,6 +38,8 @@ export function planReduce(
 ): ReducePlan | string {
   const axes = axis == null ? shape.map((_, i) => i) : util.parseAxisParam(axis, shape as number[]);
   const reduced = new Set(axes);
+  // An axis named twice is left to tfjs's own kernel, which decides what that means (shapes otherwise differ).
+  if (reduced.size !== axes.length) return `axis ${axes.join(',')} names an axis twice`;
   // The non-trivial axes in order, each marked reduced or not.
   const kept = shape.map((size, i) => ({ size, reduced: reduced.has(i) })).filter((x) => x.size !== 1);
   const first = kept.findIndex((x) => x.reduced);
