@@ -299,6 +299,22 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
 }
 
 /**
+ * The entry of `map` for `key` as `get(existing)` gives it (it may return the existing entry, or make one), now the
+ * most recently used; only the `keep` most recently used entries stay (a Map keeps its insertion order). For plans
+ * compiled per batch size: a run of full batches and the last, smaller one.
+ */
+export function recentlyUsed<K, V>(map: Map<K, V>, key: K, keep: number, get: (existing: V | undefined) => V): V {
+  const value = get(map.get(key));
+  map.delete(key);
+  map.set(key, value);
+  for (const old of map.keys()) {
+    if (map.size <= keep) break;
+    map.delete(old);
+  }
+  return value;
+}
+
+/**
  * The model {@link foldBatchNorm} returns: a standard `tf.LayersModel` (it saves, loads and summarizes as one, with
  * class name `Model`) whose `predict` and `predictOnBatch` run {@link compileForInference}'s executor on the onednn
  * backend, compiling each batch size on first use and again whenever a weight has changed, and tfjs's own executor
@@ -358,15 +374,8 @@ export class InferenceModel extends tf.LayersModel {
    * and the last, smaller one.
    */
   private compiledFor(batch: number): CompiledModel | string {
-    let plan = this.compiled.get(batch);
-    if (plan === undefined || (typeof plan !== 'string' && !plan.current())) plan = compileForInference(this, batch);
-    this.compiled.delete(batch);
-    this.compiled.set(batch, plan); // most recently used last
-    for (const old of this.compiled.keys()) {
-      if (this.compiled.size <= InferenceModel.KEPT_BATCH_SIZES) break;
-      this.compiled.delete(old);
-    }
-    return plan;
+    return recentlyUsed(this.compiled, batch, InferenceModel.KEPT_BATCH_SIZES, (plan) =>
+      plan === undefined || (typeof plan !== 'string' && !plan.current()) ? compileForInference(this, batch) : plan);
   }
 
   /** How many batch sizes keep their compiled model (and its buffers) between calls. */

@@ -39,7 +39,7 @@ import {
   type NativePadding,
   type SpatialSize,
 } from '../backend/index.js';
-import { softmaxRows } from './compiled.js';
+import { recentlyUsed, softmaxRows } from './compiled.js';
 
 const sizeOf = tf.util.sizeFromShape;
 
@@ -665,15 +665,7 @@ export class CompiledTrainer {
 
   /** The compiled step for `batch` images (compiled now if new), or why there is none. */
   stepFor(batch: number): CompiledTrainingStep | string {
-    let step = this.steps.get(batch);
-    if (step === undefined) step = compileTrainingStep(this.model, batch);
-    this.steps.delete(batch);
-    this.steps.set(batch, step); // most recently used last
-    for (const old of this.steps.keys()) {
-      if (this.steps.size <= CompiledTrainer.KEPT_BATCH_SIZES) break;
-      this.steps.delete(old);
-    }
-    return step;
+    return recentlyUsed(this.steps, batch, CompiledTrainer.KEPT_BATCH_SIZES, (step) => step ?? compileTrainingStep(this.model, batch));
   }
 
   /** How many batch sizes keep their compiled step (and its buffers) between calls. */
