@@ -633,7 +633,9 @@ export function crossEntropy(probabilities: Float32Array, labels: Float32Array, 
  * elsewhere (another backend, a graph or configuration it does not cover, input not float32): a drop-in for a loop
  * of `trainOnBatch` calls on a model compiled with categorical cross-entropy and the accuracy metric. Steps are
  * compiled per batch size on first use; the last {@link CompiledTrainer.KEPT_BATCH_SIZES} are kept (a run of full
- * batches and the last, smaller one). `RESNET_DEBUG` logs why a model is not compiled.
+ * batches and the last, smaller one). `RESNET_DEBUG` logs why a model is not compiled. A step reads the weights and
+ * the optimizer as they are at each call, but plans the layers once: after changing the model's layers (their
+ * `trainable` flags, a recompile with another loss), make a new CompiledTrainer.
  */
 export class CompiledTrainer {
   private readonly steps = new Map<number, CompiledTrainingStep | string>();
