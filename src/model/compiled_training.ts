@@ -434,6 +434,8 @@ class Planner {
       users.set(buffer, left);
       if (left === 0) free.set(buffer.length, [...(free.get(buffer.length) ?? []), buffer]);
     };
+    /** Values whose gradient buffer is, so far, another value's (an addition's output gradient), shared. */
+    const borrowed = new Set<number>();
     const own = (v: number, buffer: Float32Array): void => {
       grads[v] = buffer;
       users.set(buffer, (users.get(buffer) ?? 0) + 1);
@@ -466,13 +468,10 @@ class Planner {
         if (!delivered[target]) {
           delivered[target] = true;
           if (compute === null) {
-            // The gradient is dy itself: shared where nothing else adds to it, else copied.
-            if (soleReader) own(target, dy);
-            else {
-              const buffer = take(size);
-              own(target, buffer);
-              calls.push(() => buffer.set(dy));
-            }
+            // The gradient is dy itself: shared. Where another reader adds its part later, that part goes into a
+            // buffer of the target's own, with dy added to it then (no copy of dy).
+            own(target, dy);
+            if (!soleReader) borrowed.add(target);
           } else {
             // In place only over a buffer that no other value's gradient shares (an addition's inputs may).
             const buffer = inPlace && soleReader && users.get(dy) === 1 ? dy : take(size);
@@ -485,6 +484,21 @@ class Planner {
         const into = grads[target];
         const add = ops.binary('add', shapes[target], shapes[target]);
         if (typeof add === 'string') throw new Error(add); // equal shapes always plan
+        if (borrowed.delete(target)) {
+          // What is there is another value's gradient, shared: the sum goes into a buffer of the target's own.
+          const buffer = take(size);
+          own(target, buffer);
+          release(into);
+          if (compute === null) calls.push(() => add.run(into, dy, buffer));
+          else {
+            calls.push(() => {
+              compute(buffer);
+              add.run(buffer, into, buffer);
+            });
+          }
+          backwardCalls++;
+          return;
+        }
         if (compute === null) {
           calls.push(() => add.run(into, dy, into));
         } else {
