@@ -228,6 +228,31 @@ describe('what a compiled training step refuses, and the fall-back', { skip: SKI
   });
 });
 
+describe('RESNET_COMPILED_TRAINING=0', { skip: SKIP_NATIVE }, () => {
+  test('makes CompiledTrainer run trainOnBatch: the same numbers as trainOnBatch itself', async () => {
+    await initBackend('onednn');
+    const s = SETUPS[1];
+    const { x, y } = batchOf(s);
+    const a = model(s, () => tf.train.sgd(0.1));
+    const b = model(s, () => tf.train.sgd(0.1));
+    const xs = tf.tensor4d(x, [s.batch, s.size, s.size, 3]);
+    const ys = tf.tensor2d(y, [s.batch, 6]);
+    const before = process.env.RESNET_COMPILED_TRAINING;
+    process.env.RESNET_COMPILED_TRAINING = '0';
+    try {
+      const trainer = new CompiledTrainer(b);
+      for (let i = 0; i < 2; i++) assert.deepEqual(await trainer.trainOnBatch(xs, ys), (await a.trainOnBatch(xs, ys)) as number[]);
+      assert.deepEqual(weightsOf(b, a.weights.map((w) => w.name)), weightsOf(a));
+    } finally {
+      if (before === undefined) delete process.env.RESNET_COMPILED_TRAINING;
+      else process.env.RESNET_COMPILED_TRAINING = before;
+      tf.dispose([xs, ys]);
+      a.dispose();
+      b.dispose();
+    }
+  });
+});
+
 describe('crossEntropy: tfjs-layers categorical cross-entropy and its gradient through the softmax', () => {
   test('loss, accuracy and the gradient with respect to the logits against tfjs on the cpu backend', async () => {
     await initBackend('cpu');

@@ -642,12 +642,18 @@ export function crossEntropy(probabilities: Float32Array, labels: Float32Array, 
   return { loss: Math.fround(loss / rows), acc: Math.fround(correct / rows) };
 }
 
+/** Whether compiled training steps may run: unless the environment sets RESNET_COMPILED_TRAINING=0. */
+export function compiledTrainingEnabled(): boolean {
+  return process.env.RESNET_COMPILED_TRAINING !== '0';
+}
+
 /**
  * Trains a model batch by batch with {@link compileTrainingStep} where it applies, and with `model.trainOnBatch`
  * elsewhere (another backend, a graph or configuration it does not cover, input not float32): a drop-in for a loop
  * of `trainOnBatch` calls on a model compiled with categorical cross-entropy and the accuracy metric. Steps are
  * compiled per batch size on first use; the last {@link CompiledTrainer.KEPT_BATCH_SIZES} are kept (a run of full
- * batches and the last, smaller one). `RESNET_DEBUG` logs why a model is not compiled. A step reads the weights and
+ * batches and the last, smaller one). `RESNET_DEBUG` logs why a model is not compiled; `RESNET_COMPILED_TRAINING=0`
+ * in the environment makes every step go through `trainOnBatch` (to compare, or to rule it out). A step reads the weights and
  * the optimizer as they are at each call, but plans the layers once: after changing the model's layers (their
  * `trainable` flags, a recompile with another loss), make a new CompiledTrainer.
  */
@@ -663,10 +669,12 @@ export class CompiledTrainer {
    * and the accuracy on that batch, before the update. Does not dispose `xs` or `ys`.
    */
   async trainOnBatch(xs: tf.Tensor, ys: tf.Tensor): Promise<[number, number]> {
-    const ops = activeNativeOps();
+    const enabled = compiledTrainingEnabled();
+    const ops = enabled ? activeNativeOps() : null;
     const x = ops === null || xs.dtype !== 'float32' ? null : ops.values(xs);
     const y = ops === null || ys.dtype !== 'float32' ? null : ops.values(ys);
-    const step = x === null || y === null ? 'the batch is not float32 data of the onednn backend' : this.stepFor(xs.shape[0]);
+    const step = !enabled ? 'RESNET_COMPILED_TRAINING=0 in the environment'
+      : x === null || y === null ? 'the batch is not float32 data of the onednn backend' : this.stepFor(xs.shape[0]);
     if (typeof step !== 'string') {
       const { loss, acc } = step.run(x as Float32Array, y as Float32Array);
       return [loss, acc];
