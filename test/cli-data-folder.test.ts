@@ -111,3 +111,34 @@ test('evaluate on an image folder prints its classes with their image counts and
   assert.ok(r.err.split('\n').includes(described), r.err);
   assert.match(r.out, /^data: .* \(4 images\)$/m);
 });
+
+test("evaluate on a folder of some of the model's classes reports all of them (the absent ones with support 0); an unknown class is refused", async () => {
+  const photos = await imageFolder('subset-photos'); // blue and red
+  await initBackend('cpu');
+  const modelDir = join(work, 'subset-model');
+  const model = tinyResNet(TINY_INPUT, 3);
+  await saveModel(model, modelDir, { classes: ['blue', 'green', 'red'], inputShape: TINY_INPUT });
+  model.dispose();
+  const r = await runCaptured(['evaluate', '--model', modelDir, '--data', photos, '--backend', 'cpu', '--json']);
+  assert.equal(r.code, 0, r.err);
+  const result = JSON.parse(r.out) as { classes: string[]; count: number; accuracy: number; confusion: number[][]; perClass: { name: string; support: number }[] };
+  assert.deepEqual(result.classes, ['blue', 'green', 'red']);
+  assert.equal(result.count, 4);
+  assert.deepEqual(result.perClass.map((m) => [m.name, m.support]), [['blue', 2], ['green', 0], ['red', 2]]);
+  assert.deepEqual(result.confusion.map((row) => row.reduce((a, b) => a + b, 0)), [2, 0, 2], 'rows: true classes by name');
+  assert.equal(result.accuracy, (result.confusion[0][0] + result.confusion[2][2]) / 4);
+
+  // The text output's table has a row for the absent class.
+  const text = await runCaptured(['evaluate', '--model', modelDir, '--data', photos, '--backend', 'cpu']);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /^green +n\/a +n\/a +0$|^green +\d\.\d{3} +n\/a +0$/m);
+
+  // A folder with a class the model does not have: one line naming it, exit 1, nothing on stdout.
+  const other = await imageFolder('subset-other');
+  mkdirSync(join(other, 'cat'));
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(join(other, 'cat', 'a.png'));
+  const refused = await runCaptured(['evaluate', '--model', modelDir, '--data', other, '--backend', 'cpu']);
+  assert.equal(refused.code, 1, refused.err);
+  assert.equal(refused.out, '');
+  assert.ok(refused.err.endsWith(`resnet: class mismatch: ${other} has a class that the model does not have: [cat] (it has [blue, green, red])\n`), refused.err);
+});

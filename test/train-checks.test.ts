@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
-import { DEFAULT_PRECISE_BN, RunFolderInUseError, checkCompatible, loadModel, train, type TrainOptions } from '../src/train/index.js';
+import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_PRECISE_BN, RunFolderInUseError, checkCompatible, evaluateModel, loadModel, train, type TrainOptions } from '../src/train/index.js';
 import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(12, TINY_INPUT, 3, 'train');
@@ -49,8 +50,80 @@ test('train: validation data with other class names is refused, and the run fold
   try {
     const out = join(dir, 'run');
     const val = memoryDataset(3, TINY_INPUT, 3, 'val', ['x', 'y', 'z']);
-    await assert.rejects(train(options(out, { valData: val })), /^Error: class mismatch: train has classes \[class0, class1, class2\], val has \[x, y, z\]$/);
+    await assert.rejects(
+      train(options(out, { valData: val })),
+      /^Error: class mismatch: val has classes that the training data train does not have: \[x, y, z\] \(it has \[class0, class1, class2\]\)$/,
+    );
     assert.equal(existsSync(out), false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('evaluateModel: data holding some of a named model\'s classes is measured over all of them, labels matched by name', async () => {
+  await initBackend(TEST_BACKEND);
+  const model = tinyResNet(TINY_INPUT, 3);
+  try {
+    model.setUserDefinedMetadata({ classes: ['blue', 'green', 'red'] });
+    // Labels 0, 1, 0, 1, ...: 'red' (the model's 2) and 'blue' (the model's 0); no 'green'.
+    const data = memoryDataset(7, TINY_INPUT, 2, 'sub', ['red', 'blue']);
+    const toModel = [2, 0];
+    // Expected values from the model's raw predictions on the data's own batches, with the labels mapped by hand.
+    const confusion = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+    let lossSum = 0;
+    const labels = await data.labels();
+    let i = 0;
+    for await (const { xs, ys } of data.batches({ batchSize: 7 })) {
+      const probs = tf.tidy(() => model.predict(xs) as tf.Tensor2D);
+      const rows = (await probs.array()) as number[][];
+      tf.dispose([xs, ys, probs]);
+      for (const row of rows) {
+        const t = toModel[labels[i++]];
+        const p = row.indexOf(Math.max(...row));
+        confusion[t][p]++;
+        lossSum -= Math.log(row[t]);
+      }
+    }
+    const before = tf.memory().numTensors;
+    const r = await evaluateModel(model, data, 3);
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    assert.deepEqual(r.classes, ['blue', 'green', 'red']);
+    assert.equal(r.count, 7);
+    assert.deepEqual(r.confusion, confusion);
+    assert.ok(Math.abs(r.loss - lossSum / 7) < 1e-5, `loss ${r.loss} vs ${lossSum / 7}`);
+    assert.equal(r.accuracy, (confusion[0][0] + confusion[1][1] + confusion[2][2]) / 7);
+    assert.deepEqual(r.perClass.map((m) => [m.name, m.support]), [['blue', 3], ['green', 0], ['red', 4]]);
+    assert.equal(r.perClass[1].recall, null, 'no green image: no recall');
+
+    // A class the model lacks is refused, naming it; a model without class names still needs the same count.
+    await assert.rejects(
+      evaluateModel(model, memoryDataset(2, TINY_INPUT, 2, 'photos', ['red', 'cat'])),
+      /^Error: class mismatch: photos has a class that the model does not have: \[cat\] \(it has \[blue, green, red\]\)$/,
+    );
+    model.setUserDefinedMetadata({});
+    await assert.rejects(evaluateModel(model, data), /^Error: class count mismatch: the model has 3 classes, sub has 2$/);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('train: validation data holding some of the training classes validates over all of them, matched by name', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // Validation images of class2 and class0 only (labels 0, 1, 0, 1: class2, class0, ...).
+    const val = memoryDataset(4, TINY_INPUT, 2, 'val', ['class2', 'class0']);
+    const r = await train(options(join(dir, 'run'), { valData: val, report: true }));
+    try {
+      const e = r.evaluation!;
+      assert.deepEqual(e.classes, ['class0', 'class1', 'class2']);
+      assert.deepEqual(e.perClass.map((m) => m.support), [2, 0, 2]);
+      assert.deepEqual(e.confusion[1], [0, 0, 0]);
+      assert.equal(e.count, 4);
+      assert.equal(r.state.history[0].val_acc, e.accuracy);
+    } finally {
+      r.model.dispose();
+      r.optimizer.dispose();
+    }
   } finally {
     cleanup();
   }

@@ -230,3 +230,72 @@ export function checkLabels(
   }
   return out;
 }
+
+/**
+ * `data` under another list of class names: `classes` must hold every class name of `data`. Each label is mapped by
+ * name to its index in `classes`, and `batches` yields one-hot rows `classes.length` wide; the classes that `data`
+ * lacks have no examples. Images, order, size, name, part and description are `data`'s. Returns `data` itself where
+ * its classes already are `classes`, in the same order. Throws where a class of `data` is not in `classes` (the
+ * caller checks first and words the error for the user).
+ */
+export function withClasses(data: Dataset, classes: readonly string[]): Dataset {
+  if (data.classes.length === classes.length && data.classes.every((c, i) => c === classes[i])) return data;
+  const map = Int32Array.from(data.classes, (c) => classes.indexOf(c));
+  const missing = data.classes.filter((_, k) => map[k] < 0);
+  if (missing.length > 0) throw new Error(`withClasses: ${data.name} has classes not in the list: ${missing.join(', ')}`);
+  return new RelabeledDataset(data, [...classes], map);
+}
+
+/** A data set whose labels are renamed into another class list (see {@link withClasses}). */
+class RelabeledDataset implements Dataset {
+  /** `[data.classes.length, classes.length]` 0/1 matrix taking a one-hot row of `data` to one of `classes`. */
+  private readonly mapping: Float32Array;
+
+  /** @param map for each class of `data`, its index in `classes` */
+  constructor(
+    private readonly data: Dataset,
+    readonly classes: string[],
+    private readonly map: Int32Array,
+  ) {
+    this.mapping = new Float32Array(map.length * classes.length);
+    map.forEach((to, from) => (this.mapping[from * classes.length + to] = 1));
+  }
+
+  get name(): string {
+    return this.data.name;
+  }
+
+  get part(): DataPart | undefined {
+    return this.data.part;
+  }
+
+  get description(): string | undefined {
+    return this.data.description;
+  }
+
+  get size(): number {
+    return this.data.size;
+  }
+
+  get imageShape(): [number, number, number] {
+    return this.data.imageShape;
+  }
+
+  async labels(): Promise<Int32Array> {
+    return (await this.data.labels()).map((label) => this.map[label]);
+  }
+
+  async *batches(opts: BatchOptions): AsyncGenerator<Batch> {
+    for await (const { xs, ys } of this.data.batches(opts)) {
+      let mapped: tf.Tensor2D;
+      try {
+        mapped = tf.tidy(() => tf.matMul(ys, tf.tensor2d(this.mapping, [this.map.length, this.classes.length])));
+      } catch (err) {
+        tf.dispose([xs, ys]);
+        throw err;
+      }
+      ys.dispose();
+      yield { xs, ys: mapped };
+    }
+  }
+}

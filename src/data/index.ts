@@ -21,7 +21,7 @@ import type { Dataset, OpenOptions } from './types.js';
 
 export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOptions } from './types.js';
 export { DataError } from './errors.js';
-export { MemorySource, SourceDataset, batchCount, type ExampleSource, type RawImages } from './dataset.js';
+export { MemorySource, SourceDataset, batchCount, withClasses, type ExampleSource, type RawImages } from './dataset.js';
 export { loadImages, loadImagesEach, decodeImage, imageFilesIn, IMAGE_EXTENSIONS, type ImageFailure, type LoadedImages } from './images.js';
 export { FASHION_MNIST_CLASSES } from './idx.js';
 export { augmentImages, CROP_PADDING } from './augment.js';

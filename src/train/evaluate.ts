@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { openDataset, type DataPart, type Dataset } from '../data/index.js';
+import { openDataset, withClasses, type DataPart, type Dataset } from '../data/index.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { formatImageShape, modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -33,10 +33,9 @@ export interface EvaluationResult {
 }
 
 /**
- * Checks that a data set fits a model: same image shape, same number of classes and, where the model's metadata
- * names its classes (models this library saves do), the same class names in the same order: a model evaluated on
- * other classes would otherwise print a meaningless accuracy under its own names. Throws a one-line error naming
- * `source` otherwise.
+ * Checks that a data set fits a model for training: same image shape, same number of classes and, where the model's
+ * metadata names its classes (models this library saves do), the same class names in the same order. Throws a
+ * one-line error naming `source` otherwise. Data to evaluate may hold fewer classes: see {@link alignClasses}.
  */
 export function checkCompatible(model: tf.LayersModel, data: Dataset, source = data.name): void {
   const expected = modelInputShape(model);
@@ -61,12 +60,50 @@ export function checkSameClasses(expected: readonly string[], actual: readonly s
   throw new Error(`class mismatch: ${what} classes ${list(expected)}, ${source} has ${list(actual)}`);
 }
 
+/**
+ * `data` with its labels mapped by name onto `classes` (see `withClasses`), after checking that every class of `data`
+ * is one of `classes`: data that holds some of the classes (a folder of two of three class folders) is measured over
+ * all of them, the others having no images. Throws a one-line error naming `source` and the classes that `owner`
+ * (`the model`, `the training data x`) does not have:
+ * `class mismatch: photos has a class that the model does not have: [cat] (it has [blue, green, red])`.
+ */
+export function mapClasses(data: Dataset, classes: readonly string[], owner: string, source = data.name): Dataset {
+  const unknown = data.classes.filter((c) => !classes.includes(c));
+  if (unknown.length > 0) {
+    const list = (names: readonly string[]): string => `[${names.join(', ')}]`;
+    throw new Error(`class mismatch: ${source} has ${unknown.length === 1 ? 'a class' : 'classes'} that ${owner} does not have: ${list(unknown)} (it has ${list(classes)})`);
+  }
+  return withClasses(data, classes);
+}
+
+/**
+ * Checks that a data set can be evaluated by a model and returns it with labels that index the model's outputs. Its
+ * images must have the model's input shape. Where the model's metadata names its classes (models this library saves
+ * do), every class of the data must be one of them, matched by name: the data may hold only some (their labels are
+ * mapped to the model's indices, and the others have no images); a class the model lacks is refused, as a model
+ * evaluated on other classes would print a meaningless accuracy under its own names. A model without class names
+ * (a plain Keras file) must have as many classes as the data, taken in the data's order. Throws a one-line error
+ * naming `source` otherwise.
+ */
+export function alignClasses(model: tf.LayersModel, data: Dataset, source = data.name): Dataset {
+  const named = modelMetadata(model).classes;
+  if (!(Array.isArray(named) && named.length === modelClassCount(model))) {
+    checkCompatible(model, data, source);
+    return data;
+  }
+  const aligned = mapClasses(data, named, 'the model', source);
+  checkCompatible(model, aligned, source);
+  return aligned;
+}
+
 /** Told how far an evaluation is: `done` of `total` images. */
 export type EvaluationProgress = (done: number, total: number) => void;
 
 /**
  * Runs `model` in inference mode over every image of `data` (in data set order, no augmentation) and measures loss,
- * accuracy and the confusion matrix. `classes` names the classes in reports (default: the data set's names).
+ * accuracy and the confusion matrix over the model's classes: data naming only some of them is mapped by name
+ * ({@link alignClasses}). `classes` names the classes in reports (default: the model's names where its metadata has
+ * them, else the data set's).
  * `onProgress` is told `(0, data.size)` before the first batch and the images done after each batch (the last call
  * says `data.size`). Between batches the event loop gets a turn, so that a progress bar redraws and a signal handler
  * (Ctrl-C) runs.
@@ -75,10 +112,11 @@ export async function evaluateModel(
   model: tf.LayersModel,
   data: Dataset,
   batchSize = 32,
-  classes: string[] = data.classes,
+  classes?: string[],
   onProgress?: EvaluationProgress,
 ): Promise<EvaluationResult> {
-  checkCompatible(model, data);
+  data = alignClasses(model, data);
+  classes ??= data.classes;
   const n = data.classes.length;
   const confusion = confusionMatrix([], [], n);
   let lossSum = 0;
@@ -140,7 +178,8 @@ export interface EvaluateOptions {
 
 /**
  * Evaluates a model on a labelled data set, on the backend `options.backend` picks (default: the fastest available).
- * Class names come from the model's metadata when it has them, else from the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
+ * Class names come from the model's metadata when it has them (data holding only some of them is measured over all
+ * of them, see {@link alignClasses}), else from the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
  * Either way the model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
@@ -152,9 +191,8 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
         ? (await openDataset(options.data, { inputShape: modelInputShape(model), split: options.split ?? 'test', limit: options.limit })).train
         : options.data;
     if (data.description !== undefined) options.onDescription?.(data.description);
-    const names = modelMetadata(model).classes;
-    const classes = names !== undefined && names.length === data.classes.length ? names : data.classes;
-    const result = await evaluateModel(model, data, options.batchSize ?? 32, classes, options.onProgress);
+    // The classes are the model's: named in its metadata (the data may hold some of them), else the data's.
+    const result = await evaluateModel(model, data, options.batchSize ?? 32, undefined, options.onProgress);
     return data.part === undefined ? result : { ...result, part: data.part };
   } finally {
     model.dispose();

@@ -29,7 +29,7 @@ import {
   saveCheckpoint,
 } from './checkpoint.js';
 import { recalibrateBatchNorm } from './batchnorm.js';
-import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel } from './evaluate.js';
+import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel, mapClasses } from './evaluate.js';
 import { formatImageShape, loadModel, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
 import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
@@ -44,7 +44,11 @@ import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from '
 export interface TrainOptions {
   /** Training data: a path (SIGNS .h5, image folder, IDX; opened at `inputShape`) or an open data set. */
   data: string | Dataset;
-  /** Validation data (a path opened with split 'test', or a data set). Default: hold out `valSplit` of `data`. */
+  /**
+   * Validation data (a path opened with split 'test', or a data set). Default: hold out `valSplit` of `data`. It may
+   * hold only some of the training classes (matched by name; the others have no validation images); a class the
+   * training data lacks is refused.
+   */
   valData?: string | Dataset;
   /** Fraction of `data` held out for validation when `data` is a path and `valData` is absent. Default 0.1; 0: none. */
   valSplit?: number;
@@ -562,9 +566,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     checkCompatible(model, data.train, source);
     if (data.validation !== undefined) {
+      // Validation data may hold some of the training classes (matched by name); a class training lacks is refused.
       const valSource = typeof options.valData === 'string' ? options.valData : data.validation.name;
+      data.validation = mapClasses(data.validation, data.train.classes, `the training data ${source}`, valSource);
       checkCompatible(model, data.validation, valSource);
-      checkSameClasses(data.train.classes, data.validation.classes, `${source} has`, valSource);
     }
     if (state !== undefined) checkSameClasses(state.classes, data.train.classes, 'the checkpoint was trained on', source);
 
