@@ -1,8 +1,8 @@
 /**
  * Resuming: a run interrupted after epoch 1 and resumed for epoch 2 ends exactly where an uninterrupted 2-epoch run
  * ends (model, optimizer state and epoch count restored; logs and per-step losses continued without duplicates); a
- * state from before per-step losses were recorded still resumes; the report names the optimizer settings of each stretch
- * of epochs that a resume changed, old states included. Also early stopping,
+ * state from before per-step losses were recorded still resumes; the report names the optimizer settings and the batch
+ * size of each stretch of epochs that a resume changed, old states included. Also early stopping,
  * checkpoint pruning, and the refusals: an existing run without `resume`, a resumed run at another input shape.
  */
 import { test } from 'node:test';
@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { RunFolderInUseError, type RunState, type TrainSegment, describeOptimizer, readState, train, trainSegments, type TrainOptions } from '../src/train/index.js';
+import {
+  RunFolderInUseError, type RunState, type TrainSegment, describeBatchSize, describeOptimizer, readState, train, trainSegments, type TrainOptions,
+} from '../src/train/index.js';
 import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(24, TINY_INPUT, 3, 'train');
@@ -186,7 +188,7 @@ test('resume: a state from before the settings were recorded stands for its epoc
     assert.ok(Array.isArray(old.segments));
     delete old.segments;
     writeFileSync(stateFile, JSON.stringify(old, null, 2));
-    assert.deepEqual(trainSegments(old), [{ fromEpoch: 1, optimizer: 'adam', lr: 0.01, lrSchedule: 'constant', epochs: 1 }]);
+    assert.deepEqual(trainSegments(old), [{ fromEpoch: 1, optimizer: 'adam', lr: 0.01, lrSchedule: 'constant', epochs: 1, batchSize: 8 }]);
 
     const resumed = await train(options(dir, { epochs: 2, lr: 0.002, resume: true, report: true }));
     resumed.optimizer.dispose();
@@ -195,6 +197,58 @@ test('resume: a state from before the settings were recorded stands for its epoc
   } finally {
     cleanup();
   }
+});
+
+/** The `- batch size: …` line of a run's report.md. */
+function batchSizeLine(dir: string): string | undefined {
+  return readFileSync(join(dir, 'report', 'report.md'), 'utf8').split('\n').find((l) => l.startsWith('- batch size: '));
+}
+
+test('resume: a new batch size starts a stretch of its own, and the report gives each stretch\'s batch size', async () => {
+  const { dir, cleanup } = tempDir();
+  const run = async (extra: Partial<TrainOptions>): Promise<RunState> => {
+    const r = await train(options(dir, { resume: true, report: true, ...extra }));
+    r.optimizer.dispose();
+    r.model.dispose();
+    return r.state;
+  };
+  try {
+    await run({ epochs: 2, batchSize: 8 });
+    assert.equal(batchSizeLine(dir), '- batch size: 8');
+    await run({ epochs: 3, batchSize: 8 });
+    assert.equal(batchSizeLine(dir), '- batch size: 8', 'the same batch size continues the stretch');
+    const state = await run({ epochs: 5, batchSize: 12 });
+    assert.equal(batchSizeLine(dir), '- batch size: 8 (epochs 1-3), 12 (epochs 4-5)');
+    assert.equal(optimizerLine(dir), '- optimizer: adam (lr 0.01)', 'the optimizer did not change: one stretch');
+    // 24 images: 3 steps an epoch in batches of 8, 2 in batches of 12.
+    assert.deepEqual(state.history.map((r) => r.step_loss?.length), [3, 3, 3, 2, 2]);
+    const stored = (await readState(join(dir, 'checkpoints', 'epoch-0005'))) as RunState;
+    assert.deepEqual(stored.segments?.map((g) => [g.fromEpoch, g.batchSize]), [[1, 8], [4, 12]]);
+
+    // A state whose segments predate the batch size: they take its arguments' batch size.
+    const stateFile = join(dir, 'checkpoints', 'epoch-0005', 'state.json');
+    const old = JSON.parse(readFileSync(stateFile, 'utf8')) as RunState;
+    for (const segment of old.segments ?? []) delete segment.batchSize;
+    writeFileSync(stateFile, JSON.stringify(old, null, 2));
+    assert.deepEqual(trainSegments(old).map((g) => [g.fromEpoch, g.batchSize]), [[1, 12], [4, 12]]);
+    await run({ epochs: 6, batchSize: 6 });
+    assert.equal(batchSizeLine(dir), '- batch size: 12 (epochs 1-5), 6 (epoch 6)');
+  } finally {
+    cleanup();
+  }
+});
+
+test('describeBatchSize: one number, or each stretch\'s with its epochs; epochs before the first recorded one', () => {
+  const at = (fromEpoch: number, batchSize: number | undefined, lr = 0.01): TrainSegment => ({ fromEpoch, optimizer: 'adam', lr, lrSchedule: 'constant', epochs: 6, batchSize });
+  assert.equal(describeBatchSize([at(1, 32)], 6), '32');
+  assert.equal(describeBatchSize([at(1, 32), at(4, 16)], 6), '32 (epochs 1-3), 16 (epochs 4-6)');
+  assert.equal(describeBatchSize([at(1, 32), at(4, 16)], 3), '32', 'a stretch from epoch 4 has not begun at epoch 3');
+  assert.equal(describeBatchSize([at(1, 32), at(3, 32, 0.1)], 6), '32', 'an lr change alone leaves one batch size');
+  assert.equal(describeBatchSize([at(3, 32)], 4), 'not recorded (epochs 1-2), 32 (epochs 3-4)');
+  assert.equal(describeBatchSize([at(1, undefined), at(2, 8)], 2), 'not recorded (epoch 1), 8 (epoch 2)');
+  assert.equal(describeBatchSize([], 2), 'not recorded');
+  // And the optimizer line does not split where only the batch size changed.
+  assert.equal(describeOptimizer([at(1, 32), at(4, 16)], 6), 'adam (lr 0.01)');
 });
 
 test('describeOptimizer: stretches with their epochs; epochs before the first recorded one, and a stretch not yet begun', () => {

@@ -13,7 +13,7 @@ import { type ProgressReporter, streamReporter } from './progress.js';
 import type { LrSchedule } from './schedule.js';
 import { writeReport } from './report.js';
 import { REPORT_DIR } from './run_layout.js';
-import { type TrainResult, describeOptimizer, describePreciseBn, train, trainSegments } from './train.js';
+import { type TrainResult, describeBatchSize, describeOptimizer, describePreciseBn, train, trainSegments } from './train.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs the IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -142,7 +142,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
         'validation images': training.validationSize,
         'test images': test.count,
         optimizer: describeOptimizer(trainSegments(training.state), training.state.epoch),
-        'batch size': o.batchSize,
+        'batch size': describeBatchSize(trainSegments(training.state), training.state.epoch),
         'BatchNorm recalibration': describePreciseBn(o.preciseBn),
         backend: training.backend,
         checkpoint: training.checkpoint ?? 'none',

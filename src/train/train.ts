@@ -166,9 +166,9 @@ export interface TrainResult {
 }
 
 /**
- * The optimizer settings that trained a stretch of a run's epochs. A run has one; each resume that changes the
- * optimizer, `lr`, `momentum`, `nesterov`, `lrSchedule` or (with the cosine schedule, whose length it sets) `epochs`
- * starts another.
+ * The settings that trained a stretch of a run's epochs: the optimizer's and the batch size. A run has one; each
+ * resume that changes the optimizer, `lr`, `momentum`, `nesterov`, `lrSchedule`, the batch size or (with the cosine
+ * schedule, whose length it sets) `epochs` starts another.
  */
 export interface TrainSegment {
   /** The first epoch trained with these settings (1-based); the stretch ends where the next one starts. */
@@ -183,6 +183,11 @@ export interface TrainSegment {
   lrSchedule: LrSchedule;
   /** The run's planned number of epochs, which the cosine schedule decays over. */
   epochs: number;
+  /**
+   * Images per training step. Absent in states written before it was recorded, where {@link trainSegments} takes it
+   * from the state's arguments.
+   */
+  batchSize?: number;
 }
 
 /**
@@ -195,34 +200,40 @@ export interface RunState extends TrainState {
 }
 
 /**
- * The optimizer settings of a state's epochs, oldest first. A state written before they were recorded says only how
- * the call that wrote it was set (its `args`), so those settings stand for all its epochs; one whose arguments say
- * nothing usable gives no segments.
+ * The settings of a state's epochs, oldest first. A state written before they were recorded says only how the call
+ * that wrote it was set (its `args`), so those settings stand for all its epochs; one whose arguments say nothing
+ * usable gives no segments. Segments written before the batch size was part of them get the batch size of the
+ * state's arguments.
  */
 export function trainSegments(state: RunState): TrainSegment[] {
-  if (state.segments !== undefined) return state.segments;
+  if (state.segments !== undefined) {
+    const batchSize = state.args.batchSize;
+    if (typeof batchSize !== 'number') return state.segments;
+    return state.segments.map((segment) => (segment.batchSize === undefined ? { ...segment, batchSize } : segment));
+  }
   const settings = state.epoch < 1 ? undefined : settingsOf(state.args);
   return settings === undefined ? [] : [{ fromEpoch: 1, ...settings }];
 }
 
 /**
- * The optimizer settings that a call's arguments give (train's own, from describeArgs, or a stored state's `args`),
- * or undefined when they say nothing usable.
+ * The settings that a call's arguments give (train's own, from describeArgs, or a stored state's `args`), or
+ * undefined when they say nothing usable about the optimizer.
  */
 function settingsOf(args: Record<string, unknown>): Omit<TrainSegment, 'fromEpoch'> | undefined {
-  const { optimizer, lr, lrSchedule, epochs, momentum, nesterov } = args;
+  const { optimizer, lr, lrSchedule, epochs, momentum, nesterov, batchSize } = args;
   if (typeof optimizer !== 'string' || typeof lr !== 'number' || typeof epochs !== 'number') return undefined;
   const schedule = lrSchedule === undefined ? 'constant' : lrSchedule;
   if (!LR_SCHEDULES.includes(schedule as LrSchedule)) return undefined;
   const settings: Omit<TrainSegment, 'fromEpoch'> = { optimizer: optimizer as OptimizerName, lr, lrSchedule: schedule as LrSchedule, epochs };
   if (typeof momentum === 'number' && momentum > 0) settings.momentum = momentum;
   if (nesterov === true) settings.nesterov = true;
+  if (typeof batchSize === 'number') settings.batchSize = batchSize;
   return settings;
 }
 
 /**
- * Whether two settings give the same steps: the same optimizer, momentum and learning rates (the cosine schedule's
- * length matters, the constant one's not).
+ * Whether two settings give the same steps: the same optimizer, momentum, learning rates (the cosine schedule's
+ * length matters, the constant one's not) and batch size.
  */
 function sameSettings(a: Omit<TrainSegment, 'fromEpoch'>, b: Omit<TrainSegment, 'fromEpoch'>): boolean {
   return (
@@ -231,7 +242,8 @@ function sameSettings(a: Omit<TrainSegment, 'fromEpoch'>, b: Omit<TrainSegment, 
     (a.momentum ?? 0) === (b.momentum ?? 0) &&
     (a.nesterov ?? false) === (b.nesterov ?? false) &&
     a.lrSchedule === b.lrSchedule &&
-    (a.lrSchedule === 'constant' || a.epochs === b.epochs)
+    (a.lrSchedule === 'constant' || a.epochs === b.epochs) &&
+    a.batchSize === b.batchSize
   );
 }
 
@@ -251,17 +263,35 @@ function describeSettings(s: Omit<TrainSegment, 'fromEpoch'>): string {
  * the last stretch; epochs before the first stretch (or all, without one) are `not recorded`.
  */
 export function describeOptimizer(segments: readonly TrainSegment[], lastEpoch: number): string {
-  const stretches: { from: number; text: string }[] = segments
-    .filter((s) => s.fromEpoch <= lastEpoch)
-    .map((s) => ({ from: s.fromEpoch, text: describeSettings(s) }));
-  if ((stretches[0]?.from ?? Infinity) > 1) stretches.unshift({ from: 1, text: 'not recorded' });
+  const stretches = stretchesOf(segments, lastEpoch, describeSettings);
   if (stretches.length === 1) return stretches[0].text;
-  return stretches
-    .map((s, i) => {
-      const to = i + 1 < stretches.length ? stretches[i + 1].from - 1 : lastEpoch;
-      return `${to > s.from ? `epochs ${s.from}-${to}` : `epoch ${s.from}`}: ${s.text}`;
-    })
-    .join('; ');
+  return stretches.map((s) => `${s.epochs}: ${s.text}`).join('; ');
+}
+
+/**
+ * The batch size line of a report: `32`, and where a resume changed it, each stretch's with its epochs, oldest first:
+ * `32 (epochs 1-3), 16 (epochs 4-6)`. `lastEpoch` ends the last stretch; epochs before the first stretch (or all,
+ * without one), and stretches whose batch size was not recorded, are `not recorded`.
+ */
+export function describeBatchSize(segments: readonly TrainSegment[], lastEpoch: number): string {
+  const stretches = stretchesOf(segments, lastEpoch, (s) => (s.batchSize === undefined ? 'not recorded' : String(s.batchSize)));
+  if (stretches.length === 1) return stretches[0].text;
+  return stretches.map((s) => `${s.text} (${s.epochs})`).join(', ');
+}
+
+/**
+ * The stretches of epochs 1 to `lastEpoch` that `segments` cover, each with `text(segment)`; neighbours with the same
+ * text are one stretch (a resume that changed the batch size alone leaves the optimizer line as it was), and epochs
+ * before the first segment are `not recorded`. `epochs` says which they are: `epochs 4-6`, `epoch 3`.
+ */
+function stretchesOf(segments: readonly TrainSegment[], lastEpoch: number, text: (s: TrainSegment) => string): { epochs: string; text: string }[] {
+  const all: { from: number; text: string }[] = segments.filter((s) => s.fromEpoch <= lastEpoch).map((s) => ({ from: s.fromEpoch, text: text(s) }));
+  if ((all[0]?.from ?? Infinity) > 1) all.unshift({ from: 1, text: 'not recorded' });
+  const merged = all.filter((s, i) => i === 0 || s.text !== all[i - 1].text);
+  return merged.map((s, i) => {
+    const to = i + 1 < merged.length ? merged[i + 1].from - 1 : lastEpoch;
+    return { epochs: to > s.from ? `epochs ${s.from}-${to}` : `epoch ${s.from}`, text: s.text };
+  });
 }
 
 /** Thrown when the training loss becomes NaN or infinite. The last good checkpoint is left as it was. */
@@ -629,7 +659,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'validation images': data.validation?.size ?? 0,
           ...settingsFacts(options, data),
           optimizer: describeOptimizer(current.segments ?? [], current.epoch),
-          'batch size': batchSize,
+          'batch size': describeBatchSize(current.segments ?? [], current.epoch),
           augmentation: describeAugment(options.augment),
           'BatchNorm recalibration': describePreciseBn(options.preciseBn ?? DEFAULT_PRECISE_BN),
           'early stopping': options.earlyStop === undefined ? 'off' : `after ${epochsText(options.earlyStop)} without a lower validation loss`,
