@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { checkOutOutsideData } from '../src/cli/commands/train.js';
@@ -141,4 +141,40 @@ test("evaluate on a folder of some of the model's classes reports all of them (t
   assert.equal(refused.code, 1, refused.err);
   assert.equal(refused.out, '');
   assert.ok(refused.err.endsWith(`resnet: class mismatch: ${other} has a class that the model does not have: [cat] (it has [blue, green, red])\n`), refused.err);
+});
+
+test('train on a folder of train/, val/ and test/ validates on val/ and says so; with --val-split it holds out part of train/ and says val/ is unused', async () => {
+  const root = join(work, 'split-photos');
+  for (const [part, n] of [['train', 3], ['val', 2], ['test', 1]] as const) {
+    for (const [cls, colour] of [['red', { r: 220, g: 20, b: 20 }], ['blue', { r: 20, g: 20, b: 220 }]] as const) {
+      mkdirSync(join(root, part, cls), { recursive: true });
+      for (let i = 0; i < n; i++) {
+        await sharp({ create: { width: 8, height: 8, channels: 3, background: colour } }).png().toFile(join(root, part, cls, `${i}.png`));
+      }
+    }
+  }
+  const out = join(work, 'split-run');
+  const r = await runCaptured(['train', '--data', root, '--epochs', '1', '--batch-size', '3', '--out', out, ...tiny]);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.err.split('\n');
+  assert.ok(lines.includes(`${join(root, 'val')}: 2 classes, 4 images (blue 2, red 2)`), r.err);
+  assert.ok(lines.includes(`validation: ${join(root, 'val')} (the data folder's val/; --val-data or --val-split choose otherwise)`), r.err);
+  assert.ok(lines.some((l) => l.startsWith('images: 6 training, 4 validation;')), r.err);
+  const report = readFileSync(join(out, 'report', 'report.md'), 'utf8');
+  assert.ok(report.split('\n').includes(`- validation: ${join(root, 'val')} (the data folder's val/)`), report);
+
+  // Resumed, the run validates on val/ again (no --val-split was stored with it).
+  const resumed = await runCaptured(['train', '--out', out, '--resume', '--epochs', '2']);
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.ok(resumed.err.split('\n').includes(`validation: ${join(root, 'val')} (the data folder's val/; --val-data or --val-split choose otherwise)`), resumed.err);
+
+  // An explicit --val-split holds out part of train/ instead, with a note that val/ is not used.
+  const split = await runCaptured(['train', '--data', root, '--val-split', '0.5', '--epochs', '1', '--batch-size', '3', '--out', join(work, 'split-run-2'), ...tiny]);
+  assert.equal(split.code, 0, split.err);
+  const splitLines = split.err.split('\n');
+  assert.ok(splitLines.includes(`note: ${join(root, 'val')} is not used for validation: --val-split 0.5 holds out part of the training images instead`), split.err);
+  // Both parts come out of train/'s 6 images.
+  const counts = splitLines.map((l) => /^images: (\d+) training, (\d+) validation;/.exec(l)).find((m) => m !== null);
+  assert.ok(counts !== undefined, split.err);
+  assert.equal(Number(counts[1]) + Number(counts[2]), 6, split.err);
 });

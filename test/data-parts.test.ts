@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import h5wasm from 'h5wasm/node';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
-import { openDataset, type OpenOptions } from '../src/data/index.js';
+import { DataError, openDataset, validationFolderOf, type OpenOptions } from '../src/data/index.js';
 import { idxBytes } from './data-fixtures.js';
 
 const SIGNS = fileURLToPath(new URL('../../../shared/data/signs/', import.meta.url));
@@ -112,6 +112,47 @@ describe('image folders', () => {
     assert.deepEqual(await partAndSize(root, { inputShape: shape }), { part: 'train', size: 6 });
     assert.deepEqual(await partAndSize(join(root, 'train'), { inputShape: shape, split: 'test' }), { part: undefined, size: 6 });
     assert.deepEqual(await partAndSize(join(root, 'test'), { inputShape: shape, split: 'train' }), { part: undefined, size: 2 });
+  });
+
+  test('a val/ or validation/ folder beside train/ is the validation folder, and is not read as a class or a split', async () => {
+    const shape: [number, number, number] = [4, 4, 3];
+    // train/, test/ and val/: split picks train/ or test/; val/ is named by validationFolderOf.
+    const three = join(dir, 'three');
+    await imageFolder(join(three, 'train'), 3);
+    await imageFolder(join(three, 'test'), 1);
+    await imageFolder(join(three, 'val'), 2);
+    assert.equal(await validationFolderOf(three), join(three, 'val'));
+    assert.deepEqual(await partAndSize(three, { inputShape: shape, split: 'train' }), { part: 'train', size: 6 });
+    assert.deepEqual(await partAndSize(three, { inputShape: shape, split: 'test' }), { part: 'test', size: 2 });
+    assert.deepEqual((await openDataset(three, { inputShape: shape })).train.classes, ['a', 'b']);
+
+    // train/ and validation/ alone: split folders too, not two classes named train and validation.
+    const two = join(dir, 'two');
+    await imageFolder(join(two, 'train'), 3);
+    await imageFolder(join(two, 'validation'), 1);
+    assert.equal(await validationFolderOf(two), join(two, 'validation'));
+    assert.deepEqual(await partAndSize(two, { inputShape: shape, split: 'train' }), { part: 'train', size: 6 });
+    await assert.rejects(openDataset(two, { inputShape: shape, split: 'test' }), (err: Error) => {
+      assert.ok(err instanceof DataError);
+      assert.equal(err.message, `${two}: no test/ sub-folder, only train/ and validation/: give the folder to read itself, e.g. ${join(two, 'validation')}`);
+      return true;
+    });
+
+    // Both names: val/ is the one.
+    const both = join(dir, 'both-val');
+    await imageFolder(join(both, 'train'), 1);
+    await imageFolder(join(both, 'val'), 1);
+    await imageFolder(join(both, 'validation'), 1);
+    assert.equal(await validationFolderOf(both), join(both, 'val'));
+
+    // No validation folder: train/ and test/ only, a plain image folder, a class folder named val, a file, nothing.
+    assert.equal(await validationFolderOf(join(dir, 'photos')), undefined);
+    assert.equal(await validationFolderOf(join(three, 'train')), undefined);
+    const classVal = join(dir, 'class-val');
+    await imageFolder(join(classVal, 'val'), 1);
+    assert.equal(await validationFolderOf(classVal), undefined, 'without train/, val/ is a class');
+    assert.equal(await validationFolderOf(join(three, 'train', 'a', '0.png')), undefined);
+    assert.equal(await validationFolderOf(join(dir, 'missing')), undefined);
   });
 
   test('the validation set held out of a part is of that part too', async () => {

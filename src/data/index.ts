@@ -29,6 +29,38 @@ export { augmentImages, CROP_PADDING } from './augment.js';
 /** File extensions taken as HDF5. */
 const H5_EXTENSIONS = /\.(h5|hdf5|he5)$/i;
 
+/** Names of a validation sub-folder beside `train/`, in the order they are looked for. */
+const VALIDATION_FOLDERS = ['val', 'validation'] as const;
+
+/**
+ * The part sub-folders among a folder's sub-folders: `train/` with `test/`, `val/` or `validation/` beside it (each
+ * an image folder of class folders), or undefined where the folder is not split so. `validation` is `val` where both
+ * `val/` and `validation/` are there.
+ */
+function partFolders(folders: readonly string[]): { test?: string; validation?: string } | undefined {
+  if (!folders.includes('train')) return undefined;
+  const validation = VALIDATION_FOLDERS.find((f) => folders.includes(f));
+  const test = folders.includes('test') ? 'test' : undefined;
+  return test === undefined && validation === undefined ? undefined : { test, validation };
+}
+
+/**
+ * The validation sub-folder of a data folder split into parts: `<path>/val` (or `<path>/validation` where there is no
+ * `val/`) when `path` is a folder with a `train/` image folder and such a folder beside it; undefined for anything
+ * else (a file, a plain image folder, a folder of .h5 or IDX files, a path that cannot be read: `openDataset` says
+ * what is wrong with it). `openDataset` with split 'train' reads `train/` and leaves it out; `train` validates on it
+ * when no other validation data is asked for.
+ */
+export async function validationFolderOf(path: string): Promise<string | undefined> {
+  try {
+    if (!(await stat(path)).isDirectory() || (await findIdxInFolder(path, 'train'))) return undefined;
+    const validation = partFolders(await subfolders(path))?.validation;
+    return validation === undefined ? undefined : join(path, validation);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Opens the example source a path names, picking the format from what is there. Where the source has several parts
  * and `opts.split` (default 'train') picks one, the source's `part` says which; a single-part source has none.
@@ -68,8 +100,13 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
     if (!file) throw new DataError(path, `no ${split} HDF5 file among ${h5Files.join(', ')}`);
     return openH5(join(path, file), { inputShape: shape, split, part: split });
   }
-  // An image folder, or one with train/ and test/ image folders inside.
-  if (folders.includes('train') && folders.includes('test')) {
+  // An image folder, or one with train/ and test/ (or val/, validation/) image folders inside; the validation one is
+  // read only where asked for (validationFolderOf).
+  const parts = partFolders(folders);
+  if (parts !== undefined) {
+    if (split === 'test' && parts.test === undefined) {
+      throw new DataError(path, `no test/ sub-folder, only train/ and ${parts.validation}/: give the folder to read itself, e.g. ${join(path, parts.validation ?? 'train')}`);
+    }
     return ImageFolderSource.open(join(path, split), shape ?? FOLDER_DEFAULT_SHAPE, split);
   }
   return ImageFolderSource.open(path, shape ?? FOLDER_DEFAULT_SHAPE);
@@ -77,7 +114,8 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
 
 /**
  * Opens a data source by path: a SIGNS-style .h5 file (or a folder of them: `split` picks the `*train*` or
- * `*test*` one), an image folder (one sub-folder per class; or `train/` and `test/` folders of those), or IDX files
+ * `*test*` one), an image folder (one sub-folder per class; or `train/` and `test/` folders of those, with or without
+ * a `val/` or `validation/` one, which is not read here: see {@link validationFolderOf}), or IDX files
  * (an images file whose labels file lies beside it, or a folder holding `train-*` / `t10k-*` files).
  * `limit` keeps a seeded, class-proportional pick of the examples; `validationSplit` then holds out that fraction
  * of every class as `validation`. Both data sets carry the source's `part` where `split` picked one of several

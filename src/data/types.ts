@@ -97,8 +97,8 @@ export interface OpenOptions {
   seed?: number;
   /**
    * Which part to open where the source has several: `train_set_*` or `test_set_*` in an HDF5 file (or the
-   * `*train*` / `*test*` .h5 file in a folder), `train-*` or `t10k-*` IDX files, a `train/` or `test/` sub-folder.
-   * Default 'train'. A source with a single part ignores it; `Dataset.part` tells which part was read.
+   * `*train*` / `*test*` .h5 file in a folder), `train-*` or `t10k-*` IDX files, a `train/` or `test/` sub-folder
+   * (where a `val/` or `validation/` one may stand beside them or instead of `test/`). Default 'train'. A source with a single part ignores it; `Dataset.part` tells which part was read.
    */
   split?: DataPart;
   /**

@@ -12,7 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
-import { batchCount, openDataset, type AugmentOptions, type Dataset } from '../data/index.js';
+import { batchCount, openDataset, validationFolderOf, type AugmentOptions, type Dataset } from '../data/index.js';
 import { messageOf } from '../data/errors.js';
 import { buildResNet, CompiledTrainer, type ArchName } from '../model/index.js';
 import {
@@ -45,12 +45,17 @@ export interface TrainOptions {
   /** Training data: a path (SIGNS .h5, image folder, IDX; opened at `inputShape`) or an open data set. */
   data: string | Dataset;
   /**
-   * Validation data (a path opened with split 'test', or a data set). Default: hold out `valSplit` of `data`. It may
-   * hold only some of the training classes (matched by name; the others have no validation images); a class the
+   * Validation data (a path opened with split 'test', or a data set). Default: the `val/` (or `validation/`) folder
+   * of a `data` folder split into `train/` and such a folder (and `test/`) where `valSplit` is not given, else hold
+   * out `valSplit` of `data`. It may hold only some of the training classes (matched by name; the others have no validation images); a class the
    * training data lacks is refused.
    */
   valData?: string | Dataset;
-  /** Fraction of `data` held out for validation when `data` is a path and `valData` is absent. Default 0.1; 0: none. */
+  /**
+   * Fraction of `data` held out for validation when `data` is a path and `valData` is absent. Default 0.1, except for
+   * a `data` folder with a `val/` (or `validation/`) folder beside `train/`, which validates instead; given, it is
+   * held out even there (and the folder is not used). 0: none.
+   */
   valSplit?: number;
   /**
    * Validate on only this many images of `valData`, which must then be a path: a seeded, class-proportional pick, as
@@ -312,18 +317,41 @@ export class TrainingDivergedError extends Error {
 interface RunData {
   train: Dataset;
   validation?: Dataset;
+  /** Where `validation` is the `val/` (or `validation/`) folder of a `data` folder split into parts: its path. */
+  validationFolder?: string;
+  /** A one-line note where `data` has such a folder and the run does not validate on it. */
+  unusedFolderNote?: string;
 }
 
-/** Opens the training and validation data. */
+/**
+ * Opens the training and validation data. A `data` folder split into `train/` and `val/` (or `validation/`, with or
+ * without `test/`) trains on `train/` and validates on the other where neither `valData` nor `valSplit` is given.
+ */
 async function openRunData(o: TrainOptions, inputShape: [number, number, number] | undefined): Promise<RunData> {
   const seed = o.seed ?? 0;
   let train: Dataset;
   let validation: Dataset | undefined;
+  let validationFolder: string | undefined;
+  let unusedFolderNote: string | undefined;
   if (typeof o.data === 'string') {
-    const split = o.valData === undefined ? (o.valSplit ?? 0.1) : 0;
+    const folder = await validationFolderOf(o.data);
+    if (folder !== undefined && o.valData === undefined && o.valSplit === undefined) {
+      validationFolder = folder;
+    } else if (folder !== undefined) {
+      const instead = o.valData !== undefined
+        ? `--val-data ${typeof o.valData === 'string' ? o.valData : o.valData.name} validates instead`
+        : o.valSplit === 0
+          ? '--val-split 0 asks for no validation'
+          : `--val-split ${o.valSplit} holds out part of the training images instead`;
+      unusedFolderNote = `note: ${folder} is not used for validation: ${instead}`;
+    }
+    const split = o.valData === undefined && validationFolder === undefined ? (o.valSplit ?? 0.1) : 0;
     const opened = await openDataset(o.data, { inputShape, validationSplit: split, seed, limit: o.limit, split: 'train' });
     train = opened.train;
     validation = opened.validation;
+    if (validationFolder !== undefined) {
+      validation = (await openDataset(validationFolder, { inputShape: inputShape ?? train.imageShape, seed })).train;
+    }
   } else {
     train = o.data;
   }
@@ -332,7 +360,7 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
   } else if (o.valData !== undefined) {
     validation = o.valData;
   }
-  return { train, validation };
+  return { train, validation, validationFolder, unusedFolderNote };
 }
 
 /**
@@ -432,8 +460,9 @@ function settingsFacts(o: TrainOptions, data: RunData): Record<string, string> {
   if (!hasValidation) validation = 'none';
   else if (typeof o.valData === 'string') validation = o.valLimit === undefined ? o.valData : `${o.valData} (a class-balanced pick of ${o.valLimit} images)`;
   else if (o.valData !== undefined) validation = o.valData.name;
+  else if (data.validationFolder !== undefined) validation = `${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/)`;
   else validation = `${Number(((o.valSplit ?? 0.1) * 100).toPrecision(3))}% of the data held out (class-balanced)`;
-  const heldOut = hasValidation && o.valData === undefined;
+  const heldOut = heldOutOfData(o, data);
   const used = imagesOfData(o, data);
   const limit = o.limit === undefined
     ? 'none'
@@ -449,7 +478,12 @@ function settingsFacts(o: TrainOptions, data: RunData): Record<string, string> {
  */
 function imagesOfData(o: TrainOptions, data: RunData): number | undefined {
   if (typeof o.data !== 'string') return undefined;
-  return data.train.size + (o.valData === undefined ? (data.validation?.size ?? 0) : 0);
+  return data.train.size + (heldOutOfData(o, data) ? (data.validation?.size ?? 0) : 0);
+}
+
+/** Whether the validation images are a part held out of the `data` images (`valSplit`). */
+function heldOutOfData(o: TrainOptions, data: RunData): boolean {
+  return data.validation !== undefined && o.valData === undefined && data.validationFolder === undefined;
 }
 
 /** A note when `limit` (or `valLimit`) asks for more images than its data holds: all of them are used. */
@@ -584,6 +618,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const data = await openRunData(options, model === undefined ? options.inputShape : modelInputShape(model));
     // What an image folder holds and skipped, once per source (a held-out validation part describes the same one).
     for (const line of new Set([data.train.description, data.validation?.description])) if (line !== undefined) reporter.message(line);
+    if (data.validationFolder !== undefined) {
+      reporter.message(`validation: ${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/; --val-data or --val-split choose otherwise)`);
+    }
+    if (data.unusedFolderNote !== undefined) reporter.message(data.unusedFolderNote);
     const limitNote = beyondLimitNote(options, data);
     if (limitNote !== undefined) reporter.message(limitNote);
     const source = typeof options.data === 'string' ? options.data : data.train.name;

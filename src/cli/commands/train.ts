@@ -86,7 +86,8 @@ function settleMomentum(opts: TrainCliOptions, cmd: Command): void {
 interface TrainCliOptions {
   data?: string;
   valData?: string;
-  valSplit: number;
+  /** Undefined unless given (or stored with a resumed run): a `val/` folder of --data validates, else 0.1 is held out. */
+  valSplit?: number;
   valLimit?: number;
   arch: ArchName;
   widthDivisor: number;
@@ -326,8 +327,8 @@ export function register(program: Command): void {
     .command('train')
     .description('Train a ResNet: per-epoch validation, atomic checkpoints (--resume continues them), log.csv/log.json and a report.')
     .option('--data <path>', 'training data: SIGNS .h5 file, image folder (one sub-folder per class) or IDX files')
-    .option('--val-data <path>', 'validation data (default: hold out --val-split of --data)')
-    .option('--val-split <fraction>', 'fraction of --data held out for validation (0: none)', parseFraction, 0.1)
+    .option('--val-data <path>', 'validation data (default: the val/ or validation/ folder beside train/ in --data, else hold out --val-split of --data)')
+    .option('--val-split <fraction>', 'fraction of --data held out for validation; 0: none (default: 0.1, or the val/ folder where --data has one)', parseFraction)
     .option('--val-limit <n>', 'validate on only n images of --val-data (class-balanced pick)', parsePositiveInt)
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, 1)
