@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
 import { buildResNet, CompiledTrainer, compileTrainingStep, crossEntropy, type ArchName } from '../src/model/index.js';
-import { randomValues, SKIP_NATIVE } from './backend-helpers.js';
+import { randomValues, relErr, SKIP_NATIVE } from './backend-helpers.js';
 
 /** Relative tolerance of a weight's change against the cpu backend's (float32 sums in another order). */
 const TOLERANCE = 1e-4;
@@ -172,6 +172,153 @@ describe('a compiled training step trains as trainOnBatch on the cpu backend', {
   });
 });
 
+/** A small functional model's input and output, made with fresh layers. */
+type Graph = () => { input: tf.SymbolicTensor; output: tf.SymbolicTensor };
+
+const L = tf.layers;
+const conv3 = (filters: number, o: Record<string, unknown> = {}): tf.layers.Layer => L.conv2d({ filters, kernelSize: 3, padding: 'same', ...o });
+const linear = (): tf.layers.Layer => L.activation({ activation: 'linear' });
+const relu = (): tf.layers.Layer => L.activation({ activation: 'relu' });
+const softmaxOf = (t: tf.SymbolicTensor): tf.SymbolicTensor => L.dense({ units: 3, activation: 'softmax' }).apply(L.flatten().apply(t)) as tf.SymbolicTensor;
+const apply = (layer: tf.layers.Layer, input: tf.SymbolicTensor | tf.SymbolicTensor[]): tf.SymbolicTensor => layer.apply(input) as tf.SymbolicTensor;
+
+/** A compiled functional model of `graph` with seeded weights. */
+function graphModel(graph: Graph): tf.LayersModel {
+  const { input, output } = graph();
+  const m = tf.model({ inputs: input, outputs: output });
+  m.compile({ optimizer: tf.train.sgd(0.5), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  m.setWeights(m.weights.map((w, i) => tf.tidy(() => {
+    const values = tf.tensor(randomValues(tf.util.sizeFromShape(w.shape as number[]), 2000 + i, 0.5), w.shape as number[]);
+    return /gamma|moving_variance/.test(w.name) ? tf.add(tf.abs(values), 0.8) : values;
+  })));
+  return m;
+}
+
+/**
+ * One SGD step of `graph` through trainOnBatch on cpu and compiled on onednn: the same loss and weight changes (1e-4
+ * of the largest change of each weight; biases a BatchNormalization alone reads move by rounding noise only). Also
+ * checks that the compiled step left its input array as it was.
+ */
+async function assertSameStep(graph: Graph, inShape: number[], batch = 2): Promise<void> {
+  const x = randomValues(batch * tf.util.sizeFromShape(inShape), 7, 1);
+  const y = new Float32Array(batch * 3);
+  for (let i = 0; i < batch; i++) y[i * 3 + (i % 3)] = 1;
+  await initBackend('cpu');
+  const reference = graphModel(graph);
+  const names = reference.weights.map((w) => w.name);
+  const before = weightsOf(reference);
+  const xs = tf.tensor(x, [batch, ...inShape]);
+  const ys = tf.tensor2d(y, [batch, 3]);
+  const [cpuLoss] = (await reference.trainOnBatch(xs, ys)) as number[];
+  const expected = weightsOf(reference);
+  const zeroGradient = biasesBeforeBatchNorm(reference);
+  tf.dispose([xs, ys]);
+  reference.dispose();
+
+  await initBackend('onednn');
+  const compiled = graphModel(graph);
+  const step = compileTrainingStep(compiled, batch);
+  assert.ok(typeof step !== 'string', `compiled: ${String(step)}`);
+  const input = Float32Array.from(x);
+  const { loss } = step.run(input, y);
+  const actual = weightsOf(compiled, names);
+  compiled.dispose();
+  assert.deepEqual(input, x, 'the input array is left as it was');
+  assert.ok(Math.abs(loss - cpuLoss) <= 1e-5 * Math.abs(cpuLoss), `loss ${loss} vs ${cpuLoss}`);
+  for (const [name, after] of expected) {
+    const start = before.get(name) as Float32Array;
+    const got = actual.get(name) as Float32Array;
+    let maxDelta = 0;
+    let maxError = 0;
+    for (let i = 0; i < after.length; i++) {
+      maxDelta = Math.max(maxDelta, Math.abs(after[i] - start[i]));
+      maxError = Math.max(maxError, Math.abs(got[i] - after[i]));
+    }
+    const tolerance = zeroGradient.has(name) ? 1e-4 : TOLERANCE * Math.max(maxDelta, 1e-6);
+    assert.ok(maxError <= tolerance, `${name}: change off by ${maxError}, cpu's change up to ${maxDelta}`);
+  }
+}
+
+describe('small graphs of unusual shape train compiled as trainOnBatch on cpu', { skip: SKIP_NATIVE }, () => {
+  const S = [6, 6, 2];
+  const cases: [string, Graph][] = [
+    ['a ReLU of a linear Activation whose source an Add also reads (no ReLU in place over a shared buffer)', () => {
+      const input = tf.input({ shape: S });
+      const c = apply(conv3(3), input);
+      return { input, output: softmaxOf(apply(L.add(), [apply(relu(), apply(linear(), c)), c])) };
+    }],
+    ['a ReLU of a Flatten of a convolution that another convolution also reads', () => {
+      const input = tf.input({ shape: S });
+      const c = apply(conv3(3), input);
+      const r = apply(relu(), apply(L.flatten(), c));
+      const g = apply(L.flatten(), apply(conv3(3), c));
+      return { input, output: apply(L.dense({ units: 3, activation: 'softmax' }), apply(L.add(), [r, g])) };
+    }],
+    ['a chain of views: an Add passes its gradient to one view of a value another layer also reads', () => {
+      const input = tf.input({ shape: S });
+      const b = apply(conv3(3), input);
+      const a = apply(linear(), apply(conv3(3), input));
+      return { input, output: softmaxOf(apply(L.add(), [apply(linear(), a), apply(conv3(3), a), b])) };
+    }],
+    ['a fused BatchNorm + ReLU read by a convolution and, through a Flatten, by an Add of four', () => {
+      const input = tf.input({ shape: S });
+      const r = apply(relu(), apply(L.batchNormalization(), apply(conv3(3), input)));
+      const p = apply(conv3(3), input);
+      const sum = apply(L.add(), [apply(L.flatten(), r), apply(L.flatten(), apply(conv3(3), r)), apply(L.flatten(), p),
+        apply(L.flatten(), apply(conv3(3), apply(conv3(3), p)))]);
+      return { input, output: apply(L.dense({ units: 3, activation: 'softmax' }), sum) };
+    }],
+    ['a tensor read by three layers, an Add of three, a strided convolution, pooling', () => {
+      const input = tf.input({ shape: S });
+      const t = apply(relu(), apply(conv3(4), input));
+      const sum = apply(L.add(), [t, apply(conv3(4), t), apply(L.batchNormalization(), t)]);
+      const pooled = apply(L.maxPooling2d({ poolSize: 2, padding: 'same' }), apply(conv3(4, { strides: 2 }), sum));
+      return { input, output: apply(L.dense({ units: 3, activation: 'softmax' }), apply(L.globalAveragePooling2d({}), pooled)) };
+    }],
+  ];
+  for (const [name, graph] of cases) test(name, () => assertSameStep(graph, S));
+
+  test('a dilated convolution (whose gradient tfjs does not have) as the 5x5 convolution with the same taps', async () => {
+    // A 3x3 convolution with dilation 2 is a 5x5 one whose taps off the even positions are 0; tfjs trains the latter.
+    const shape = [7, 7, 2];
+    const build = (kernelSize: number, dilationRate: number): tf.LayersModel => {
+      const input = tf.input({ shape });
+      const c = apply(L.conv2d({ filters: 3, kernelSize, dilationRate, padding: 'same' }), input);
+      const m = tf.model({ inputs: input, outputs: softmaxOf(c) });
+      m.compile({ optimizer: tf.train.sgd(0.5), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+      return m;
+    };
+    const k3 = randomValues(3 * 3 * 2 * 3, 90, 0.5);
+    const k5 = new Float32Array(5 * 5 * 2 * 3);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 6; c++) k5[((2 * i) * 5 + 2 * j) * 6 + c] = k3[(i * 3 + j) * 6 + c];
+    const rest = (m: tf.LayersModel): tf.Tensor[] => m.weights.slice(1).map((w, i) => tf.tensor(randomValues(tf.util.sizeFromShape(w.shape as number[]), 91 + i, 0.5), w.shape as number[]));
+    const x = randomValues(2 * 7 * 7 * 2, 92);
+    const y = Float32Array.from([1, 0, 0, 0, 1, 0]);
+
+    await initBackend('cpu');
+    const wide = build(5, 1);
+    wide.setWeights([tf.tensor(k5, [5, 5, 2, 3]), ...rest(wide)]);
+    await wide.trainOnBatch(tf.tensor(x, [2, ...shape]), tf.tensor2d(y, [2, 3]));
+    const wideAfter = wide.weights.map((w) => Float32Array.from(w.read().dataSync()));
+    wide.dispose();
+
+    await initBackend('onednn');
+    const dilated = build(3, 2);
+    dilated.setWeights([tf.tensor(k3, [3, 3, 2, 3]), ...rest(dilated)]);
+    const step = compileTrainingStep(dilated, 2);
+    assert.ok(typeof step !== 'string', String(step));
+    step.run(x, y);
+    const after = dilated.weights.map((w) => Float32Array.from(w.read().dataSync()));
+    dilated.dispose();
+    const taps = new Float32Array(k3.length);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 6; c++) taps[(i * 3 + j) * 6 + c] = wideAfter[0][((2 * i) * 5 + 2 * j) * 6 + c];
+    [[after[0], taps], ...after.slice(1).map((w, i) => [w, wideAfter[i + 1]])].forEach(([got, expected], i) => {
+      assert.ok(relErr(got, expected) <= TOLERANCE, `weight ${i}: relative error ${relErr(got, expected)}`);
+    });
+    assert.ok(relErr(taps, k3) > 1e-3, 'the step changed the kernel');
+  });
+});
+
 describe('what a compiled training step refuses, and the fall-back', { skip: SKIP_NATIVE }, () => {
   const s = SETUPS[1];
 
@@ -185,13 +332,13 @@ describe('what a compiled training step refuses, and the fall-back', { skip: SKI
     const bare = buildResNet('resnet18', { inputShape: [37, 37, 3], classes: 6, widthDivisor: 8 });
     assert.equal(compileTrainingStep(bare, 2), 'the model is not compiled');
     bare.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
-    assert.equal(compileTrainingStep(bare, 2), 'loss meanSquaredError is not categoricalCrossentropy');
+    assert.equal(compileTrainingStep(bare, 2), 'loss "meanSquaredError", not categoricalCrossentropy');
     bare.dispose();
 
     const input = tf.input({ shape: [8] });
     const dropped = tf.layers.dropout({ rate: 0.5 }).apply(input) as tf.SymbolicTensor;
     const withDropout = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3, activation: 'softmax' }).apply(dropped) as tf.SymbolicTensor });
-    withDropout.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    withDropout.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
     assert.match(String(compileTrainingStep(withDropout, 2)), /: Dropout is not covered$/);
     withDropout.dispose();
 
@@ -200,6 +347,51 @@ describe('what a compiled training step refuses, and the fall-back', { skip: SKI
     frozen.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
     assert.match(String(compileTrainingStep(frozen, 2)), /^conv1 is not trainable/);
     frozen.dispose();
+    const allFrozen = model(s, () => tf.train.sgd(0.1));
+    allFrozen.trainable = false;
+    allFrozen.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    assert.match(String(compileTrainingStep(allFrozen, 2)), /is not trainable/);
+    allFrozen.dispose();
+  });
+
+  test('reasons: metrics, one class, an int32 input, a fixed batch size, a nested model, a zero padding not read by a valid convolution', async () => {
+    await initBackend('onednn');
+    const compiled = (m: tf.LayersModel, metrics: string[] = ['accuracy']): tf.LayersModel => {
+      m.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics });
+      return m;
+    };
+    const dense = (units: number, opts: Parameters<typeof tf.input>[0] = { shape: [4] }): tf.LayersModel => {
+      const input = tf.input(opts);
+      return tf.model({ inputs: input, outputs: apply(L.dense({ units, activation: 'softmax' }), input) });
+    };
+    assert.equal(compileTrainingStep(compiled(dense(3), []), 2), 'metrics [], not accuracy alone');
+    assert.equal(compileTrainingStep(compiled(dense(3), ['accuracy', 'precision']), 2), 'metrics [acc,precision], not accuracy alone');
+    assert.ok(typeof compileTrainingStep(compiled(dense(3), ['acc']), 2) !== 'string', "'acc' is accuracy");
+    const oneLoss = dense(3);
+    oneLoss.compile({ optimizer: 'sgd', loss: ['categoricalCrossentropy'], metrics: ['accuracy'] });
+    assert.ok(typeof compileTrainingStep(oneLoss, 2) !== 'string', 'a list of one loss');
+    assert.match(String(compileTrainingStep(compiled(dense(1)), 2)), /needs at least 2 classes$/);
+    assert.equal(compileTrainingStep(compiled(dense(3, { shape: [4], dtype: 'int32' })), 2), 'the input is int32, not float32');
+    assert.equal(compileTrainingStep(compiled(dense(3, { batchShape: [4, 4] })), 2), 'the input takes batches of 4, not 2');
+    const inner = dense(3);
+    const outer = tf.input({ shape: [4] });
+    assert.match(String(compileTrainingStep(compiled(tf.model({ inputs: outer, outputs: apply(inner, outer) })), 2)), /is a nested model$/);
+    for (const reader of [relu(), L.maxPooling2d({ poolSize: 2 }), conv3(2)]) {
+      const input = tf.input({ shape: [4, 4, 2] });
+      const padded = apply(L.zeroPadding2d({ padding: 1 }), input);
+      const m = compiled(tf.model({ inputs: input, outputs: softmaxOf(apply(reader, padded)) }));
+      assert.match(String(compileTrainingStep(m, 2)), /a zero padding is covered only when one 'valid' convolution alone reads it/);
+    }
+  });
+
+  test('CompiledTrainer plans again after a recompile with another loss, and then trains through trainOnBatch', async () => {
+    await initBackend('onednn');
+    const m = model(s, () => tf.train.sgd(0.1));
+    const trainer = new CompiledTrainer(m);
+    assert.ok(typeof trainer.stepFor(2) !== 'string');
+    m.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError', metrics: ['accuracy'] });
+    assert.equal(trainer.stepFor(2), 'loss "meanSquaredError", not categoricalCrossentropy');
+    m.dispose();
   });
 
   test('CompiledTrainer trains what does not compile with trainOnBatch: the same numbers as trainOnBatch itself', async () => {

@@ -21,11 +21,12 @@
  * and its checkpoints work unchanged.
  *
  * It covers the graphs of this library's networks: InputLayer; ZeroPadding2D read only by a 'valid' convolution
- * (which then pads as it reads); Conv2D (channels last, no activation, no groups, dilation 1); BatchNormalization
- * over the last axis with center and scale; Activation 'relu' or 'linear'; Add; MaxPooling2D, AveragePooling2D,
- * GlobalAveragePooling2D; Flatten; and as the output layer a Dense with softmax, trained with categorical
- * cross-entropy. Every layer trainable, called once, without regularizers or constraints. {@link compileTrainingStep}
- * says why it cannot compile anything else, and callers fall back to `trainOnBatch`.
+ * (which then pads as it reads); Conv2D (channels last, no activation, no groups, any strides and dilations);
+ * BatchNormalization over the last axis with center and scale; Activation 'relu' or 'linear'; Add; MaxPooling2D,
+ * AveragePooling2D, GlobalAveragePooling2D; Flatten; and as the output layer a Dense with softmax, trained with
+ * categorical cross-entropy and the accuracy metric alone. Every weight trainable, every layer called once, without
+ * regularizers or constraints; a float32 input. {@link compileTrainingStep} says why it cannot compile anything else,
+ * and callers fall back to `trainOnBatch`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { backend_util } from '@tensorflow/tfjs';
@@ -56,6 +57,11 @@ export interface CompiledTrainingStep {
   /** Native calls of a step, forward and backward (the optimizer's update not counted). */
   readonly calls: number;
   /**
+   * Whether the model is still compiled as it was when this step was planned (the same loss, metrics and trainable
+   * weights); {@link CompiledTrainer} plans again when not.
+   */
+  current(): boolean;
+  /**
    * Trains the model on one batch: `x` holds batch x the model's input shape (float32, NHWC), `y` the one-hot labels
    * (batch x classes). Updates the model's weights through its optimizer and BatchNorm's moving statistics, and
    * returns the batch's loss and accuracy as `trainOnBatch` reports them.
@@ -66,23 +72,21 @@ export interface CompiledTrainingStep {
 /** tfjs-layers' epsilon for float32, with which categorical cross-entropy clips probabilities. */
 const EPSILON = 1e-7;
 
-/** A model weight as the step reads it: the layer variable and, once per run, its current values. */
+/** A trainable model weight as the step reads it: the layer variable and, once per run, its current values. */
 interface Weight {
   variable: tf.LayerVariable;
   /** Filled at the start of each run. */
   values: Float32Array;
-  /** The native content token of `values` (filters only; 0 otherwise). */
+  /** Whether it is a convolution's filter, which the native side keeps reordered by {@link token}. */
+  filter: boolean;
+  /** The native content token of `values` (filters; 0, unknown, for the others), filled at each run. */
   token: number;
-  /** Its gradient, for trainable weights. */
-  gradient: Float32Array | null;
+  /** Its gradient. */
+  gradient: Float32Array;
 }
-
-/** How a backward step delivers an input's gradient into that input's gradient buffer. */
-type Delivery = 'write' | 'accumulate';
 
 /** A layer of the forward pass, with what its gradient needs. */
 interface Step {
-  name: string;
   inputs: number[];
   output: number;
   forward(): void;
@@ -101,16 +105,40 @@ export function compileTrainingStep(model: tf.LayersModel, batch: number): Compi
   if (ops === null) return `backend ${tf.getBackend()} is not ${ONEDNN_BACKEND_NAME}`;
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return 'not one input and one output';
   if (!Number.isInteger(batch) || batch < 1) return `batch ${batch} is not a positive whole number`;
-  const internals = model as unknown as { optimizer_?: tf.Optimizer; loss?: unknown; collectedTrainableWeights?: tf.LayerVariable[] };
-  if (internals.optimizer_ == null) return 'the model is not compiled';
-  if (internals.loss !== 'categoricalCrossentropy') return `loss ${String(internals.loss)} is not categoricalCrossentropy`;
-  const inputShape = model.inputs[0].shape.slice(1);
+  const compiled = compiledWith(model);
+  if (typeof compiled === 'string') return compiled;
+  const input = model.inputs[0];
+  if (input.dtype !== 'float32') return `the input is ${input.dtype}, not float32`;
+  if (input.shape[0] != null && input.shape[0] !== batch) return `the input takes batches of ${input.shape[0]}, not ${batch}`;
+  const inputShape = input.shape.slice(1);
   if (inputShape.some((d) => d == null)) return 'the input shape is not fully known';
 
   const plan = new Planner(ops, model, batch, inputShape as number[]);
   const error = plan.build();
   if (error !== undefined) return error;
-  return plan.finish(internals.collectedTrainableWeights ?? model.trainableWeights);
+  return plan.finish(compiled);
+}
+
+/** What a model was compiled with, as the step depends on it. */
+interface CompiledWith {
+  loss: unknown;
+  metrics: string;
+  trainable: tf.LayerVariable[];
+}
+
+/**
+ * The loss, metrics and trainable variables `model` is compiled with, or why a compiled step cannot train it: not
+ * compiled, a loss other than categorical cross-entropy, metrics other than accuracy alone (the step computes loss and
+ * accuracy only).
+ */
+function compiledWith(model: tf.LayersModel): CompiledWith | string {
+  const internals = model as unknown as { optimizer_?: tf.Optimizer; loss?: unknown; collectedTrainableWeights?: tf.LayerVariable[] };
+  if (internals.optimizer_ == null) return 'the model is not compiled';
+  const loss = Array.isArray(internals.loss) && internals.loss.length === 1 ? internals.loss[0] : internals.loss;
+  if (loss !== 'categoricalCrossentropy') return `loss ${JSON.stringify(internals.loss)}, not categoricalCrossentropy`;
+  const metrics = model.metricsNames.slice(1).join(',');
+  if (metrics !== 'acc') return `metrics [${metrics}], not accuracy alone`;
+  return { loss: internals.loss, metrics, trainable: [...(internals.collectedTrainableWeights ?? model.trainableWeights)] };
 }
 
 /** Builds a {@link CompiledTrainingStep}: forward steps in layer order, then their gradients in reverse. */
@@ -122,8 +150,8 @@ class Planner {
   private readonly vals: Float32Array[] = [];
   /** The input and the values that are views of it (a Flatten of the input): given each run's input. */
   private readonly inputViews: number[] = [0];
-  /** Layers reading each tfjs tensor, by tensor id. */
-  private readonly readers: number[] = [];
+  /** The value that owns each value's forward buffer: itself, or the source of the view it is. */
+  private readonly bufferOwner: number[] = [0];
   /** Layers reading each value. */
   private readonly readersOf: number[] = [];
   /** The layers reading each tfjs tensor, by tensor id. */
@@ -162,10 +190,7 @@ class Planner {
     this.gradOf.push(0);
     for (const layer of model.layers) {
       for (const node of layer.inboundNodes) {
-        for (const t of node.inputTensors) {
-          this.readers[t.id] = (this.readers[t.id] ?? 0) + 1;
-          this.readerLayers.set(t.id, [...(this.readerLayers.get(t.id) ?? []), layer]);
-        }
+        for (const t of node.inputTensors) this.readerLayers.set(t.id, [...(this.readerLayers.get(t.id) ?? []), layer]);
       }
     }
   }
@@ -177,6 +202,7 @@ class Planner {
       const layer = layers[i];
       const cls = layer.getClassName();
       if (cls === 'InputLayer') continue;
+      if (layer instanceof tf.LayersModel) return `${layer.name} is a nested model`;
       if (layer.inboundNodes.length !== 1) return `${layer.name} is called ${layer.inboundNodes.length} times`;
       if (!layer.trainable && layer.weights.length > 0) return `${layer.name} is not trainable (frozen layers are not covered)`;
       const config = layer.getConfig();
@@ -194,12 +220,12 @@ class Planner {
         inputs.push(v);
       }
       const isOutput = node.outputTensors[0].id === this.model.outputs[0].id;
-      if (isOutput !== (i === layers.length - 1) && isOutput) return `${layer.name}, the output, is not the last layer`;
-      const readers = this.readers[node.outputTensors[0].id] ?? 0;
-      const error = this.layerStep(layer, cls, config, inputs, isOutput, readers, this.readerLayers.get(node.outputTensors[0].id) ?? []);
+      if (isOutput && i !== layers.length - 1) return `${layer.name}, the output, is not the last layer`;
+      const readerLayers = this.readerLayers.get(node.outputTensors[0].id) ?? [];
+      const error = this.layerStep(layer, cls, config, inputs, isOutput, readerLayers);
       if (typeof error === 'string') return `${layer.name}: ${error}`;
       this.valueOf.set(node.outputTensors[0].id, this.shapes.length - 1);
-      this.readersOf[this.shapes.length - 1] = readers;
+      this.readersOf[this.shapes.length - 1] = readerLayers.length;
       if (isOutput) this.output = this.shapes.length - 1;
     }
     if (this.output < 0) return 'the output is not computed by the layers';
@@ -211,24 +237,26 @@ class Planner {
     const v = this.shapes.length;
     this.shapes.push(shape);
     this.vals.push(alias === undefined ? new Float32Array(sizeOf(shape)) : this.vals[alias]);
+    this.bufferOwner.push(alias === undefined ? v : this.bufferOwner[alias]);
     if (alias !== undefined && this.inputViews.includes(alias)) this.inputViews.push(v);
     this.needsGrad.push(needsGrad);
     this.gradOf.push(v);
     return v;
   }
 
-  /** A model weight, read at each run. */
+  /** A trainable model weight, read at each run. */
   private weight(layer: tf.layers.Layer, index: number, filter = false): Weight | string {
     const variable = layer.weights[index];
     if (variable === undefined) return `no weight ${index}`;
     if (variable.dtype !== 'float32') return `${variable.name} is not float32`;
-    const w: Weight = { variable, values: new Float32Array(0), token: filter ? -1 : 0, gradient: variable.trainable ? new Float32Array(sizeOf(variable.shape as number[])) : null };
+    if (!variable.trainable) return `${variable.name} is not trainable (frozen weights are not covered)`;
+    const w: Weight = { variable, values: new Float32Array(0), filter, token: 0, gradient: new Float32Array(sizeOf(variable.shape as number[])) };
     this.weights.push(w);
     return w;
   }
 
   private layerStep(layer: tf.layers.Layer, cls: string, config: tf.serialization.ConfigDict, inputs: number[], isOutput: boolean,
-    readers: number, readerLayers: tf.layers.Layer[]): string | undefined {
+    readerLayers: tf.layers.Layer[]): string | undefined {
     const { ops, shapes, vals } = this;
     const x = inputs[0];
     const xShape = shapes[x];
@@ -236,7 +264,10 @@ class Planner {
     switch (cls) {
       case 'ZeroPadding2D': {
         // Only as the input of a 'valid' convolution, which pads as it reads (the padded copy is never made).
-        if (readers !== 1 || anyGrad) return 'a zero padding is covered only when one convolution alone reads it and it needs no gradient';
+        const reader = readerLayers.length === 1 ? readerLayers[0] : undefined;
+        if (reader?.getClassName() !== 'Conv2D' || reader.getConfig().padding !== 'valid' || anyGrad) {
+          return "a zero padding is covered only when one 'valid' convolution alone reads it and it needs no gradient";
+        }
         const [[top, bottom], [left, right]] = config.padding as [[number, number], [number, number]];
         const v = this.newValue([xShape[0], xShape[1] + top + bottom, xShape[2] + left + right, xShape[3]], false, x);
         this.zeroPadding.set(v, { source: x, paddings: [[0, 0], [top, bottom], [left, right], [0, 0]] });
@@ -253,22 +284,19 @@ class Planner {
         let pad: NativePadding = config.padding as 'same' | 'valid';
         const padded = this.zeroPadding.get(x);
         if (padded !== undefined) {
-          if (pad !== 'valid') return 'a zero padding read by a convolution that pads itself';
           source = padded.source;
           pad = padded.paddings as backend_util.ExplicitPadding;
-        } else if (this.isPaddingAlias(x)) {
-          return 'reads a zero padding that is not folded';
         }
         const op = ops.conv2dTraining({ xShape: shapes[source], filterShape: kernel.variable.shape as number[], strides: config.strides as SpatialSize, pad,
           dilations: config.dilationRate as SpatialSize });
         if (typeof op === 'string') return op;
         const o = this.newValue(op.outShape, true);
         const xs = source;
-        this.addStep(layer.name, [xs], o, 1, () => op.forward(vals[xs], kernel.values, kernel.token, bias?.values ?? null, vals[o]), (dy, deliver) => {
+        this.addStep([xs], o, 1, () => op.forward(vals[xs], kernel.values, kernel.token, bias?.values ?? null, vals[o]), (dy, deliver) => {
           deliver(0, (dx) => op.backwardData(dy, kernel.values, kernel.token, dx));
           // The bias's gradient (dy's sums) from the batch norm that alone reads the output, where one does.
           const sums = bias !== null ? this.gradientSums.get(o) ?? null : null;
-          return () => op.backwardWeights(vals[xs], dy, kernel.gradient as Float32Array, bias?.gradient ?? null, sums);
+          return () => op.backwardWeights(vals[xs], dy, kernel.gradient, bias?.gradient ?? null, sums);
         }, this.needsGrad[xs] ? 2 : 1);
         return undefined;
       }
@@ -292,12 +320,13 @@ class Planner {
         const o = this.newValue(xShape, true);
         if (relu) this.fusedRelu.add(o);
         // Where the batch norm alone reads its input, its gradient pass also sums dx per channel: the gradient of a
-        // bias the layer before added (a convolution's), which that layer then need not compute again.
+        // bias the layer before added (a convolution's), which that layer then takes from here instead of from a pass
+        // of its own over dy. (Through the batch statistics it is rounding noise about 0, as in tfjs.)
         const sums = this.readersOf[x] === 1 ? new Float32Array(channels) : null;
         if (sums !== null) this.gradientSums.set(x, sums);
-        this.addStep(layer.name, [x], o, 1, () => op.forward(vals[x], gamma.values, beta.values, vals[o], mean, variance), (dy, deliver) => {
+        this.addStep([x], o, 1, () => op.forward(vals[x], gamma.values, beta.values, vals[o], mean, variance), (dy, deliver) => {
           // The kernel writes dx; without a gradient for x it is still computed, into a scratch buffer.
-          deliver(0, (dx) => op.backward(dy, vals[x], vals[o], gamma.values, mean, variance, dx, gamma.gradient as Float32Array, beta.gradient as Float32Array, sums), true);
+          deliver(0, (dx) => op.backward(dy, vals[x], vals[o], gamma.values, mean, variance, dx, gamma.gradient, beta.gradient, sums), true);
         }, 1);
         return undefined;
       }
@@ -317,9 +346,11 @@ class Planner {
         }
         const relu = ops.unary('relu', xShape);
         const grad = ops.reluGrad(xShape);
-        // In place when nothing else reads the input: a BatchNorm's gradient needs its input, not its output.
-        const o = this.newValue(xShape, anyGrad, this.readersOf[x] === 1 && !this.inputViews.includes(x) ? x : undefined);
-        this.addStep(layer.name, [x], o, 1, () => relu.run(vals[x], vals[o]), (dy, deliver) => {
+        // In place when the input owns its buffer (it is no view of another value) and nothing else reads it: a
+        // BatchNorm's gradient needs its input, not its output. Never over the model's input.
+        const inPlace = this.bufferOwner[x] === x && this.readersOf[x] === 1 && !this.inputViews.includes(x);
+        const o = this.newValue(xShape, anyGrad, inPlace ? x : undefined);
+        this.addStep([x], o, 1, () => relu.run(vals[x], vals[o]), (dy, deliver) => {
           // The mask from the output: relu(x) > 0 exactly where x > 0.
           deliver(0, (dx) => grad.run(dy, vals[o], dx), false, true);
         }, 1);
@@ -330,7 +361,7 @@ class Planner {
         const add = ops.binary('add', xShape, xShape);
         if (typeof add === 'string') return add;
         const o = this.newValue(xShape, anyGrad);
-        this.addStep(layer.name, inputs, o, inputs.length - 1, () => {
+        this.addStep(inputs, o, inputs.length - 1, () => {
           add.run(vals[inputs[0]], vals[inputs[1]], vals[o]);
           for (let k = 2; k < inputs.length; k++) add.run(vals[o], vals[inputs[k]], vals[o]);
         }, (dy, deliver) => {
@@ -348,7 +379,7 @@ class Planner {
           : { xShape, kind, filterSize: config.poolSize as SpatialSize, strides: (config.strides ?? config.poolSize) as SpatialSize, pad: config.padding as 'same' | 'valid' });
         if (typeof pool === 'string') return pool;
         const o = this.newValue(global ? [xShape[0], xShape[3]] : pool.outShape, anyGrad);
-        this.addStep(layer.name, [x], o, 1, () => pool.run(vals[x], vals[o]), (dy, deliver) => {
+        this.addStep([x], o, 1, () => pool.run(vals[x], vals[o]), (dy, deliver) => {
           deliver(0, (dx) => pool.backward(dy, vals[x], dx));
         }, 1);
         return undefined;
@@ -367,19 +398,20 @@ class Planner {
         if (typeof bias === 'string') return bias;
         const [k, n] = kernel.variable.shape as number[];
         if (k !== xShape[1]) return 'its kernel does not fit its input';
+        if (n < 2) return 'categorical cross-entropy needs at least 2 classes';
         const mm = ops.matMulTraining(xShape[0], k, n);
         if (typeof mm === 'string') return mm;
         const sums = ops.columnSums(xShape[0], n);
         const o = this.newValue([xShape[0], n], true);
         // The output's gradient buffer holds the loss's gradient with respect to the logits (through the softmax).
-        this.addStep(layer.name, [x], o, 1, () => {
+        this.addStep([x], o, 1, () => {
           mm.forward(vals[x], kernel.values, bias?.values ?? null, vals[o]);
           softmaxRows(vals[o], xShape[0], n);
         }, (dLogits, deliver) => {
           deliver(0, (dx) => mm.backwardA(dLogits, kernel.values, dx));
           return () => {
-            mm.backwardB(vals[x], dLogits, kernel.gradient as Float32Array);
-            if (bias !== null) sums.run(dLogits, bias.gradient as Float32Array);
+            mm.backwardB(vals[x], dLogits, kernel.gradient);
+            if (bias !== null) sums.run(dLogits, bias.gradient);
           };
         }, this.needsGrad[x] ? 3 : 2);
         return undefined;
@@ -389,12 +421,6 @@ class Planner {
     }
   }
 
-
-  /** Whether value `v` is a zero padding's output that is only an alias of its input. */
-  private isPaddingAlias(v: number): boolean {
-    return this.zeroPadding.has(v);
-  }
-
   /**
    * Records a forward step and how its backward pass is planned: `plan(dy, deliver)`, given the buffer of the output's
    * gradient, calls `deliver(k, compute)` per input k, with `compute(dx)` writing that input's gradient into `dx`
@@ -402,7 +428,6 @@ class Planner {
    * first (the weights' gradients), if anything. Planned in {@link finish}.
    */
   private addStep(
-    name: string,
     inputs: number[],
     output: number,
     forwardCalls: number,
@@ -411,28 +436,37 @@ class Planner {
     backwardCalls: number,
   ): void {
     this.calls += forwardCalls;
-    this.steps.push({ name, inputs, output, forward, plan, calls: backwardCalls });
+    this.steps.push({ inputs, output, forward, plan, calls: backwardCalls });
   }
 
   /** Plans the backward pass and the buffers of gradients, and returns the compiled step. */
-  finish(trainable: tf.LayerVariable[]): CompiledTrainingStep | string {
+  finish(compiled: CompiledWith): CompiledTrainingStep | string {
     const { ops, shapes, vals, grads, delivered } = this;
-    // Every trainable variable must be one this plan computes a gradient for.
+    // Every trainable variable must be one this plan computes a gradient for, and the other way round.
     const byVariable = new Map(this.weights.map((w) => [w.variable, w]));
     const order: Weight[] = [];
-    for (const v of trainable) {
+    for (const v of compiled.trainable) {
       const w = byVariable.get(v);
-      if (w === undefined || w.gradient === null) return `the trainable weight ${v.name} is not one the plan covers`;
+      if (w === undefined) return `the trainable weight ${v.name} is not one the plan covers`;
       order.push(w);
     }
+    if (order.length !== this.weights.length) return 'a weight the plan trains is not among the trainable weights the model was compiled with';
+    // How many steps read each gradient target: a value, or a view of it (a Flatten, a linear Activation, a fused
+    // ReLU), each adds a part to the target's gradient.
+    const gradReaders: number[] = [];
+    for (const st of this.steps) for (const v of st.inputs) gradReaders[this.gradOf[v]] = (gradReaders[this.gradOf[v]] ?? 0) + 1;
     // Gradient buffers, reused once consumed: a free list by size, and the values sharing each buffer.
     const free = new Map<number, Float32Array[]>();
     const users = new Map<Float32Array, number>();
     const take = (size: number): Float32Array => free.get(size)?.pop() ?? new Float32Array(size);
+    /** Back to the free list (a scratch buffer at once, as its step is the last to use it). */
+    const give = (buffer: Float32Array): void => {
+      free.set(buffer.length, [...(free.get(buffer.length) ?? []), buffer]);
+    };
     const release = (buffer: Float32Array): void => {
       const left = (users.get(buffer) ?? 1) - 1;
       users.set(buffer, left);
-      if (left === 0) free.set(buffer.length, [...(free.get(buffer.length) ?? []), buffer]);
+      if (left === 0) give(buffer);
     };
     /** Values whose gradient buffer is, so far, another value's (an addition's output gradient), shared. */
     const borrowed = new Set<number>();
@@ -459,12 +493,13 @@ class Planner {
           if (always && compute !== null) {
             const scratch = take(sizeOf(shapes[step.inputs[k]]));
             calls.push(() => compute(scratch));
-            free.set(scratch.length, [...(free.get(scratch.length) ?? []), scratch]);
+            give(scratch);
           }
           return;
         }
         const size = sizeOf(shapes[target]);
-        const soleReader = this.readerCount(target) === 1 && this.readerCount(step.inputs[k]) === 1;
+        // Whether this is the only part of the target's gradient (no other step reads it, or a view of it).
+        const soleReader = gradReaders[target] === 1;
         if (!delivered[target]) {
           delivered[target] = true;
           if (compute === null) {
@@ -507,7 +542,7 @@ class Planner {
             compute(scratch);
             add.run(into, scratch, into);
           });
-          free.set(scratch.length, [...(free.get(scratch.length) ?? []), scratch]);
+          give(scratch);
         }
         backwardCalls++;
       };
@@ -532,6 +567,11 @@ class Planner {
     return {
       batch,
       calls: this.calls + backwardCalls,
+      current(): boolean {
+        const now = compiledWith(model);
+        return typeof now !== 'string' && now.loss === compiled.loss && now.metrics === compiled.metrics &&
+          now.trainable.length === compiled.trainable.length && now.trainable.every((v, i) => v === compiled.trainable[i]);
+      },
       run(x: Float32Array, y: Float32Array): TrainingStepResult {
         if (x.length !== inputSize) throw new Error(`compiled training step: input has ${x.length} values, expected ${inputSize}`);
         if (y.length !== batch * classes) throw new Error(`compiled training step: labels have ${y.length} values, expected ${batch * classes}`);
@@ -540,7 +580,7 @@ class Planner {
           const values = ops.values(t);
           if (values === null) throw new Error(`compiled training step: ${w.variable.name} is not float32 data of the onednn backend`);
           w.values = values;
-          if (w.token !== 0) w.token = ops.contentToken(t);
+          if (w.filter) w.token = ops.contentToken(t);
         }
         for (const v of inputViews) vals[v] = x;
         for (const f of forward) f();
@@ -565,10 +605,6 @@ class Planner {
     };
   }
 
-  /** Layers reading value `v`. */
-  private readerCount(v: number): number {
-    return this.readersOf[v] ?? 0;
-  }
 }
 
 /**
@@ -669,12 +705,10 @@ export class CompiledTrainer {
    * and the accuracy on that batch, before the update. Does not dispose `xs` or `ys`.
    */
   async trainOnBatch(xs: tf.Tensor, ys: tf.Tensor): Promise<[number, number]> {
-    const enabled = compiledTrainingEnabled();
-    const ops = enabled ? activeNativeOps() : null;
+    const ops = activeNativeOps();
     const x = ops === null || xs.dtype !== 'float32' ? null : ops.values(xs);
     const y = ops === null || ys.dtype !== 'float32' ? null : ops.values(ys);
-    const step = !enabled ? 'RESNET_COMPILED_TRAINING=0 in the environment'
-      : x === null || y === null ? 'the batch is not float32 data of the onednn backend' : this.stepFor(xs.shape[0]);
+    const step = x === null || y === null ? 'the batch is not float32 data of the onednn backend' : this.stepFor(xs.shape[0]);
     if (typeof step !== 'string') {
       const { loss, acc } = step.run(x as Float32Array, y as Float32Array);
       return [loss, acc];
@@ -689,7 +723,9 @@ export class CompiledTrainer {
 
   /** The compiled step for `batch` images (compiled now if new), or why there is none. */
   stepFor(batch: number): CompiledTrainingStep | string {
-    return recentlyUsed(this.steps, batch, CompiledTrainer.KEPT_BATCH_SIZES, (step) => step ?? compileTrainingStep(this.model, batch));
+    if (!compiledTrainingEnabled()) return 'RESNET_COMPILED_TRAINING=0 in the environment';
+    return recentlyUsed(this.steps, batch, CompiledTrainer.KEPT_BATCH_SIZES, (step) =>
+      step === undefined || (typeof step !== 'string' && !step.current()) ? compileTrainingStep(this.model, batch) : step);
   }
 
   /** How many batch sizes keep their compiled step (and its buffers) between calls. */

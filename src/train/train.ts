@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { batchCount, openDataset, validationFolderOf, type AugmentOptions, type Dataset } from '../data/index.js';
 import { messageOf } from '../data/errors.js';
-import { buildResNet, CompiledTrainer, type ArchName } from '../model/index.js';
+import { buildResNet, CompiledTrainer, type ArchName, type CompiledTrainingStep } from '../model/index.js';
 import {
   BEST_FILE,
   type BestRecord,
@@ -708,8 +708,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         },
       };
     };
-    // Training steps run compiled (one planned list of native calls per step) where the model allows it.
+    // Training steps run compiled (one planned list of native calls per step) where the model allows it; say which.
     const trainer = new CompiledTrainer(model);
+    if (state.epoch < epochs) reporter.message(describeTrainingStep(trainer.stepFor(Math.min(batchSize, data.train.size))));
     /** The validation of the last epoch trained in this call, which the final report reuses. */
     let lastValidation: EvaluationResult | undefined;
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
@@ -805,6 +806,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await removeCreatedFolders(created);
     throw err;
   }
+}
+
+/** The line saying how training steps run: compiled (`training step: compiled, 336 native calls`), or not and why. */
+export function describeTrainingStep(step: CompiledTrainingStep | string): string {
+  return typeof step === 'string'
+    ? `training step: tfjs-layers' trainOnBatch (not compiled: ${step})`
+    : `training step: compiled, ${step.calls} native calls`;
 }
 
 /** Per-epoch settings of {@link trainEpoch}. */
