@@ -414,6 +414,9 @@ describe('what a compiled training step refuses, and the fall-back', { skip: SKI
       const expected = (await a.trainOnBatch(xs, ys)) as number[];
       assert.deepEqual(await trainer.trainOnBatch(xs, ys), expected);
     }
+    // A model compiled without the accuracy metric: one line saying so, not a TypeError.
+    b.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy' });
+    await assert.rejects(new CompiledTrainer(b).trainOnBatch(xs, ys), /^Error: CompiledTrainer: \S+ is to be compiled with one metric, accuracy \(trainOnBatch gave [\d.]+\)$/);
     tf.dispose([xs, ys]);
     a.dispose();
     b.dispose();

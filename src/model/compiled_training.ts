@@ -717,8 +717,11 @@ export class CompiledTrainer {
       this.warned = true;
       console.warn(`[resnet-ts] ${this.model.name}: training through tfjs-layers' trainOnBatch, not compiled: ${step}`);
     }
-    const [loss, acc] = (await this.model.trainOnBatch(xs, ys)) as number[];
-    return [loss, acc];
+    const result = await this.model.trainOnBatch(xs, ys);
+    if (!Array.isArray(result) || result.length !== 2) {
+      throw new Error(`CompiledTrainer: ${this.model.name} is to be compiled with one metric, accuracy (trainOnBatch gave ${JSON.stringify(result)})`);
+    }
+    return [result[0], result[1]];
   }
 
   /** The compiled step for `batch` images (compiled now if new), or why there is none. */
