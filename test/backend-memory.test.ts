@@ -1,7 +1,8 @@
 /**
  * Memory over a long training run on the onednn backend: tf.memory().numTensors and the process's resident memory
- * stay flat over 50 training steps of a small ResNet-50 (native buffers and cached filter copies are freed with their
- * tensors, and recycled output arrays do not pile up).
+ * stay flat over 50 training steps of a small ResNet-50, through tfjs-layers' trainOnBatch and through the compiled
+ * training step (native buffers and cached filter copies are freed with their tensors, recycled output arrays do not
+ * pile up, and the compiled step's buffers are made once).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,24 +12,27 @@ import vm from 'node:vm';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
-import { ResNet50 } from '../src/model/index.js';
+import { CompiledTrainer, ResNet50 } from '../src/model/index.js';
 import { SKIP_NATIVE } from './backend-helpers.js';
 
 /** A full garbage collection, so that RSS measures what is live rather than where V8's GC cycle happens to be. */
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-test('numTensors and RSS stay flat over 50 training steps on onednn', { skip: SKIP_NATIVE }, async (t) => {
+for (const path of ['trainOnBatch', 'the compiled step'] as const) test(`numTensors and RSS stay flat over 50 training steps on onednn, through ${path}`, { skip: SKIP_NATIVE }, async (t) => {
   await initBackend('onednn');
   const model = ResNet50({ inputShape: [40, 40, 3], classes: 6, widthDivisor: 8 });
   model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const xs = tf.randomUniform([8, 40, 40, 3], 0, 1, 'float32', 1);
-  const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 0, 1], 'int32'), 6);
+  const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 0, 1], 'int32'), 6).toFloat();
+  const trainer = new CompiledTrainer(model);
+  if (path === 'the compiled step') assert.ok(typeof trainer.stepFor(8) !== 'string', 'it compiles');
   const tensors: number[] = [];
   const dataIds: number[] = [];
   const rss: number[] = [];
   for (let step = 1; step <= 50; step++) {
-    await model.trainOnBatch(xs, ys);
+    if (path === 'trainOnBatch') await model.trainOnBatch(xs, ys);
+    else await trainer.trainOnBatch(xs, ys);
     tensors.push(tf.memory().numTensors);
     dataIds.push(tf.engine().backend.numDataIds());
     if (step % 10 === 0) gc();
