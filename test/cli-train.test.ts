@@ -283,7 +283,7 @@ test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the 
   assert.ok(existsSync(join(out, 'report', 'confusion.png')) && existsSync(join(out, 'report', 'curves.png')));
   // The report names the optimizer as train's does: the demo's Adam at 3e-4, cosine over the run's epochs.
   const report = readFileSync(join(out, 'report', 'report.md'), 'utf8');
-  assert.match(report, /^- optimizer: adam \(lr 0\.0003, cosine decay to 0 over 1 epochs\)$/m);
+  assert.match(report, /^- optimizer: adam \(lr 0\.0003, cosine decay to 0 over 1 epoch\)$/m);
   assert.match(report, /^- batch size: 32$/m);
 
   // The same command with more epochs continues the demo's run in its folder.
@@ -294,6 +294,6 @@ test('demo: trains on Fashion-MNIST, evaluates on its test split and writes the 
   // --epochs 2 lengthened the cosine schedule: each stretch with its own.
   assert.match(
     readFileSync(join(out, 'report', 'report.md'), 'utf8'),
-    /^- optimizer: epoch 1: adam \(lr 0\.0003, cosine decay to 0 over 1 epochs\); epoch 2: adam \(lr 0\.0003, cosine decay to 0 over 2 epochs\)$/m,
+    /^- optimizer: epoch 1: adam \(lr 0\.0003, cosine decay to 0 over 1 epoch\); epoch 2: adam \(lr 0\.0003, cosine decay to 0 over 2 epochs\)$/m,
   );
 });

@@ -5,7 +5,7 @@
  *
  * Why: `model.trainOnBatch` runs every op of the forward pass through tfjs's engine, which records each on a tape and
  * keeps copies of what the gradients need; backpropagation then walks that tape op by op, and tfjs-layers adds its
- * own work per layer. On ResNet-50 at 64x64, batch 32, that is about 30 ms of serial JavaScript per step on the
+ * own work per layer. On ResNet-50 at 64x64, batch 32, that is about 25 ms of serial JavaScript per step on the
  * README's machine, besides the native kernels. Here the layer graph is read once: each layer's forward call and its
  * gradient are native calls of the backend ({@link activeNativeOps}) with their geometry planned ahead, every
  * activation and gradient has its buffer, and a gradient used once is computed in place where the op allows it (a

@@ -257,7 +257,7 @@ function describeSettings(s: Omit<TrainSegment, 'fromEpoch'>): string {
   const parts = [`lr ${s.lr}`];
   if ((s.momentum ?? 0) > 0) parts.push(`momentum ${s.momentum}`);
   if (s.nesterov === true) parts.push('nesterov');
-  if (s.lrSchedule === 'cosine') parts.push(`cosine decay to 0 over ${s.epochs} epochs`);
+  if (s.lrSchedule === 'cosine') parts.push(`cosine decay to 0 over ${epochsText(s.epochs)}`);
   return `${s.optimizer} (${parts.join(', ')})`;
 }
 
