@@ -140,19 +140,27 @@ test('resume: a run whose state.json predates per-step losses resumes; only the 
   }
 });
 
-/** The `- optimizer: …` line of a run's report.md. */
-function optimizerLine(dir: string): string | undefined {
-  return readFileSync(join(dir, 'report', 'report.md'), 'utf8').split('\n').find((l) => l.startsWith('- optimizer: '));
+/** The line of a run's report.md that starts with `prefix`. */
+function reportLine(dir: string, prefix: string): string | undefined {
+  return readFileSync(join(dir, 'report', 'report.md'), 'utf8').split('\n').find((l) => l.startsWith(prefix));
 }
 
-test('resume: the report names the optimizer settings of each stretch of epochs when a resume changed them', async () => {
-  const { dir, cleanup } = tempDir();
-  const run = async (extra: Partial<TrainOptions>): Promise<RunState> => {
+/** The `- optimizer: …` line of a run's report.md. */
+const optimizerLine = (dir: string): string | undefined => reportLine(dir, '- optimizer: ');
+
+/** Trains (resuming) the run in `dir` with `extra` options and a report; returns its state. */
+function resumer(dir: string): (extra: Partial<TrainOptions>) => Promise<RunState> {
+  return async (extra) => {
     const r = await train(options(dir, { resume: true, report: true, ...extra }));
     r.optimizer.dispose();
     r.model.dispose();
     return r.state;
   };
+}
+
+test('resume: the report names the optimizer settings of each stretch of epochs when a resume changed them', async () => {
+  const { dir, cleanup } = tempDir();
+  const run = resumer(dir);
   try {
     // Epochs 1-2 at lr 0.01, constant: one stretch, named without epochs.
     await run({ epochs: 2, lr: 0.01 });
@@ -200,18 +208,11 @@ test('resume: a state from before the settings were recorded stands for its epoc
 });
 
 /** The `- batch size: …` line of a run's report.md. */
-function batchSizeLine(dir: string): string | undefined {
-  return readFileSync(join(dir, 'report', 'report.md'), 'utf8').split('\n').find((l) => l.startsWith('- batch size: '));
-}
+const batchSizeLine = (dir: string): string | undefined => reportLine(dir, '- batch size: ');
 
 test('resume: a new batch size starts a stretch of its own, and the report gives each stretch\'s batch size', async () => {
   const { dir, cleanup } = tempDir();
-  const run = async (extra: Partial<TrainOptions>): Promise<RunState> => {
-    const r = await train(options(dir, { resume: true, report: true, ...extra }));
-    r.optimizer.dispose();
-    r.model.dispose();
-    return r.state;
-  };
+  const run = resumer(dir);
   try {
     await run({ epochs: 2, batchSize: 8 });
     assert.equal(batchSizeLine(dir), '- batch size: 8');

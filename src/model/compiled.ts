@@ -20,8 +20,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { backend_util } from '@tensorflow/tfjs';
 
-import { activeNativeOps, debugEnabled, isFusedActivation, ONEDNN_BACKEND_NAME, type NativePadding,
-  type SpatialSize } from '../backend/index.js';
+import { activeNativeOps, debugEnabled, isFusedActivation, ONEDNN_BACKEND_NAME, type NativeOps, type NativePadding,
+  type Pool2dOp, type SpatialSize } from '../backend/index.js';
 
 const sizeOf = tf.util.sizeFromShape;
 
@@ -63,6 +63,21 @@ export function softmaxRows(values: Float32Array, rows: number, n: number): void
     }
     for (let j = 0; j < n; j++) row[j] /= sum;
   }
+}
+
+/**
+ * The native pooling of a tfjs-layers pooling layer (`cls`: MaxPooling2D, AveragePooling2D, GlobalMaxPooling2D or
+ * GlobalAveragePooling2D, channels last) over an input of shape `x`, and the layer's output shape (a global pooling's
+ * is [batch, channels]), or why it cannot be run.
+ */
+export function planPoolingLayer(ops: NativeOps, cls: string, config: tf.serialization.ConfigDict, x: number[]): { pool: Pool2dOp; outShape: number[] } | string {
+  const global = cls.startsWith('Global');
+  const kind = cls.includes('Max') ? 'max' : 'avg';
+  const pool = ops.pool2d(global
+    ? { xShape: x, kind, filterSize: [x[1], x[2]], strides: [x[1], x[2]], pad: 'valid' }
+    : { xShape: x, kind, filterSize: config.poolSize as SpatialSize, strides: (config.strides ?? config.poolSize) as SpatialSize, pad: config.padding as 'same' | 'valid' });
+  if (typeof pool === 'string') return pool;
+  return { pool, outShape: global ? [x[0], x[3]] : pool.outShape };
 }
 
 /**
@@ -175,13 +190,10 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
       case 'AveragePooling2D':
       case 'GlobalMaxPooling2D':
       case 'GlobalAveragePooling2D': {
-        const global = cls.startsWith('Global');
-        const kind = cls.includes('Max') ? 'max' : 'avg';
-        const pool = ops.pool2d(global
-          ? { xShape: x, kind, filterSize: [x[1], x[2]], strides: [x[1], x[2]], pad: 'valid' }
-          : { xShape: x, kind, filterSize: config.poolSize as SpatialSize, strides: (config.strides ?? config.poolSize) as SpatialSize, pad: config.padding as 'same' | 'valid' });
-        if (typeof pool === 'string') return `${layer.name}: ${pool}`;
-        outShape = global ? [x[0], x[3]] : pool.outShape;
+        const pooling = planPoolingLayer(ops, cls, config, x);
+        if (typeof pooling === 'string') return `${layer.name}: ${pooling}`;
+        const { pool } = pooling;
+        outShape = pooling.outShape;
         run = ([a], out) => pool.run(a, out);
         break;
       }

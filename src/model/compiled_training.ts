@@ -40,7 +40,7 @@ import {
   type NativePadding,
   type SpatialSize,
 } from '../backend/index.js';
-import { recentlyUsed, softmaxRows } from './compiled.js';
+import { planPoolingLayer, recentlyUsed, softmaxRows } from './compiled.js';
 
 const sizeOf = tf.util.sizeFromShape;
 
@@ -372,13 +372,10 @@ class Planner {
       case 'MaxPooling2D':
       case 'AveragePooling2D':
       case 'GlobalAveragePooling2D': {
-        const global = cls.startsWith('Global');
-        const kind = cls.includes('Max') ? 'max' : 'avg';
-        const pool = ops.pool2d(global
-          ? { xShape, kind, filterSize: [xShape[1], xShape[2]], strides: [xShape[1], xShape[2]], pad: 'valid' }
-          : { xShape, kind, filterSize: config.poolSize as SpatialSize, strides: (config.strides ?? config.poolSize) as SpatialSize, pad: config.padding as 'same' | 'valid' });
-        if (typeof pool === 'string') return pool;
-        const o = this.newValue(global ? [xShape[0], xShape[3]] : pool.outShape, anyGrad);
+        const pooling = planPoolingLayer(ops, cls, config, xShape);
+        if (typeof pooling === 'string') return pooling;
+        const { pool } = pooling;
+        const o = this.newValue(pooling.outShape, anyGrad);
         this.addStep([x], o, 1, () => pool.run(vals[x], vals[o]), (dy, deliver) => {
           deliver(0, (dx) => pool.backward(dy, vals[x], dx));
         }, 1);
