@@ -317,3 +317,33 @@ test('early stopping: stops when the validation loss has not improved for `patie
     cleanup();
   }
 });
+
+test('resume: data of another size than the run trained on gets a note, and the state records the sizes', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const first = await train(options(dir, { epochs: 1 }));
+    first.optimizer.dispose();
+    first.model.dispose();
+    assert.deepEqual(first.state.images, { train: TRAIN.size, validation: VAL.size });
+    // The same data: no note.
+    const same = recordingReporter();
+    const second = await train(options(dir, { epochs: 2, resume: true, reporter: same }));
+    second.optimizer.dispose();
+    second.model.dispose();
+    assert.ok(!same.messages.some((m) => m.startsWith('note: the data')), same.messages.join('\n'));
+    // Fewer training images now.
+    const fewer = recordingReporter();
+    const smaller = memoryDataset(TRAIN.size - 4, TINY_INPUT, 3, 'train');
+    const third = await train(options(dir, { data: smaller, epochs: 3, resume: true, reporter: fewer }));
+    third.optimizer.dispose();
+    third.model.dispose();
+    assert.ok(
+      fewer.messages.includes(`note: the data is not what the run trained on so far: ${TRAIN.size} training and ${VAL.size} validation images then, ` +
+        `${TRAIN.size - 4} and ${VAL.size} now (validation results before and after this point do not compare)`),
+      fewer.messages.join('\n'),
+    );
+    assert.deepEqual(third.state.images, { train: TRAIN.size - 4, validation: VAL.size });
+  } finally {
+    cleanup();
+  }
+});

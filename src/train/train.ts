@@ -202,6 +202,8 @@ export interface TrainSegment {
 export interface RunState extends TrainState {
   /** The optimizer settings of the run's epochs, oldest first; the last one is the latest run's. */
   segments?: TrainSegment[];
+  /** How many training and validation images the latest call trained on (absent in states written before). */
+  images?: { train: number; validation: number };
 }
 
 /**
@@ -645,7 +647,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (options.resume && latest !== undefined) await restoreOptimizer(optimizer, model, latest);
 
     const resumed = state;
-    state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args };
+    const images = { train: data.train.size, validation: data.validation?.size ?? 0 };
+    const had = resumed?.images;
+    if (had !== undefined && (had.train !== images.train || had.validation !== images.validation)) {
+      // The same seed over other images: another validation split and other shuffles than the run had so far.
+      reporter.message(
+        `note: the data is not what the run trained on so far: ${had.train} training and ${had.validation} validation images then, ` +
+          `${images.train} and ${images.validation} now (validation results before and after this point do not compare)`,
+      );
+    }
+    state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args, images };
     // The epochs this call trains get its settings: the same as the last stretch's continue it, others start one.
     const segments = resumed === undefined ? [] : [...trainSegments(resumed)];
     // Defined: `args` holds this call's settings, checked above.
