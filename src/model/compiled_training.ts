@@ -255,6 +255,10 @@ class Planner {
     return w;
   }
 
+  /**
+   * Plans one layer (`cls`, its config) over the values `inputs`: its output value and, where it computes anything, its
+   * forward step and backward plan. `readerLayers` are the layers that read its output. Returns why it cannot.
+   */
   private layerStep(layer: tf.layers.Layer, cls: string, config: tf.serialization.ConfigDict, inputs: number[], isOutput: boolean,
     readerLayers: tf.layers.Layer[]): string | undefined {
     const { ops, shapes, vals } = this;
