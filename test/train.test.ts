@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { openDataset } from '../src/data/index.js';
 import { STEP_SERIES, compileForTraining, curvesSpec, loadModel, readState, renderSvg, train } from '../src/train/index.js';
+import { saturationNote } from '../src/train/train.js';
 import { SIGNS_TEST, SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -291,6 +292,37 @@ test('train: a last shuffled batch of one image is left out, and the steps per e
     assert.ok(few.messages.includes('images: 1080 training, no validation; 1 step per epoch (batch size 2000)'), few.messages.join('\n'));
     const md = readFileSync(join(dir, 'limit', 'report', 'report.md'), 'utf8');
     assert.match(md, /image limit: 5000 images, more than the data holds: all 1080 are used/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('saturationNote: a training loss far above chance level gets a hint, once per run', async () => {
+  assert.equal(saturationNote(2.0, 6), undefined);
+  assert.equal(saturationNote(5.5, 1000), undefined, 'ln 1000 = 6.9: 5.5 is below chance');
+  assert.equal(saturationNote(13.37, 6), 'note: the training loss (13.37) is far above chance level (ln 6 = 1.79): the model is ' +
+    'confidently wrong, its softmax saturated; a lower --lr or a larger --batch-size usually helps');
+  // A model that puts all its probability on class 0 and (at a learning rate of 1e-12) stays so: two thirds of the
+  // images get the clipped 1e-7, a loss of about 10.7.
+  const { dir, cleanup } = tempDir();
+  try {
+    const reporter = recordingReporter();
+    const r = await train({
+      data: memoryDataset(12, TINY_INPUT, 3, 'train'), valSplit: 0, batchSize: 6, epochs: 2, lr: 1e-12, optimizer: 'sgd', preciseBn: 0,
+      out: join(dir, 'run'), backend: TEST_BACKEND, reporter,
+      buildModel: (shape, classes) => {
+        const input = tf.input({ shape });
+        const output = tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: 'zeros' }).apply(tf.layers.flatten().apply(input));
+        const m = tf.model({ inputs: input, outputs: output as tf.SymbolicTensor });
+        m.layers[2].setWeights([tf.zeros(m.layers[2].getWeights()[0].shape), tf.tensor1d([100, 0, 0])]);
+        return m;
+      },
+    });
+    r.optimizer.dispose();
+    r.model.dispose();
+    const notes = reporter.messages.filter((m) => m.startsWith('note: the training loss'));
+    assert.equal(notes.length, 1, reporter.messages.join('\n'));
+    assert.ok(r.state.history.every((h) => h.loss > 10), `losses ${r.state.history.map((h) => h.loss)}`);
   } finally {
     cleanup();
   }

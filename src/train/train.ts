@@ -722,6 +722,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Training steps run compiled (one planned list of native calls per step) where the model allows it; say which.
     const trainer = new CompiledTrainer(model);
     if (state.epoch < epochs) reporter.message(describeTrainingStep(trainer.stepFor(Math.min(batchSize, data.train.size))));
+    /** Whether this call has said that the loss sits far above chance (once is enough). */
+    let saidSaturated = false;
     /** The validation of the last epoch trained in this call, which the final report reuses. */
     let lastValidation: EvaluationResult | undefined;
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
@@ -753,6 +755,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       reporter.end(record);
       if (reportNote !== undefined) reporter.message(reportNote); // after the epoch's line, which ends its live bar
+      const saturated = saturationNote(record.loss, state.classes.length);
+      if (saturated !== undefined && !saidSaturated) {
+        saidSaturated = true;
+        reporter.message(saturated);
+      }
       // Counted from the best epoch, not from this call's start: a resumed run may have gone without improving longer.
       const stale = epoch - best.epoch;
       if (options.earlyStop !== undefined && stale >= options.earlyStop && epoch < epochs) {
@@ -824,6 +831,18 @@ export function describeTrainingStep(step: CompiledTrainingStep | string): strin
   return typeof step === 'string'
     ? `training step: tfjs-layers' trainOnBatch (not compiled: ${step})`
     : `training step: compiled, ${step.calls} native calls`;
+}
+
+/**
+ * A note when an epoch's mean training loss is far above chance level, ln(classes), the loss of predicting every class
+ * alike: the model is confidently wrong, its softmax saturated (categorical cross-entropy clips a probability at 1e-7,
+ * a loss of 16.1 per image), which a learning rate too high for the batch size usually causes. Undefined otherwise.
+ */
+export function saturationNote(loss: number, classes: number): string | undefined {
+  const chance = Math.log(classes);
+  if (!(classes >= 2 && loss > Math.max(5, 3 * chance))) return undefined;
+  return `note: the training loss (${loss.toFixed(2)}) is far above chance level (ln ${classes} = ${chance.toFixed(2)}): ` +
+    'the model is confidently wrong, its softmax saturated; a lower --lr or a larger --batch-size usually helps';
 }
 
 /** Per-epoch settings of {@link trainEpoch}. */
