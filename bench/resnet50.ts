@@ -391,7 +391,9 @@ export function summary(report: BenchReport): string {
     const infer = r[`${side}.infer`];
     const notes = [report.skipped[`${side}.train`], report.skipped[`${side}.infer`]].filter((n) => n !== undefined);
     const ran = train !== undefined || infer !== undefined;
-    const note = [...new Set(notes)].join('; ') || (ran ? '' : 'not run');
+    // Our training step: compiled (what train() runs), or tfjs-layers' trainOnBatch where it could not compile.
+    const step = side === 'ours' && train?.trainStep !== undefined ? [`train step ${String(train.trainStep)}`] : [];
+    const note = [...new Set([...step, ...notes])].join('; ') || (ran ? '' : 'not run');
     return [sideName[side], fmtMs(train), fmtMs(infer), fmtMiB(train), fmtMiB(infer), note];
   });
   const ratioRows = report.ratios.map((q) => [

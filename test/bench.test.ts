@@ -185,7 +185,7 @@ describe('bench options and summary', () => {
 
   it('summarizes a report: names, times, memory, skipped sides and ratios', () => {
     const results: BenchReport['results'] = {
-      'ours.train': result('ours', 'train', 201.4, { backend: 'onednn' }),
+      'ours.train': result('ours', 'train', 201.4, { backend: 'onednn', trainStep: 'compiled' }),
       'torch.train': result('torch', 'train', 402.8, { torch: '1.13' }),
     };
     const report: BenchReport = {
@@ -201,7 +201,7 @@ describe('bench options and summary', () => {
     };
     const text = summary(report);
     assert.match(text, /^ResNet-50 64x64x3, batch 32, float32, 6 classes; medians of 2 steps after 3 warm-up; 2 cores \(Test CPU\)/);
-    assert.match(text, /\nours onednn +201 ms +- +100 MiB +- +failed: exited with 1\n/);
+    assert.match(text, /\nours onednn +201 ms +- +100 MiB +- +train step compiled; failed: exited with 1\n/);
     assert.match(text, /\nPyTorch 1\.13 +403 ms +- +100 MiB +-\n/);
     assert.match(text, /\nONNX Runtime +- +- +- +- +onnxruntime-node is not installed\n/);
     assert.match(text, /\nours train step \/ PyTorch train step +0\.50 +<= 0\.5 +met\n/);
