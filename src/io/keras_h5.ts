@@ -316,44 +316,74 @@ interface LayerAssignment {
   values: Float32Array[];
 }
 
+/** One layer's weights as a Keras HDF5 file holds them, in Keras's order (trainable, then non-trainable). */
+export interface StoredLayerWeights {
+  /** The weights' names in the file (`conv1/kernel:0`). */
+  names: string[];
+  shapes: number[][];
+  values: Float32Array[];
+}
+
 /**
- * Reads the weights under `group` (a `model_weights` group or a weights-only file's root) and matches them to the
- * model's layers by layer name, weight by weight in Keras's order, checking counts and shapes. Throws a one-line
- * error naming `path` on any mismatch; assigns nothing unless everything matches.
+ * Reads the weights of every layer under `group` (a `model_weights` group or a weights-only file's root) in the order
+ * of its `layer_names`, layers without weights left out. Throws a one-line error naming `path` for a file that
+ * does not hold what its lists say.
  */
-function readWeightsInto(model: tf.LayersModel, group: H5Group, path: string): void {
+function readLayerWeights(group: H5Group, path: string): Map<string, StoredLayerWeights> {
   const layerNames = readNameList(group, 'layer_names');
   if (layerNames.length === 0) throw new Error(`${path}: no layer_names attribute (not a Keras weights file)`);
-  const byName = new Map(model.layers.map((l) => [l.name, l]));
-  const assignments: LayerAssignment[] = [];
-  const seen = new Set<string>();
+  const layers = new Map<string, StoredLayerWeights>();
   for (const name of layerNames) {
     const g = group.get(name);
     if (!(g instanceof h5wasm.Group)) throw new Error(`${path}: layer_names lists '${name}' but the file has no group for it`);
-    const weightNames = readNameList(g, 'weight_names');
-    if (weightNames.length === 0) continue;
-    const layer = byName.get(name);
-    if (layer === undefined) throw new Error(`${path}: layer '${name}' in the file is not in the model`);
-    seen.add(name);
-    const modelWeights = kerasWeights(layer);
-    if (modelWeights.length !== weightNames.length) {
-      throw new Error(`${path}: layer '${name}' has ${weightNames.length} weights in the file, the model's has ${modelWeights.length}`);
-    }
-    const values = weightNames.map((wn, i) => {
+    const names = readNameList(g, 'weight_names');
+    if (names.length === 0) continue;
+    const shapes: number[][] = [];
+    const values = names.map((wn) => {
       const d = g.get(wn);
       if (!(d instanceof h5wasm.Dataset)) throw new Error(`${path}: weight '${wn}' of layer '${name}' is missing`);
-      const expected = modelWeights[i].variable.shape as number[];
-      const shape = (d as H5Dataset).shape ?? [];
-      if (shape.length !== expected.length || shape.some((s, k) => s !== expected[k])) {
-        throw new Error(`${path}: weight '${wn}' has shape [${shape.join(', ')}] in the file, the model expects [${expected.join(', ')}]`);
-      }
+      shapes.push(((d as H5Dataset).shape ?? []).map(Number));
       const v = (d as H5Dataset).value;
       if (v instanceof Float32Array) return v;
       if (v instanceof Float64Array) return Float32Array.from(v);
       throw new Error(`${path}: weight '${wn}' is not a float32 or float64 dataset`);
     });
-    assignments.push({ layer, values });
+    layers.set(name, { names, shapes, values });
   }
+  return layers;
+}
+
+/** The group holding a Keras HDF5 file's weights: the root of a weights-only file, `model_weights` of a model file. */
+function weightsGroup(root: InstanceType<typeof h5wasm.File>, path: string): H5Group {
+  const group = Object.prototype.hasOwnProperty.call(root.attrs, 'layer_names') ? root : root.get('model_weights');
+  if (!(group instanceof h5wasm.Group)) throw new Error(`${path}: neither layer_names nor a model_weights group (not a Keras weights file)`);
+  return group;
+}
+
+/**
+ * Reads the weights under `group` and matches them to the model's layers by layer name, weight by weight in Keras's
+ * order, checking counts and shapes. Throws a one-line error naming `path` on any mismatch; assigns nothing unless
+ * everything matches.
+ */
+function readWeightsInto(model: tf.LayersModel, group: H5Group, path: string): void {
+  const byName = new Map(model.layers.map((l) => [l.name, l]));
+  const assignments: LayerAssignment[] = [];
+  for (const [name, stored] of readLayerWeights(group, path)) {
+    const layer = byName.get(name);
+    if (layer === undefined) throw new Error(`${path}: layer '${name}' in the file is not in the model`);
+    const modelWeights = kerasWeights(layer);
+    if (modelWeights.length !== stored.names.length) {
+      throw new Error(`${path}: layer '${name}' has ${stored.names.length} weights in the file, the model's has ${modelWeights.length}`);
+    }
+    stored.shapes.forEach((shape, i) => {
+      const expected = modelWeights[i].variable.shape as number[];
+      if (shape.length !== expected.length || shape.some((d, k) => d !== expected[k])) {
+        throw new Error(`${path}: weight '${stored.names[i]}' has shape [${shape.join(', ')}] in the file, the model expects [${expected.join(', ')}]`);
+      }
+    });
+    assignments.push({ layer, values: stored.values });
+  }
+  const seen = new Set(assignments.map((a) => a.layer.name));
   const missing = model.layers.filter((l) => l.weights.length > 0 && !seen.has(l.name));
   if (missing.length > 0) {
     throw new Error(`${path}: the model's layer '${missing[0].name}' has no weights in the file${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}`);
@@ -363,6 +393,21 @@ function readWeightsInto(model: tf.LayersModel, group: H5Group, path: string): v
     // Keras's order is trainable then non-trainable, which is also tfjs's `layer.weights` order.
     layer.setWeights(tensors);
     tf.dispose(tensors);
+  }
+}
+
+/**
+ * The weights of every layer of a Keras HDF5 weights file (`save_weights`) or model file, by layer name, in Keras's
+ * order, without building a model: for taking some layers' weights (fine-tuning). One-line errors naming the file.
+ */
+export async function readKerasH5LayerWeights(path: string): Promise<Map<string, StoredLayerWeights>> {
+  const h5 = await openH5(path);
+  try {
+    return readLayerWeights(weightsGroup(h5.file, path), path);
+  } catch (err) {
+    throw new Error(oneLine(messageOf(err)));
+  } finally {
+    h5.close();
   }
 }
 
@@ -425,10 +470,7 @@ export async function loadKerasH5(path: string): Promise<tf.LayersModel> {
 export async function loadKerasH5Weights(model: tf.LayersModel, path: string): Promise<void> {
   const h5 = await openH5(path);
   try {
-    const root = h5.file;
-    const group = Object.prototype.hasOwnProperty.call(root.attrs, 'layer_names') ? root : root.get('model_weights');
-    if (!(group instanceof h5wasm.Group)) throw new Error(`${path}: neither layer_names nor a model_weights group (not a Keras weights file)`);
-    readWeightsInto(model, group, path);
+    readWeightsInto(model, weightsGroup(h5.file, path), path);
   } finally {
     h5.close();
   }
