@@ -31,6 +31,7 @@ import type {
   EvaluationResult,
   FoldOptions,
   ImageFailure,
+  InitWeightsResult,
   LrSchedule,
   ModelMetadata,
   NativeInfo,
@@ -55,7 +56,7 @@ import type {
 /** Every type the entry exports, by name (compile-time only). */
 export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
   CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, DotOptions, EpochRecord,
-  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, ImageFailure, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
+  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, ImageFailure, InitWeightsResult, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
   OptimizerName, PlotFormat, Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
   TrainOptions, TrainResult, TrainSegment, TrainState, CompiledTrainingStep, TrainingStepResult];
 
@@ -71,7 +72,7 @@ const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class
     { names: ['DataError'], kind: 'class' },
   ],
   training: [
-    { names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel'], kind: 'function' },
+    { names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel', 'initWeightsFrom'], kind: 'function' },
     { names: ['TrainingDivergedError', 'RunFolderInUseError', 'TargetInUseError'], kind: 'class' },
     { names: ['compileTrainingStep'], kind: 'function' },
     { names: ['CompiledTrainer'], kind: 'class' },

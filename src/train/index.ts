@@ -7,6 +7,7 @@
  * - {@link predict}: top-k classes of image files.
  * - {@link saveModel} / {@link loadModel}: the standard TensorFlow.js `model.json` + `weights.bin` layout on disk.
  * - {@link demo}: the Fashion-MNIST demo.
+ * - {@link initWeightsFrom}: a model's start from another one's weights, layer by layer (fine-tuning).
  */
 export * from './train.js';
 export * from './batchnorm.js';
@@ -18,6 +19,7 @@ export * from './report.js';
 export * from './metrics.js';
 export * from './log.js';
 export * from './progress.js';
+export * from './init_weights.js';
 export {
   saveModel,
   loadModel,

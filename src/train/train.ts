@@ -31,6 +31,7 @@ import {
 import { recalibrateBatchNorm } from './batchnorm.js';
 import { type EvaluationResult, checkCompatible, checkSameClasses, evaluateModel, mapClasses } from './evaluate.js';
 import { formatImageShape, loadModel, modelInputShape, modelMetadata, type ModelMetadata } from './io.js';
+import { describeInitWeights, initWeightsFrom } from './init_weights.js';
 import { TEMP_PREFIX, listNames, makeFolder, removeCreatedFolders } from './fsutil.js';
 import { LOG_FILES, writeLogs } from './log.js';
 import { checkMomentum, createOptimizer, restoreOptimizer, type MomentumOptions, type OptimizerName } from './optimizer.js';
@@ -109,6 +110,12 @@ export interface TrainOptions {
    * `valSplit` above 0 of a `data` path): without it {@link train} refuses the option instead of ignoring it.
    */
   earlyStop?: number;
+  /**
+   * A new run starts from the weights of this saved model, training run or Keras `.h5`/`.hdf5` file, layer by layer
+   * where the layer names and weight shapes match (fine-tuning: the classifier of a model trained on other classes
+   * keeps its own initial weights); see {@link initWeightsFrom}. A resumed run continues from its checkpoint instead.
+   */
+  initWeights?: string;
   /** Random augmentation of training batches. */
   augment?: AugmentOptions;
   /**
@@ -471,7 +478,7 @@ function settingsFacts(o: TrainOptions, data: RunData): Record<string, string> {
     : used !== undefined && o.limit > used
       ? `${o.limit} images, more than the data holds: all ${used} are used`
       : `${o.limit} images of the data (a class-balanced pick${heldOut ? '; the validation part is held out of them' : ''})`;
-  return { validation, 'image limit': limit };
+  return { validation, 'image limit': limit, 'initial weights': o.initWeights === undefined ? 'as built' : `from ${resolve(o.initWeights)}, layers whose names and shapes match` };
 }
 
 /**
@@ -519,6 +526,7 @@ function describeArgs(o: TrainOptions): Record<string, unknown> {
     nesterov: o.nesterov ?? false,
     lrSchedule: o.lrSchedule ?? 'constant',
     earlyStop: o.earlyStop,
+    initWeights: o.initWeights === undefined ? undefined : resolve(o.initWeights),
     augment: o.augment,
     preciseBn: o.preciseBn ?? DEFAULT_PRECISE_BN,
     seed: o.seed ?? 0,
@@ -633,6 +641,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       model = options.buildModel !== undefined
         ? options.buildModel(shape, classes)
         : buildResNet(options.arch ?? 'resnet50', { inputShape: shape, classes, widthDivisor: options.widthDivisor });
+      if (options.initWeights !== undefined) {
+        reporter.message(describeInitWeights(await initWeightsFrom(model, options.initWeights), options.initWeights));
+      }
     }
     checkCompatible(model, data.train, source);
     if (data.validation !== undefined) {

@@ -103,6 +103,7 @@ interface TrainCliOptions {
   out?: string;
   resume?: boolean;
   earlyStop?: number;
+  initWeights?: string;
   augment?: AugmentOptions;
   preciseBn: number;
   seed: number;
@@ -128,6 +129,7 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
   ['nesterov', 'nesterov'],
   ['lrSchedule', 'lrSchedule'],
   ['earlyStop', 'earlyStop'],
+  ['initWeights', 'initWeights'],
   ['augment', 'augment'],
   ['preciseBn', 'preciseBn'],
   ['seed', 'seed'],
@@ -344,6 +346,7 @@ export function register(program: Command): void {
     .addOption(new Option('--lr-schedule <name>', "learning-rate schedule: constant, or cosine decay to 0 over the run's steps").choices(LR_SCHEDULES).default('constant'))
     .option('--out <dir>', 'run folder (default: runs/<arch>-<date>-<time>)')
     .option('--resume', 'continue the run in --out from its latest checkpoint')
+    .option('--init-weights <model>', 'start a new run from the weights of a saved model, training run or Keras .h5 file, layer by layer where names and shapes match (fine-tuning: a classifier for other classes keeps its own)')
     .option('--early-stop <patience>', 'stop when the validation loss has not improved for this many epochs (needs --val-data or a --val-split above 0)', parsePositiveInt)
     .option('--augment <list>', 'augment training images: flip, shift[=fraction], crop (comma-separated)', parseAugment)
     .option('--precise-bn <batches>', 're-estimate BatchNorm statistics over this many batches after each epoch (0: off)', (v) => parseNonNegativeInt(v), DEFAULT_PRECISE_BN)
@@ -359,7 +362,8 @@ Examples:
   resnet train --out runs/signs --resume --epochs 30   (more epochs, same run)
   resnet train --data train_signs.h5 --optimizer sgd --lr 0.1 --momentum 0.9
   resnet train --data photos/ --arch resnet18 --width-divisor 4 --limit 500
-  resnet train --data fashion/ --val-data fashion/ --val-limit 1000`,
+  resnet train --data fashion/ --val-data fashion/ --val-limit 1000
+  resnet train --data photos/ --init-weights runs/signs --lr 1e-4   (fine-tune)`,
     );
   addBackendOption(cmd).action(async (opts: TrainCliOptions, command: Command) => {
     if (opts.resume && opts.out === undefined) throw new CliError('--resume needs --out <dir>: the run folder to continue', 2);
@@ -409,6 +413,7 @@ Examples:
       out,
       resume: opts.resume,
       earlyStop: opts.earlyStop,
+      initWeights: opts.initWeights === undefined ? undefined : resolve(opts.initWeights),
       augment: opts.augment,
       preciseBn: opts.preciseBn,
       seed: opts.seed,
