@@ -148,6 +148,20 @@ describe('bad image folders', () => {
     await rejectsWith(() => openDataset(root), bad, /not an image/);
   });
 
+  test('several stray files: one message at opening names the first with its problem and all the others', async () => {
+    const root = join(dir, 'strays');
+    for (const cls of ['a', 'b']) {
+      await mkdir(join(root, cls), { recursive: true });
+      await png(join(root, cls, 'ok.png'));
+    }
+    const first = join(root, 'a', 'text.jpg');
+    await writeFile(first, 'I am text, not a JPEG');
+    await writeFile(join(root, 'b', 'empty.png'), '');
+    await writeFile(join(root, 'b', 'gif.png'), Buffer.from('GIF89a__________'));
+    await assert.rejects(openDataset(root), (e: Error) => e.message ===
+      `${first}: not an image: its contents are not JPEG, PNG or WebP; and 2 more files in ${root} that are not a JPEG, PNG or WebP image either: ${join('b', 'empty.png')}, ${join('b', 'gif.png')}`);
+  });
+
   test('an image that breaks after opening is reported when its batch is decoded', async () => {
     const root = join(dir, 'late');
     for (const cls of ['a', 'b']) {

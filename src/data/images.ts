@@ -2,7 +2,7 @@
  * Image files (JPEG, PNG, WebP) decoded with sharp: one at a time for predictions, lazily per batch for image folders.
  */
 import { open, readdir, stat } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { dirname, extname, join, relative } from 'node:path';
 import sharp from 'sharp';
 import type * as tf from '@tensorflow/tfjs';
 import { DataError, messageOf } from './errors.js';
@@ -302,8 +302,18 @@ export class ImageFolderSource implements ExampleSource {
       otherFiles.push(...listing.otherFiles);
       nested.push(...listing.folders.map((f) => `${cls}/${f}/`));
     }
-    // Check every file's first bytes up front (a few at a time), so that a stray file fails now, not mid-training.
-    for (let i = 0; i < files.length; i += 64) await Promise.all(files.slice(i, i + 64).map(checkImageFile));
+    // Check every file's first bytes up front (a few at a time), so that stray files fail now, not mid-training, and
+    // all at once: the first named with its problem, the others after it.
+    const bad: DataError[] = [];
+    for (let i = 0; i < files.length; i += 64) {
+      for (const r of await Promise.allSettled(files.slice(i, i + 64).map(checkImageFile))) {
+        if (r.status === 'rejected') bad.push(r.reason instanceof DataError ? r.reason : new DataError(dir, messageOf(r.reason)));
+      }
+    }
+    if (bad.length > 0) {
+      const others = bad.slice(1).map((e) => relative(dir, e.path));
+      throw new DataError(bad[0].path, `${bad[0].message.slice(bad[0].path.length + 2)}${others.length === 0 ? '' : `; and ${others.length} more ${others.length === 1 ? 'file' : 'files'} in ${dir} that ${others.length === 1 ? 'is' : 'are'} not a JPEG, PNG or WebP image either: ${someNames(others)}`}`);
+    }
     const description = describeImageFolder(dir, classes, counts, otherFiles, nested);
     return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files, part, description);
   }
