@@ -54,7 +54,7 @@ type MarkedCall = LayerCall & { [ORIGINAL]?: LayerCall };
  * (which the layer would run as three kernels per variable: two variables per layer and training step, about 5 ms of
  * a ResNet-50 step on the machine of the README's benchmark). Returns a new array.
  */
-export function movingAverage(current: Float32Array, batch: Float32Array, momentum: number): Float32Array {
+function movingAverage(current: Float32Array, batch: Float32Array, momentum: number): Float32Array {
   // tfjs multiplies by a float32 scalar tensor holding 1 - momentum.
   const decay = Math.fround(1 - momentum);
   const updated = new Float32Array(current.length);
@@ -65,10 +65,13 @@ export function movingAverage(current: Float32Array, batch: Float32Array, moment
   return updated;
 }
 
-/** Moves `variable` towards the batch statistic `value` ({@link movingAverage}). */
-function doMovingAverage(variable: LayerVariableLike, value: Tensor, momentum: number): void {
+/**
+ * Moves a BatchNormalization layer's moving statistic `variable` towards the batch's values, as tfjs's layer does
+ * ({@link movingAverage}: the same bits).
+ */
+export function moveTowards(variable: LayerVariableLike, batch: Float32Array, momentum: number): void {
   const origValue = variable.read();
-  const updated = movingAverage(origValue.dataSync() as Float32Array, value.dataSync() as Float32Array, momentum);
+  const updated = movingAverage(origValue.dataSync() as Float32Array, batch, momentum);
   tf.tidy(() => {
     variable.write(tf.tensor(updated, origValue.shape, 'float32'));
   });
@@ -103,8 +106,8 @@ function callNative(this: BatchNormInternals, inputs: Tensor | Tensor[], kwargs:
     const [y, mean, variance] = tf
       .engine()
       .runKernel(ONEDNN_BATCH_NORM_TRAINING, kernelInputs, { varianceEpsilon: this.epsilon }) as Tensor[];
-    doMovingAverage(this.movingMean, mean, this.momentum);
-    doMovingAverage(this.movingVariance, variance, this.momentum);
+    moveTowards(this.movingMean, mean.dataSync() as Float32Array, this.momentum);
+    moveTowards(this.movingVariance, variance.dataSync() as Float32Array, this.momentum);
     return y;
   });
 }

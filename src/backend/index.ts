@@ -37,7 +37,7 @@ export {
   type SpatialSize,
   type UnaryOp,
 } from './native_ops.js';
-export { movingAverage } from './batchnorm_layer.js';
+export { moveTowards } from './batchnorm_layer.js';
 
 /** Which backend to use: 'auto' picks the fastest one available. */
 export type BackendChoice = 'auto' | 'onednn' | 'cpu';

@@ -16,7 +16,7 @@
  * gradient by the batch norm's gradient kernel (as TensorFlow's FusedBatchNormEx does).
  *
  * What `trainOnBatch` does besides is kept: BatchNormalization layers normalize with the batch's statistics and move
- * their moving mean and variance as tfjs does ({@link movingAverage}: the same bits), and the gradients go to the
+ * their moving mean and variance as tfjs does ({@link moveTowards}: the same bits), and the gradients go to the
  * model's own optimizer (`applyGradients`, in the order `trainOnBatch` gives them), so any tfjs optimizer, its state
  * and its checkpoints work unchanged.
  *
@@ -34,7 +34,7 @@ import type { backend_util } from '@tensorflow/tfjs';
 import {
   activeNativeOps,
   debugEnabled,
-  movingAverage,
+  moveTowards,
   ONEDNN_BACKEND_NAME,
   type NativeOps,
   type NativePadding,
@@ -170,10 +170,8 @@ class Planner {
   private readonly zeroPadding = new Map<number, { source: number; paddings: [number, number][] }>();
   /** Batch statistics of each BatchNormalization step, and the layer's moving averages to move after the forward pass. */
   private readonly movingAverages: { layer: BatchNormLayer; mean: Float32Array; variance: Float32Array }[] = [];
-  /** Gradient buffers by value, assigned while the backward pass is planned. */
+  /** Gradient buffers by value, assigned while the backward pass is planned (at a value's first gradient part). */
   private readonly grads: Float32Array[] = [];
-  /** Whether the backward step of a value's reader already delivered a gradient into its buffer (planning state). */
-  private readonly delivered: boolean[] = [];
   private calls = 0;
   private output = -1;
 
@@ -442,7 +440,7 @@ class Planner {
 
   /** Plans the backward pass and the buffers of gradients, and returns the compiled step. */
   finish(compiled: CompiledWith): CompiledTrainingStep | string {
-    const { ops, shapes, vals, grads, delivered } = this;
+    const { ops, shapes, vals, grads } = this;
     // Every trainable variable must be one this plan computes a gradient for, and the other way round.
     const byVariable = new Map(this.weights.map((w) => [w.variable, w]));
     const order: Weight[] = [];
@@ -501,8 +499,8 @@ class Planner {
         const size = sizeOf(shapes[target]);
         // Whether this is the only part of the target's gradient (no other step reads it, or a view of it).
         const soleReader = gradReaders[target] === 1;
-        if (!delivered[target]) {
-          delivered[target] = true;
+        if (grads[target] === undefined) {
+          // The first part of the target's gradient (the steps run in reverse: its last reader comes first).
           if (compute === null) {
             // The gradient is dy itself: shared. Where another reader adds its part later, that part goes into a
             // buffer of the target's own, with dy added to it then (no copy of dy).
@@ -588,12 +586,12 @@ class Planner {
         const result = crossEntropy(probabilities, y, batch, classes, dLogits);
         for (const f of backward) f();
         for (const { layer, mean, variance } of movingAverages) {
-          moveAverage(layer.movingMean, mean, layer.momentum);
-          moveAverage(layer.movingVariance, variance, layer.momentum);
+          moveTowards(layer.movingMean, mean, layer.momentum);
+          moveTowards(layer.movingVariance, variance, layer.momentum);
         }
         const gradients: tf.NamedTensorMap = {};
         order.forEach((w, i) => {
-          gradients[gradNames[i]] = tf.tensor(w.gradient as Float32Array, gradShapes[i], 'float32');
+          gradients[gradNames[i]] = tf.tensor(w.gradient, gradShapes[i], 'float32');
         });
         try {
           // The model's optimizer as it is now (model.compile may have replaced it since).
@@ -623,15 +621,6 @@ interface BatchNormLayer {
   momentum: number;
   movingMean: tf.LayerVariable;
   movingVariance: tf.LayerVariable;
-}
-
-/** Moves a moving statistic towards the batch's, as tfjs's layer does ({@link movingAverage}). */
-function moveAverage(variable: tf.LayerVariable, batchValues: Float32Array, momentum: number): void {
-  const current = variable.read();
-  const updated = movingAverage(current.dataSync() as Float32Array, batchValues, momentum);
-  tf.tidy(() => {
-    variable.write(tf.tensor(updated, current.shape, 'float32'));
-  });
 }
 
 /**
