@@ -111,8 +111,8 @@ export interface MatMulParams {
   activation?: FusedActivation;
 }
 
-/** Element-wise binary ops of {@link NativeOps.binary}. */
-export type NativeBinaryOp = 'add';
+/** Element-wise binary ops of {@link NativeOps.binary}: `a + b`, and ReLU's gradient `a * step(b)` (a = dy, b = x). */
+export type NativeBinaryOp = 'add' | 'reluGrad';
 
 /** Element-wise unary ops of {@link NativeOps.unary}. */
 export type NativeUnaryOp = 'relu';
@@ -137,11 +137,8 @@ export interface Conv2dTrainingOp extends NativeOp {
   forward(x: Float32Array, filter: Float32Array, filterToken: number, bias: Float32Array | null, out: Float32Array): void;
   /** dx, the gradient with respect to x (x's shape), given dy (the output's shape). */
   backwardData(dy: Float32Array, filter: Float32Array, filterToken: number, dx: Float32Array): void;
-  /**
-   * dFilter (HWIO) and, when given, dBias (dy summed over every axis but the last), given x and dy. `dySums`: those
-   * sums where the caller already has them (a batch norm's gradient pass computes them for its input's gradient).
-   */
-  backwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, dBias: Float32Array | null, dySums?: Float32Array | null): void;
+  /** dFilter (HWIO) and, when given, dBias (dy summed over every axis but the last), given x and dy. */
+  backwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, dBias: Float32Array | null): void;
 }
 
 /**
@@ -318,8 +315,8 @@ export class NativeOps {
     const { geometry, convInfo } = plan;
     const outShape = convInfo.outShape;
     const linear = ACTIVATION_CODES.linear;
-    const rows = outShape[0] * outShape[1] * outShape[2];
-    const channels = outShape[3];
+    // dy summed over its rows: the bias gradient where the native pass does not give it.
+    const biasSums = this.columnSums(outShape[0] * outShape[1] * outShape[2], outShape[3]);
     return {
       outShape,
       forward(x, filter, filterToken, bias, out): void {
@@ -328,16 +325,9 @@ export class NativeOps {
       backwardData(dy, filter, filterToken, dx): void {
         native.conv2dBackwardData(dy, filter, dx, geometry, filterToken);
       },
-      backwardWeights(x, dy, dFilter, dBias, dySums = null): void {
-        if (dBias !== null && dySums !== null) {
-          native.conv2dBackwardWeights(x, dy, dFilter, null, geometry);
-          dBias.set(dySums);
-          return;
-        }
+      backwardWeights(x, dy, dFilter, dBias): void {
         // The native pass writes dBias only where it comes nearly free; otherwise it is a sum over dy's rows.
-        if (!native.conv2dBackwardWeights(x, dy, dFilter, dBias, geometry) && dBias !== null) {
-          native.reduce(REDUCE_OPS.sum, dy, dBias, 1, rows, channels);
-        }
+        if (!native.conv2dBackwardWeights(x, dy, dFilter, dBias, geometry) && dBias !== null) biasSums.run(dy, dBias);
       },
     };
   }
@@ -364,17 +354,9 @@ export class NativeOps {
 
   /** Plans `dx = dy * step(x)`, ReLU's gradient, over tensors of shape `shape`. */
   reluGrad(shape: readonly number[]): BinaryOp {
-    const plan = planBinary(shape, shape);
-    if (typeof plan === 'string') throw new Error(`reluGrad: ${plan}`); // equal shapes always plan
-    const { native } = this;
-    const code = BINARY_OPS.reluGrad;
-    const { dims, aStrides, bStrides } = plan;
-    return {
-      outShape: plan.outShape,
-      run(dy: Float32Array, x: Float32Array, out: Float32Array): void {
-        native.binary(code, dy, x, out, dims, aStrides, bStrides);
-      },
-    };
+    const op = this.binary('reluGrad', shape, shape);
+    if (typeof op === 'string') throw new Error(`reluGrad: ${op}`); // equal shapes always plan
+    return op;
   }
 
   /** Plans a matrix product and its gradients for training (see {@link MatMulTrainingOp}). */

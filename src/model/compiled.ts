@@ -352,10 +352,10 @@ export class InferenceModel extends tf.LayersModel {
   /** The output of the compiled executor over `x` in batches of `batchSize`, or undefined where it does not apply. */
   private predictCompiled(x: tf.Tensor | tf.Tensor[], batchSize: number): tf.Tensor | undefined {
     const ops = activeNativeOps();
-    if (Array.isArray(x) || !(x instanceof tf.Tensor) || x.dtype !== 'float32' || ops === null) return undefined;
+    if (Array.isArray(x) || !(x instanceof tf.Tensor) || ops === null) return undefined;
     const expected = this.inputs[0].shape;
     if (x.rank !== expected.length || x.shape[0] === 0 || x.shape.some((d, i) => i > 0 && expected[i] !== d)) return undefined;
-    const data = ops.values(x); // null for data made on another backend: tfjs moves it
+    const data = ops.values(x); // null for another dtype, or data made on another backend: tfjs converts or moves it
     if (data === null) return undefined;
     if (batchSize !== Infinity && !(Number.isInteger(batchSize) && batchSize > 0)) return undefined; // tfjs says why
     const n = x.shape[0];

@@ -148,9 +148,7 @@ class Planner {
   private readonly valueOf = new Map<number, number>();
   /** The forward buffer of each value (an alias shares its source's; the input's is given to each run). */
   private readonly vals: Float32Array[] = [];
-  /** The input and the values that are views of it (a Flatten of the input): given each run's input. */
-  private readonly inputViews: number[] = [0];
-  /** The value that owns each value's forward buffer: itself, or the source of the view it is. */
+  /** The value that owns each value's forward buffer: itself, or the source of the view it is (0: the input). */
   private readonly bufferOwner: number[] = [0];
   /** Layers reading each value. */
   private readonly readersOf: number[] = [];
@@ -158,8 +156,10 @@ class Planner {
   private readonly readerLayers = new Map<number, tf.layers.Layer[]>();
   /** BatchNormalization outputs that have their ReLU applied by the batch norm itself (the ReLU layer is then a view). */
   private readonly fusedRelu = new Set<number>();
-  /** Per-channel sums of a value's gradient, by value, where the gradient pass that writes it computes them. */
-  private readonly gradientSums = new Map<number, Float32Array>();
+  /** The bias gradient of each biased convolution, by its output value. */
+  private readonly biasGradientOf = new Map<number, Float32Array>();
+  /** Convolution outputs whose bias gradient the batch norm that alone reads them writes (dx's sums). */
+  private readonly biasFromBatchNorm = new Set<number>();
   /** Whether a value depends on a trainable weight, so that its gradient is needed. */
   private readonly needsGrad: boolean[] = [];
   /** The value whose gradient buffer receives each value's gradient (a Flatten passes its gradient to its input). */
@@ -236,7 +236,6 @@ class Planner {
     this.shapes.push(shape);
     this.vals.push(alias === undefined ? new Float32Array(sizeOf(shape)) : this.vals[alias]);
     this.bufferOwner.push(alias === undefined ? v : this.bufferOwner[alias]);
-    if (alias !== undefined && this.inputViews.includes(alias)) this.inputViews.push(v);
     this.needsGrad.push(needsGrad);
     this.gradOf.push(v);
     return v;
@@ -293,12 +292,13 @@ class Planner {
           dilations: config.dilationRate as SpatialSize });
         if (typeof op === 'string') return op;
         const o = this.newValue(op.outShape, true);
+        if (bias !== null) this.biasGradientOf.set(o, bias.gradient);
         const xs = source;
         this.addStep([xs], o, 1, () => op.forward(vals[xs], kernel.values, kernel.token, bias?.values ?? null, vals[o]), (dy, deliver) => {
           deliver(0, (dx) => op.backwardData(dy, kernel.values, kernel.token, dx));
-          // The bias's gradient (dy's sums) from the batch norm that alone reads the output, where one does.
-          const sums = bias !== null ? this.gradientSums.get(o) ?? null : null;
-          return () => op.backwardWeights(vals[xs], dy, kernel.gradient, bias?.gradient ?? null, sums);
+          // The bias's gradient (dy's sums) is the batch norm's to write where one alone reads the output.
+          const dBias = bias === null || this.biasFromBatchNorm.has(o) ? null : bias.gradient;
+          return () => op.backwardWeights(vals[xs], dy, kernel.gradient, dBias);
         }, this.needsGrad[xs] ? 2 : 1);
         return undefined;
       }
@@ -321,11 +321,11 @@ class Planner {
         this.movingAverages.push({ layer: bn, mean, variance });
         const o = this.newValue(xShape, true);
         if (relu) this.fusedRelu.add(o);
-        // Where the batch norm alone reads its input, its gradient pass also sums dx per channel: the gradient of a
-        // bias the layer before added (a convolution's), which that layer then takes from here instead of from a pass
-        // of its own over dy. (Through the batch statistics it is rounding noise about 0, as in tfjs.)
-        const sums = this.readersOf[x] === 1 ? new Float32Array(channels) : null;
-        if (sums !== null) this.gradientSums.set(x, sums);
+        // Where the batch norm alone reads a biased convolution's output, its gradient pass also sums dx per channel
+        // into that bias's gradient, which the convolution then need not compute with a pass of its own over dy.
+        // (Through the batch statistics it is rounding noise about 0, as in tfjs.)
+        const sums = this.readersOf[x] === 1 ? this.biasGradientOf.get(x) ?? null : null;
+        if (sums !== null) this.biasFromBatchNorm.add(x);
         this.addStep([x], o, 1, () => op.forward(vals[x], gamma.values, beta.values, vals[o], mean, variance), (dy, deliver) => {
           // The kernel writes dx; without a gradient for x it is still computed, into a scratch buffer.
           deliver(0, (dx) => op.backward(dy, vals[x], vals[o], gamma.values, mean, variance, dx, gamma.gradient, beta.gradient, sums), true);
@@ -350,7 +350,7 @@ class Planner {
         const grad = ops.reluGrad(xShape);
         // In place when the input owns its buffer (it is no view of another value) and nothing else reads it: a
         // BatchNorm's gradient needs its input, not its output. Never over the model's input.
-        const inPlace = this.bufferOwner[x] === x && this.readersOf[x] === 1 && !this.inputViews.includes(x);
+        const inPlace = this.bufferOwner[x] === x && this.readersOf[x] === 1 && x !== 0;
         const o = this.newValue(xShape, anyGrad, inPlace ? x : undefined);
         this.addStep([x], o, 1, () => relu.run(vals[x], vals[o]), (dy, deliver) => {
           // The mask from the output: relu(x) > 0 exactly where x > 0.
@@ -556,7 +556,9 @@ class Planner {
     }
 
     const forward = this.steps.map((st) => st.forward);
-    const { weights, movingAverages, batch, model, inputViews } = this;
+    const { weights, movingAverages, batch, model } = this;
+    // The input and the values that are views of it (a Flatten of the input) take each run's input.
+    const inputViews = this.bufferOwner.flatMap((owner, v) => (owner === 0 ? [v] : []));
     const inputSize = sizeOf(shapes[0]);
     const probabilities = vals[this.output];
     const classes = shapes[this.output][1];
@@ -669,7 +671,7 @@ export function crossEntropy(probabilities: Float32Array, labels: Float32Array, 
 }
 
 /** Whether compiled training steps may run: unless the environment sets RESNET_COMPILED_TRAINING=0. */
-export function compiledTrainingEnabled(): boolean {
+function compiledTrainingEnabled(): boolean {
   return process.env.RESNET_COMPILED_TRAINING !== '0';
 }
 
@@ -696,8 +698,9 @@ export class CompiledTrainer {
    */
   async trainOnBatch(xs: tf.Tensor, ys: tf.Tensor): Promise<[number, number]> {
     const ops = activeNativeOps();
-    const x = ops === null || xs.dtype !== 'float32' ? null : ops.values(xs);
-    const y = ops === null || ys.dtype !== 'float32' ? null : ops.values(ys);
+    // Null for other dtypes and for data another backend holds.
+    const x = ops?.values(xs) ?? null;
+    const y = ops?.values(ys) ?? null;
     const step = x === null || y === null ? 'the batch is not float32 data of the onednn backend' : this.stepFor(xs.shape[0]);
     if (typeof step !== 'string') {
       const { loss, acc } = step.run(x as Float32Array, y as Float32Array);
