@@ -33,7 +33,7 @@ import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset, type Group as H5Group } from 'h5wasm/node';
 import { HDF5_SIGNATURE, checkHdf5Header } from '../data/h5.js';
 import { messageOf, oneLine } from '../data/errors.js';
-import { type FolderError, TEMP_PREFIX, TargetInUseError, fsErrorReason, fsyncDir, makeFolder } from '../train/fsutil.js';
+import { type FolderError, TEMP_PREFIX, TargetInUseError, fsErrorReason, fsyncDir, makeFolder, removeCreatedFolders } from '../train/fsutil.js';
 
 /** The Keras version written into files: the last tf.keras 2 release line. */
 export const KERAS_VERSION = '2.15.0';
@@ -97,13 +97,15 @@ async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promi
   await checkH5Replaceable(path);
   const fail = (err: unknown): Error => new Error(`${path}: cannot write the Keras HDF5 file: ${fsErrorReason(err)}`);
   const folder = dirname(target);
-  await makeFolder(folder).catch((err: FolderError) => {
+  // The folders made for it go again if the write fails.
+  const created = await makeFolder(folder).catch((err: FolderError) => {
     throw new Error(`${path}: cannot write the Keras HDF5 file: cannot create the folder ${folder}: ${err.reason}`);
   });
   const tmp = tempPathFor(target);
   try {
     await (await fsp.open(tmp, 'wx')).close();
   } catch (err) {
+    await removeCreatedFolders(created);
     throw fail(err);
   }
   try {
@@ -123,6 +125,7 @@ async function writeH5Atomic(path: string, fill: (root: H5Group) => void): Promi
     await fsp.rename(tmp, target);
   } catch (err) {
     await fsp.rm(tmp, { force: true });
+    await removeCreatedFolders(created);
     throw fail(err);
   }
   await fsyncDir(folder);

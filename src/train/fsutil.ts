@@ -147,6 +147,7 @@ async function checkReplaceable(target: string, mayReplace: (name: string) => bo
  * that is a file, a symbolic link or the current folder) makes it throw {@link TargetInUseError} and change nothing;
  * the check runs before `fill` (with `opts.owns` only, so it fails fast) and again just before the swap. The replaced
  * folder's files are then deleted one by one, never the folder recursively, so nothing but those files can be lost.
+ * Missing parent folders are made, and removed again (while empty) if the write fails.
  */
 export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>, opts: ReplaceOptions = {}): Promise<void> {
   const abs = resolve(target);
@@ -155,9 +156,11 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
   // Before the work: only a file, a link, the current folder or a sub-folder can be known to block for sure.
   await checkReplaceable(target, (name) => opts.owns === undefined || owns(name), kind);
   const parent = dirname(abs);
-  await makeFolder(parent);
+  // The folders made for it go again if the write fails.
+  const created = await makeFolder(parent);
   const tmp = tempName(abs);
-  await fsp.mkdir(tmp).catch((err: unknown) => {
+  await fsp.mkdir(tmp).catch(async (err: unknown) => {
+    await removeCreatedFolders(created);
     throw new FolderError(target, fsErrorReason(err));
   });
   let old: string | undefined;
@@ -176,6 +179,7 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
   } catch (err) {
     await fsp.rm(tmp, { recursive: true, force: true });
     if (old !== undefined && !(await exists(abs))) await fsp.rename(old, abs);
+    await removeCreatedFolders(created);
     throw err;
   }
   await fsyncDir(parent);
@@ -230,16 +234,12 @@ export class FolderError extends Error {
  * had created before it throws.
  */
 export async function makeFolder(path: string): Promise<string[]> {
-  const missing: string[] = [];
-  let dir = resolve(path);
-  while (!(await exists(dir)) && dirname(dir) !== dir) {
-    missing.push(dir);
-    dir = dirname(dir);
-  }
+  const missing = missingFoldersSync(path);
+  const dir = missing.length > 0 ? dirname(missing[0]) : resolve(path);
   const stat = await fsp.stat(dir).catch(() => undefined); // the nearest that exists (a link is followed)
   if (stat === undefined || !stat.isDirectory()) throw new FolderError(path, `${dir} is not a folder`);
   const created: string[] = [];
-  for (const folder of missing.reverse()) {
+  for (const folder of missing) {
     try {
       await fsp.mkdir(folder);
       created.push(folder);
@@ -259,13 +259,7 @@ export async function makeFolder(path: string): Promise<string[]> {
  * holds something (put there meanwhile) stays, and so do the folders above it. Never throws.
  */
 export async function removeCreatedFolders(created: readonly string[]): Promise<void> {
-  for (const folder of [...created].reverse()) {
-    try {
-      await fsp.rmdir(folder);
-    } catch {
-      return;
-    }
-  }
+  removeCreatedFoldersSync(created);
 }
 
 /**

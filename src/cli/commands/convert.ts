@@ -4,12 +4,11 @@
  * ending in `.h5` or `.hdf5` gets a Keras file, anything else a TensorFlow.js model folder. Class names and the other
  * project metadata travel both ways (`userDefinedMetadata` ↔ the h5 root attribute `resnet_metadata`).
  */
-import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { type BackendChoice, initBackend } from '../../backend/index.js';
 import { isKerasH5Path, saveKerasH5 } from '../../io/keras_h5.js';
 import { type CheckpointChoice, loadModel, modelMetadata, resolveModelDir, saveModel } from '../../train/index.js';
-import { TargetInUseError, makeFolder, removeCreatedFolders } from '../../train/fsutil.js';
+import { TargetInUseError } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
@@ -44,9 +43,7 @@ Examples:
     await initBackend(opts.backend);
     // Whatever --model is (a run folder, a pointer file, a model folder or file, a Keras file), as evaluate and predict.
     const model = await loadModel(await resolveModelDir(opts.model, opts.checkpoint));
-    // The folders --out needs are made here rather than by the writer, to know which ones this command created: they
-    // go again if the write fails. A folder that cannot be made is left to the writer, which reports it in its words.
-    const created = await makeFolder(dirname(resolve(opts.out))).catch((): string[] => []);
+    // The writers make the folders --out needs, and remove them again if the write fails.
     try {
       const metadata = modelMetadata(model);
       if (isKerasH5Path(opts.out)) {
@@ -57,7 +54,6 @@ Examples:
         process.stdout.write(`wrote ${opts.out} (TensorFlow.js model folder, ${model.layers.length} layers, ${model.countParams()} parameters)\n`);
       }
     } catch (err) {
-      await removeCreatedFolders(created);
       // What is at --out and is not a model (a folder of other files, a file that is not HDF5) is never replaced:
       // that is a bad --out, not a failure.
       if (err instanceof TargetInUseError) throw new CliError(`${err.message}; choose another --out`, 2);
