@@ -30,3 +30,12 @@ export function oneLine(text: string): string {
 export function messageOf(err: unknown): string {
   return oneLine(err instanceof Error ? err.message : String(err)).replace(/:$/, '');
 }
+
+/**
+ * A list of names for a one-line message: all of them when there are at most four (`a, b, c, d`), else the first
+ * three and how many more (`a, b, c and 2 more`), in the order given.
+ */
+export function listNames(names: readonly string[]): string {
+  const shown = names.slice(0, names.length > 4 ? 3 : 4);
+  return names.length > shown.length ? `${shown.join(', ')} and ${names.length - shown.length} more` : shown.join(', ');
+}

@@ -5,7 +5,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join, relative } from 'node:path';
 import sharp from 'sharp';
 import type * as tf from '@tensorflow/tfjs';
-import { DataError, messageOf } from './errors.js';
+import { DataError, listNames, messageOf } from './errors.js';
 import type { ExampleSource, RawImages } from './dataset.js';
 import { toImageTensor } from './dataset.js';
 import type { DataPart } from './types.js';
@@ -312,7 +312,8 @@ export class ImageFolderSource implements ExampleSource {
     }
     if (bad.length > 0) {
       const others = bad.slice(1).map((e) => relative(dir, e.path));
-      throw new DataError(bad[0].path, `${bad[0].message.slice(bad[0].path.length + 2)}${others.length === 0 ? '' : `; and ${others.length} more ${others.length === 1 ? 'file' : 'files'} in ${dir} that ${others.length === 1 ? 'is' : 'are'} not a JPEG, PNG or WebP image either: ${someNames(others)}`}`);
+      const more = others.length === 0 ? '' : `; and ${counted(others.length, 'more file')} in ${dir} that ${others.length === 1 ? 'is' : 'are'} not a JPEG, PNG or WebP image either: ${listNames(others)}`;
+      throw new DataError(bad[0].path, `${problemOf(bad[0].path, bad[0])}${more}`);
     }
     const description = describeImageFolder(dir, classes, counts, otherFiles, nested);
     return new ImageFolderSource(dir, classes, imageShape, Int32Array.from(labels), files, part, description);
@@ -338,14 +339,9 @@ function counted(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-/** A list of names for a message: at most four, else the first three and how many more. */
-function someNames(names: readonly string[]): string {
-  return names.length > 4 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
-}
-
 /** The kinds of some files, for a message: their extensions, lower-cased and each once (`.gif, .tif`), or a name that has none. */
 function fileKinds(names: readonly string[]): string {
-  return someNames([...new Set(names.map((n) => extname(n).toLowerCase() || n))].sort());
+  return listNames([...new Set(names.map((n) => extname(n).toLowerCase() || n))].sort());
 }
 
 /**
@@ -355,7 +351,7 @@ function fileKinds(names: readonly string[]): string {
 function imagesBesideClasses(dir: string, images: number, folders: readonly string[]): string {
   const expected = 'expected one sub-folder per class, with the images inside them';
   if (folders.length >= 2) {
-    return `holds ${counted(images, 'image file')} directly, beside its class sub-folders (${someNames(folders)}): ${expected}; move the images into their class folders`;
+    return `holds ${counted(images, 'image file')} directly, beside its class sub-folders (${listNames(folders)}): ${expected}; move the images into their class folders`;
   }
   const beside = folders.length === 0 ? 'and no class sub-folders' : `beside only 1 sub-folder (${folders[0]})`;
   return `holds ${counted(images, 'image file')} directly ${beside}: ${expected}; if it is one class's folder, give the folder above it (${dirname(dir)}) that holds all the class folders`;
@@ -382,7 +378,7 @@ export function describeImageFolder(
   const skipped: string[] = [];
   if (otherFiles.length > 0) skipped.push(`${counted(otherFiles.length, 'file')} that ${otherFiles.length === 1 ? 'is' : 'are'} not JPEG, PNG or WebP (${fileKinds(otherFiles)})`);
   if (nestedFolders.length > 0) {
-    skipped.push(`${counted(nestedFolders.length, 'folder')} inside ${nestedFolders.length === 1 ? 'a class folder' : 'class folders'} (${someNames(nestedFolders)}): only the images directly in a class folder count`);
+    skipped.push(`${counted(nestedFolders.length, 'folder')} inside ${nestedFolders.length === 1 ? 'a class folder' : 'class folders'} (${listNames(nestedFolders)}): only the images directly in a class folder count`);
   }
   return `${dir}: ${classes.length} class${classes.length === 1 ? '' : 'es'}, ${counted(total, 'image')} (${perClass})${skipped.length > 0 ? `; skipped ${skipped.join(' and ')}` : ''}`;
 }

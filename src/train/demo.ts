@@ -130,6 +130,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
       reporter.evaluate?.('the test set', done, total),
     );
     const reportDir = join(training.out, REPORT_DIR);
+    const segments = trainSegments(training.state);
     await writeReport(reportDir, {
       title: `Demo: ${o.arch} on Fashion-MNIST`,
       classes: training.state.classes,
@@ -141,8 +142,8 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
         'training images': training.trainSize,
         'validation images': training.validationSize,
         'test images': test.count,
-        optimizer: describeOptimizer(trainSegments(training.state), training.state.epoch),
-        'batch size': describeBatchSize(trainSegments(training.state), training.state.epoch),
+        optimizer: describeOptimizer(segments, training.state.epoch),
+        'batch size': describeBatchSize(segments, training.state.epoch),
         'BatchNorm recalibration': describePreciseBn(o.preciseBn),
         backend: training.backend,
         checkpoint: training.checkpoint ?? 'none',

@@ -9,6 +9,7 @@
 import { lstatSync, promises as fsp, rmdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { listNames } from '../data/errors.js';
 
 /** Prefix of every temporary file or folder written by this module. */
 export const TEMP_PREFIX = '.tmp-';
@@ -100,15 +101,6 @@ export class TargetInUseError extends Error {
     super(`${target}: ${problem}`);
     this.name = 'TargetInUseError';
   }
-}
-
-/**
- * A list of names for a one-line message: all of them when there are at most four (`a, b, c, d`), else the first
- * three and how many more (`a, b, c and 2 more`), in the order given.
- */
-export function listNames(names: readonly string[]): string {
-  const shown = names.slice(0, names.length > 4 ? 3 : 4);
-  return names.length > shown.length ? `${shown.join(', ')} and ${names.length - shown.length} more` : shown.join(', ');
 }
 
 /**
