@@ -179,6 +179,34 @@ describe('bad image folders', () => {
     assert.equal(tf.memory().numTensors, start);
   });
 
+  test('two images broken after opening in one batch: the first is named in its own words, not the other\'s', async () => {
+    const root = join(dir, 'late2');
+    for (const cls of ['a', 'b']) {
+      await mkdir(join(root, cls), { recursive: true });
+      await png(join(root, cls, 'ok.png'));
+    }
+    const cutPng = join(root, 'a', 'a_cut.png');
+    const cutJpeg = join(root, 'a', 'b_cut.jpg');
+    const noisy = (): ReturnType<typeof sharp> =>
+      sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 30 } } });
+    await noisy().png().toFile(cutPng);
+    await noisy().jpeg().toFile(cutJpeg);
+    const { train } = await openDataset(root, { inputShape: [4, 4, 3] });
+    // Cut in half: the headers are whole, the decoding breaks.
+    for (const f of [cutPng, cutJpeg]) {
+      const bytes = await readFile(f);
+      await writeFile(f, bytes.subarray(0, bytes.length >> 1));
+    }
+    // One unshuffled batch of all four: a_cut.png comes first; libvips's shared error buffer must not lend it the
+    // JPEG's words.
+    await assert.rejects(
+      (async () => {
+        for await (const b of train.batches({ batchSize: 4 })) tf.dispose([b.xs, b.ys]);
+      })(),
+      (e: Error) => e.message.startsWith(`${cutPng}: cannot decode image`) && !/jpe?g/i.test(e.message.slice(cutPng.length)),
+    );
+  });
+
   test('an empty class folder is named', async () => {
     const root = join(dir, 'empty_class');
     await mkdir(join(root, 'full'), { recursive: true });

@@ -191,26 +191,8 @@ function problemOf(file: string, err: unknown): string {
  * cost the others. The caller disposes `images`.
  */
 export async function loadImagesEach(paths: string[], shape: [number, number, number]): Promise<LoadedImages> {
-  const [h, w, c] = checkImageShape(paths[0] ?? 'images', shape);
-  const settled = await Promise.allSettled(
-    paths.map(async (p) => {
-      await checkImageFile(p);
-      return decodeImage(p, shape);
-    }),
-  );
-  // libvips keeps one error buffer per process, so a file that failed while others were decoding may carry their
-  // errors in its message too: each failed file is decoded again on its own, for its own words. (Failures are rare.)
-  if (paths.length > 1) {
-    for (const [i, r] of settled.entries()) {
-      if (r.status === 'fulfilled') continue;
-      try {
-        await checkImageFile(paths[i]);
-        settled[i] = { status: 'fulfilled', value: await decodeImage(paths[i], shape) };
-      } catch (err) {
-        settled[i] = { status: 'rejected', reason: err };
-      }
-    }
-  }
+  checkImageShape(paths[0] ?? 'images', shape);
+  const settled = await decodeEach(paths, shape, true);
   const files: string[] = [];
   const pixels: Uint8Array[] = [];
   const failed: ImageFailure[] = [];
@@ -223,9 +205,39 @@ export async function loadImagesEach(paths: string[], shape: [number, number, nu
     }
   });
   if (files.length === 0) return { files, images: undefined, failed };
-  const data = new Uint8Array(files.length * h * w * c);
-  pixels.forEach((d, i) => data.set(d, i * h * w * c));
-  return { files, images: toImageTensor({ data, shape: [files.length, h, w, c] }, shape), failed };
+  return { files, images: toImageTensor(stackImages(pixels, shape), shape), failed };
+}
+
+/**
+ * Decodes each file stretched to `shape` (after {@link checkImageFile} when `check`), all at once, each settled on its
+ * own. libvips keeps one error buffer per process, so a file that failed while others were decoding may carry their
+ * errors in its message too: each failed file is decoded again alone, for its own words. (Failures are rare.)
+ */
+async function decodeEach(paths: readonly string[], shape: [number, number, number], check: boolean): Promise<PromiseSettledResult<Uint8Array>[]> {
+  const decode = async (p: string): Promise<Uint8Array> => {
+    if (check) await checkImageFile(p);
+    return decodeImage(p, shape);
+  };
+  const settled = await Promise.allSettled(paths.map(decode));
+  if (paths.length > 1) {
+    for (const [i, r] of settled.entries()) {
+      if (r.status === 'fulfilled') continue;
+      try {
+        settled[i] = { status: 'fulfilled', value: await decode(paths[i]) };
+      } catch (err) {
+        settled[i] = { status: 'rejected', reason: err };
+      }
+    }
+  }
+  return settled;
+}
+
+/** Decoded images of `shape` ([h, w, c] each) as one batch of raw pixels. */
+function stackImages(pixels: readonly Uint8Array[], shape: readonly number[]): RawImages {
+  const size = shape[0] * shape[1] * shape[2];
+  const data = new Uint8Array(pixels.length * size);
+  pixels.forEach((d, i) => data.set(d, i * size));
+  return { data, shape: [pixels.length, shape[0], shape[1], shape[2]] };
 }
 
 /**
@@ -320,12 +332,11 @@ export class ImageFolderSource implements ExampleSource {
   }
 
   async read(positions: ArrayLike<number>): Promise<RawImages> {
-    const [h, w, c] = this.imageShape;
-    const size = h * w * c;
-    const decoded = await Promise.all(Array.from(positions, (p) => decodeImage(this.files[p], this.imageShape)));
-    const data = new Uint8Array(positions.length * size);
-    decoded.forEach((d, i) => data.set(d, i * size));
-    return { data, shape: [positions.length, h, w, c] };
+    // The files were checked at opening; a file that fails to decode now fails the batch, in its own words.
+    const settled = await decodeEach(Array.from(positions, (p) => this.files[p]), this.imageShape, false);
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+    return stackImages(settled.map((r) => (r as PromiseFulfilledResult<Uint8Array>).value), this.imageShape);
   }
 }
 
