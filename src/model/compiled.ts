@@ -81,14 +81,51 @@ export function planPoolingLayer(ops: NativeOps, cls: string, config: tf.seriali
 }
 
 /**
- * Compiles `model` for batches of `batch` images on the onednn backend, or returns why it cannot (not on onednn,
- * a layer or configuration it does not cover, non-float32 weights). See the module comment.
+ * The active backend's native ops for an executor of `model` over batches of `batch`, or why there can be none: the
+ * backend is not onednn, the model has other than one input and one output, the batch is no positive whole number.
  */
-export function compileForInference(model: tf.LayersModel, batch: number): CompiledModel | string {
+export function executorOps(model: tf.LayersModel, batch: number): NativeOps | string {
   const ops = activeNativeOps();
   if (ops === null) return `backend ${tf.getBackend()} is not ${ONEDNN_BACKEND_NAME}`;
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return 'not one input and one output';
   if (!Number.isInteger(batch) || batch < 1) return `batch ${batch} is not a positive whole number`;
+  return ops;
+}
+
+/** A layer's one call in a graph: its node, its inputs as value numbers, and its config. */
+export interface LayerNode {
+  node: tf.layers.Layer['inboundNodes'][number];
+  inputs: number[];
+  config: tf.serialization.ConfigDict;
+}
+
+/**
+ * The one call of `layer` in the graph being compiled, with its inputs as the value numbers `valueOf` gives their
+ * tensors (by tfjs tensor id), or why an executor cannot run it: called several times, several outputs, an input not
+ * computed before it, data not channels-last.
+ */
+export function layerNode(layer: tf.layers.Layer, valueOf: ReadonlyMap<number, number>): LayerNode | string {
+  if (layer.inboundNodes.length !== 1) return `${layer.name} is called ${layer.inboundNodes.length} times`;
+  const node = layer.inboundNodes[0];
+  if (node.outputTensors.length !== 1) return `${layer.name} has several outputs`;
+  const inputs: number[] = [];
+  for (const t of node.inputTensors) {
+    const v = valueOf.get(t.id);
+    if (v === undefined) return `${layer.name} reads a tensor computed later or elsewhere`;
+    inputs.push(v);
+  }
+  const config = layer.getConfig();
+  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') return `${layer.name} is not channels-last`;
+  return { node, inputs, config };
+}
+
+/**
+ * Compiles `model` for batches of `batch` images on the onednn backend, or returns why it cannot (not on onednn,
+ * a layer or configuration it does not cover, non-float32 weights). See the module comment.
+ */
+export function compileForInference(model: tf.LayersModel, batch: number): CompiledModel | string {
+  const ops = executorOps(model, batch);
+  if (typeof ops === 'string') return ops;
 
   const inputShape = model.inputs[0].shape.slice(1);
   if (inputShape.some((d) => d == null)) return 'the input shape is not fully known';
@@ -119,18 +156,10 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     if (cls === 'InputLayer') continue;
-    if (layer.inboundNodes.length !== 1) return `${layer.name} is called ${layer.inboundNodes.length} times`;
-    const node = layer.inboundNodes[0];
-    if (node.outputTensors.length !== 1) return `${layer.name} has several outputs`;
-    const inputs: number[] = [];
-    for (const t of node.inputTensors) {
-      const v = valueOf.get(t.id);
-      if (v === undefined) return `${layer.name} reads a tensor computed later or elsewhere`;
-      inputs.push(v);
-    }
+    const planned = layerNode(layer, valueOf);
+    if (typeof planned === 'string') return planned;
+    const { node, inputs, config } = planned;
     const x = shapes[inputs[0]];
-    const config = layer.getConfig();
-    if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') return `${layer.name} is not channels-last`;
     let outShape: number[];
     let run: Step['run'];
 

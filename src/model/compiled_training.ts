@@ -35,12 +35,11 @@ import {
   activeNativeOps,
   debugEnabled,
   moveTowards,
-  ONEDNN_BACKEND_NAME,
   type NativeOps,
   type NativePadding,
   type SpatialSize,
 } from '../backend/index.js';
-import { planPoolingLayer, recentlyUsed, softmaxRows } from './compiled.js';
+import { executorOps, layerNode, planPoolingLayer, recentlyUsed, softmaxRows } from './compiled.js';
 
 const sizeOf = tf.util.sizeFromShape;
 
@@ -101,10 +100,8 @@ interface Step {
  * cannot: not on onednn, a layer, configuration, loss or optimizer it does not cover (see the module comment).
  */
 export function compileTrainingStep(model: tf.LayersModel, batch: number): CompiledTrainingStep | string {
-  const ops = activeNativeOps();
-  if (ops === null) return `backend ${tf.getBackend()} is not ${ONEDNN_BACKEND_NAME}`;
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) return 'not one input and one output';
-  if (!Number.isInteger(batch) || batch < 1) return `batch ${batch} is not a positive whole number`;
+  const ops = executorOps(model, batch);
+  if (typeof ops === 'string') return ops;
   const compiled = compiledWith(model);
   if (typeof compiled === 'string') return compiled;
   const input = model.inputs[0];
@@ -201,21 +198,13 @@ class Planner {
       const cls = layer.getClassName();
       if (cls === 'InputLayer') continue;
       if (layer instanceof tf.LayersModel) return `${layer.name} is a nested model`;
-      if (layer.inboundNodes.length !== 1) return `${layer.name} is called ${layer.inboundNodes.length} times`;
+      const planned = layerNode(layer, this.valueOf);
+      if (typeof planned === 'string') return planned;
+      const { node, inputs, config } = planned;
       if (!layer.trainable && layer.weights.length > 0) return `${layer.name} is not trainable (frozen layers are not covered)`;
-      const config = layer.getConfig();
       for (const key of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'gammaRegularizer', 'betaRegularizer',
         'kernelConstraint', 'biasConstraint', 'gammaConstraint', 'betaConstraint']) {
         if (config[key] != null) return `${layer.name} has a ${key}`;
-      }
-      if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') return `${layer.name} is not channels-last`;
-      const node = layer.inboundNodes[0];
-      if (node.outputTensors.length !== 1) return `${layer.name} has several outputs`;
-      const inputs: number[] = [];
-      for (const t of node.inputTensors) {
-        const v = this.valueOf.get(t.id);
-        if (v === undefined) return `${layer.name} reads a tensor computed later or elsewhere`;
-        inputs.push(v);
       }
       const isOutput = node.outputTensors[0].id === this.model.outputs[0].id;
       if (isOutput && i !== layers.length - 1) return `${layer.name}, the output, is not the last layer`;
