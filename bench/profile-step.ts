@@ -85,59 +85,68 @@ interface KernelStats {
   calls: number;
 }
 
+/** Timers by name, on while `enabled`: what the instrumenting functions below wrap calls with. */
+class Timers {
+  readonly stats = new Map<string, KernelStats>();
+  enabled = false;
+
+  constructor(private readonly now: () => number) {}
+
+  /** `f()`, timed under `name` while enabled. */
+  time<T>(name: string, f: () => T): T {
+    const t0 = this.now();
+    try {
+      return f();
+    } finally {
+      const st = this.stats.get(name) ?? { ms: 0, calls: 0 };
+      st.ms += this.now() - t0;
+      st.calls++;
+      this.stats.set(name, st);
+    }
+  }
+
+  /** What main() reads: the stats, and a switch. */
+  get profiler(): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
+    return { stats: this.stats, setEnabled: (on) => (this.enabled = on) };
+  }
+}
+
 /**
  * Wraps every function of the onednn backend's addon with a timer: the compiled training step calls the addon
  * directly, not kernels. Must run before anything plans native ops (they keep the addon they saw).
  */
 function instrumentAddon(now: () => number): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
-  const stats = new Map<string, KernelStats>();
-  let enabled = false;
+  const timers = new Timers(now);
   const backend = tf.backend() as BackendOnednn;
   const addon = backend.native;
   const wrapped: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(addon)) {
-    wrapped[name] = (...args: unknown[]): unknown => {
-      if (!enabled) return (f as (...a: unknown[]) => unknown).apply(addon, args);
-      const t0 = now();
-      try {
-        return (f as (...a: unknown[]) => unknown).apply(addon, args);
-      } finally {
-        const st = stats.get(name) ?? { ms: 0, calls: 0 };
-        st.ms += now() - t0;
-        st.calls++;
-        stats.set(name, st);
-      }
-    };
+    const call = (args: unknown[]): unknown => (f as (...a: unknown[]) => unknown).apply(addon, args);
+    wrapped[name] = (...args: unknown[]): unknown => (timers.enabled ? timers.time(name, () => call(args)) : call(args));
   }
   (backend as { native: unknown }).native = wrapped;
-  return { stats, setEnabled: (on) => (enabled = on) };
+  return timers.profiler;
 }
 
 /** Wraps every kernel of `backendName` with a timer; nested kernel calls through the registry count once. */
 function instrument(backendName: string, now: () => number): { stats: Map<string, KernelStats>; setEnabled(on: boolean): void } {
-  const stats = new Map<string, KernelStats>();
-  let enabled = false;
+  const timers = new Timers(now);
   let depth = 0;
   for (const config of tf.getKernelsForBackend(backendName)) {
     const inner = config.kernelFunc;
     const wrapped: KernelFunc = (args) => {
-      if (!enabled || depth > 0) return inner(args);
+      if (!timers.enabled || depth > 0) return inner(args);
       depth++;
-      const t0 = now();
       try {
-        return inner(args);
+        return timers.time(config.kernelName, () => inner(args));
       } finally {
         depth--;
-        const s = stats.get(config.kernelName) ?? { ms: 0, calls: 0 };
-        s.ms += now() - t0;
-        s.calls++;
-        stats.set(config.kernelName, s);
       }
     };
     tf.unregisterKernel(config.kernelName, backendName);
     tf.registerKernel({ ...config, kernelFunc: wrapped } as KernelConfig);
   }
-  return { stats, setEnabled: (on) => (enabled = on) };
+  return timers.profiler;
 }
 
 async function main(): Promise<void> {
