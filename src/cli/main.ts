@@ -88,9 +88,9 @@ export function buildProgram(): Command {
  * command is unknown, so `resnet bogus --help` would print the program's help and exit 0, and `resnet help bogus`
  * the help on stderr; without the help request it reports the unknown command (with its "Did you mean" suggestion)
  * as it does for `resnet bogus`. The program itself takes no option with a value, so its first argument that is not
- * an option names the command. Exported for tests.
+ * an option names the command.
  */
-export function argvForCommander(program: Command, argv: string[]): string[] {
+function argvForCommander(program: Command, argv: string[]): string[] {
   const isHelpFlag = (arg: string) => arg === '-h' || arg === '--help';
   const known = (name: string) => name === 'help' || program.commands.some((c) => c.name() === name || c.aliases().includes(name));
   let at = argv.findIndex((arg) => !arg.startsWith('-'));
