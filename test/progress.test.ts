@@ -17,12 +17,11 @@ import {
   streamColumns,
   streamReporter,
   trackProgress,
-  train,
   type EpochRecord,
   type ProgressLine,
 } from '../src/train/index.js';
 import { fakeTerminal, runCaptured } from './cli-helpers.js';
-import { SIGNS_TEST, TEST_BACKEND, TINY_INPUT, memoryDataset, tempDir, tinyResNet } from './train-fixtures.js';
+import { SIGNS_TEST, TEST_BACKEND, TINY_INPUT, memoryDataset, tempDir, tinyResNet, trainReleased } from './train-fixtures.js';
 
 const { dir: work, cleanup } = tempDir('resnet-progress-');
 test.after(cleanup);
@@ -549,7 +548,7 @@ test('train without validation data: the report evaluates the training set and t
   const { dir, cleanup: done } = tempDir();
   try {
     const evaluations: string[] = [];
-    const r = await train({
+    const r = await trainReleased({
       data: memoryDataset(12, TINY_INPUT, 3, 'train'),
       buildModel: (shape, classes) => tinyResNet(shape, classes),
       batchSize: 8,
@@ -559,8 +558,6 @@ test('train without validation data: the report evaluates the training set and t
       backend: TEST_BACKEND,
       reporter: { message() {}, start() {}, step() {}, end() {}, stop() {}, evaluate: (w, d, t) => evaluations.push(`${w} ${d}/${t}`) },
     });
-    r.optimizer.dispose();
-    r.model.dispose();
     assert.deepEqual(evaluations, ['the training set 0/12', 'the training set 8/12', 'the training set 12/12']);
     assert.equal(r.evaluation?.count, 12);
   } finally {

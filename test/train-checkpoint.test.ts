@@ -26,7 +26,7 @@ import {
   type OptimizerName,
   type TrainState,
 } from '../src/train/index.js';
-import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet, trainReleased } from './train-fixtures.js';
 
 function tempEntries(dir: string): string[] {
   return readdirSync(dir).filter((n) => n.startsWith('.tmp-'));
@@ -227,9 +227,7 @@ test('divergence: a NaN loss stops training with a clear error and keeps the las
     report: false,
   };
   try {
-    const good = await train({ ...base, epochs: 1, lr: 0.01, reporter: recordingReporter() });
-    good.optimizer.dispose();
-    good.model.dispose();
+    await trainReleased({ ...base, epochs: 1, lr: 0.01, reporter: recordingReporter() });
     const ckpt = join(dir, 'checkpoints', 'epoch-0001');
     const weightsBefore = readFileSync(join(ckpt, 'weights.bin'));
     const tensorsBefore = tf.memory().numTensors;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_PRECISE_BN, RunFolderInUseError, checkCompatible, evaluateModel, loadModel, train, type TrainOptions } from '../src/train/index.js';
-import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet, trainReleased } from './train-fixtures.js';
 
 const TRAIN = memoryDataset(12, TINY_INPUT, 3, 'train');
 
@@ -112,18 +112,13 @@ test('train: validation data holding some of the training classes validates over
   try {
     // Validation images of class2 and class0 only (labels 0, 1, 0, 1: class2, class0, ...).
     const val = memoryDataset(4, TINY_INPUT, 2, 'val', ['class2', 'class0']);
-    const r = await train(options(join(dir, 'run'), { valData: val, report: true }));
-    try {
-      const e = r.evaluation!;
-      assert.deepEqual(e.classes, ['class0', 'class1', 'class2']);
-      assert.deepEqual(e.perClass.map((m) => m.support), [2, 0, 2]);
-      assert.deepEqual(e.confusion[1], [0, 0, 0]);
-      assert.equal(e.count, 4);
-      assert.equal(r.state.history[0].val_acc, e.accuracy);
-    } finally {
-      r.model.dispose();
-      r.optimizer.dispose();
-    }
+    const r = await trainReleased(options(join(dir, 'run'), { valData: val, report: true }));
+    const e = r.evaluation!;
+    assert.deepEqual(e.classes, ['class0', 'class1', 'class2']);
+    assert.deepEqual(e.perClass.map((m) => m.support), [2, 0, 2]);
+    assert.deepEqual(e.confusion[1], [0, 0, 0]);
+    assert.equal(e.count, 4);
+    assert.equal(r.state.history[0].val_acc, e.accuracy);
   } finally {
     cleanup();
   }
@@ -156,28 +151,18 @@ test('train: BatchNorm recalibration is on by default; resuming a finished run s
   const { dir, cleanup } = tempDir();
   try {
     const out = join(dir, 'run');
-    const first = await train(options(out));
-    try {
-      assert.equal(DEFAULT_PRECISE_BN, 10);
-      assert.equal(first.state.args.preciseBn, DEFAULT_PRECISE_BN);
-    } finally {
-      first.optimizer.dispose();
-      first.model.dispose();
-    }
+    const first = await trainReleased(options(out));
+    assert.equal(DEFAULT_PRECISE_BN, 10);
+    assert.equal(first.state.args.preciseBn, DEFAULT_PRECISE_BN);
     // loadModel takes a saved model, and says what to do with a run folder.
     await assert.rejects(loadModel(out), (e: Error) => e.message === `${out}: a training run folder, not a saved model: load one of its checkpoints/epoch-NNNN folders (resolveModelDir finds the latest or best)`);
     const reporter = recordingReporter();
-    const again = await train(options(out, { resume: true, reporter }));
-    try {
-      assert.equal(again.state.epoch, 1);
-      assert.ok(
-        reporter.messages.some((m) => /epoch-0001 is at epoch 1 and --epochs is 1: nothing to train \(pass a larger --epochs to go on\)$/.test(m)),
-        reporter.messages.join('\n'),
-      );
-    } finally {
-      again.optimizer.dispose();
-      again.model.dispose();
-    }
+    const again = await trainReleased(options(out, { resume: true, reporter }));
+    assert.equal(again.state.epoch, 1);
+    assert.ok(
+      reporter.messages.some((m) => /epoch-0001 is at epoch 1 and --epochs is 1: nothing to train \(pass a larger --epochs to go on\)$/.test(m)),
+      reporter.messages.join('\n'),
+    );
   } finally {
     cleanup();
   }
@@ -245,9 +230,7 @@ test('train: an existing empty folder, and one left by a run killed while writin
   try {
     const empty = join(dir, 'empty');
     mkdirSync(empty);
-    const a = await train(options(empty));
-    a.optimizer.dispose();
-    a.model.dispose();
+    const a = await trainReleased(options(empty));
     assert.equal(a.state.epoch, 1);
     assert.ok(existsSync(join(empty, 'checkpoints', 'epoch-0001', 'state.json')));
 
@@ -256,9 +239,7 @@ test('train: an existing empty folder, and one left by a run killed while writin
     const temp = join(killed, 'checkpoints', `.tmp-epoch-0001-4242-0a1b2c3d`);
     mkdirSync(temp, { recursive: true });
     writeFileSync(join(temp, 'weights.bin'), 'partial');
-    const b = await train(options(killed));
-    b.optimizer.dispose();
-    b.model.dispose();
+    const b = await trainReleased(options(killed));
     assert.equal(b.state.epoch, 1);
     assert.deepEqual(readdirSync(join(killed, 'checkpoints')).sort(), ['best', 'epoch-0001', 'latest'], 'the temporary is gone');
   } finally {

@@ -1,7 +1,9 @@
 /**
  * Shared fixtures of the training tests: where the real SIGNS data is, tiny models, in-memory data sets, temporary
- * run folders and a reporter that records instead of printing.
+ * run folders, reporters that record instead of printing, a training run that frees its model at once, and the
+ * readers and references that compare runs (weights, their largest difference, the cosine rate, each step's rate).
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../src/backend/index.js';
 import { MemorySource, SourceDataset, type Dataset } from '../src/data/index.js';
 import { buildResNet } from '../src/model/index.js';
-import type { EpochRecord, ProgressReporter } from '../src/train/index.js';
+import { train, type EpochRecord, type ProgressReporter, type TrainOptions, type TrainResult } from '../src/train/index.js';
 
 /** The repository root (tests run from `dist/test/`). */
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -91,4 +93,73 @@ export function recordingReporter(): ProgressReporter & { messages: string[]; re
     stop() {},
   };
   return r;
+}
+
+/**
+ * A recording reporter whose `end` throws `stopped after epoch <n>` when the first epoch ends: a run stopped (as by a
+ * crash) right after that epoch's checkpoint, to be resumed.
+ */
+export function stoppingReporter(): ReturnType<typeof recordingReporter> {
+  const r = recordingReporter();
+  r.end = (record: EpochRecord) => {
+    throw new Error(`stopped after epoch ${record.epoch}`);
+  };
+  return r;
+}
+
+/**
+ * Trains with `options`, then disposes the trained model and its optimizer at once: for tests that read only the
+ * run's state, files and messages. Returns the rest of the result.
+ */
+export async function trainReleased(options: TrainOptions): Promise<Omit<TrainResult, 'model' | 'optimizer'>> {
+  const { model, optimizer, ...rest } = await train(options);
+  optimizer.dispose();
+  model.dispose();
+  return rest;
+}
+
+/** The values of each of `model`'s weights, in `getWeights()` order. */
+export async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
+  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+}
+
+/** The largest |a - b| over two lists of arrays, asserting that both have the same number of arrays and sizes. */
+export function maxDifference(a: Float32Array[], b: Float32Array[]): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  a.forEach((w, i) => {
+    assert.equal(w.length, b[i].length);
+    w.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i][j]))));
+  });
+  return max;
+}
+
+/** Cosine decay worked out here, independently of `learningRateAt`: `lr` at step 0, 0 at step `total`. */
+export function cosineRate(lr: number, step: number, total: number): number {
+  return lr * 0.5 * (1 + Math.cos((Math.PI * step) / total));
+}
+
+/**
+ * Runs `fn` while recording the learning rate of every step of one optimizer class: `proto` is its prototype (e.g.
+ * `tf.AdamOptimizer.prototype`), whose `applyGradients` is wrapped for the call, and `rateOf` reads the rate off the
+ * optimizer (typed as the fields it reads) as the step begins. Install it after the backend: the onednn backend
+ * replaces AdamOptimizer's applyGradients when it registers, and this wraps whichever one is in use.
+ */
+export async function recordingStepRates<V, T>(
+  proto: tf.Optimizer,
+  rateOf: (optimizer: V) => number,
+  fn: () => Promise<T>,
+): Promise<{ result: T; rates: number[] }> {
+  const target = proto as unknown as { applyGradients: (this: V, g: unknown) => void };
+  const original = target.applyGradients;
+  const rates: number[] = [];
+  target.applyGradients = function (this: V, g: unknown) {
+    rates.push(rateOf(this));
+    original.call(this, g);
+  };
+  try {
+    return { result: await fn(), rates };
+  } finally {
+    target.applyGradients = original;
+  }
 }

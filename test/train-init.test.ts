@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { saveKerasH5Weights } from '../src/io/keras_h5.js';
-import { describeInitWeights, initWeightsFrom, saveModel, train } from '../src/train/index.js';
+import { describeInitWeights, initWeightsFrom, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
-import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet, trainReleased } from './train-fixtures.js';
 
 /** Weights by layer name. */
 function layerWeights(m: tf.LayersModel): Map<string, Float32Array[]> {
@@ -79,19 +79,15 @@ test('initWeightsFrom: one-line errors for a missing source and for one whose la
 test('train and resnet train --init-weights: a new run on 3 classes starts from a 6-class run, says so, and the report names it', async () => {
   const { dir, cleanup } = tempDir('resnet-init-');
   try {
-    const six = await train({
+    await trainReleased({
       data: memoryDataset(12, TINY_INPUT, 6, 'six'), valSplit: 0, buildModel: (shape, classes) => tinyResNet(shape, classes), batchSize: 6,
       epochs: 1, preciseBn: 0, out: join(dir, 'six'), backend: TEST_BACKEND, reporter: recordingReporter(), report: false,
     });
-    six.optimizer.dispose();
-    six.model.dispose();
     const reporter = recordingReporter();
-    const three = await train({
+    const three = await trainReleased({
       data: memoryDataset(9, TINY_INPUT, 3, 'three'), valSplit: 0, buildModel: (shape, classes) => tinyResNet(shape, classes), batchSize: 4,
       epochs: 1, preciseBn: 0, out: join(dir, 'three'), backend: TEST_BACKEND, reporter, initWeights: join(dir, 'six'),
     });
-    three.optimizer.dispose();
-    three.model.dispose();
     assert.ok(reporter.messages.some((m) => m.startsWith(`initial weights: `) && m.includes(` layers from ${join(dir, 'six')}; `)), reporter.messages.join('\n'));
     assert.equal(three.state.args.initWeights, join(dir, 'six'));
     assert.match(readFileSync(join(dir, 'three', 'report', 'report.md'), 'utf8'), new RegExp(`^- initial weights: from ${join(dir, 'six')}, layers whose names and shapes match$`, 'm'));

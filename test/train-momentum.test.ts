@@ -11,9 +11,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { type RunState, type TrainOptions, type EpochRecord, describeOptimizer, readState, train } from '../src/train/index.js';
+import { type RunState, type TrainOptions, describeOptimizer, readState, train } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
-import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import {
+  SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, cosineRate, maxDifference, memoryDataset, recordingReporter, recordingStepRates, stoppingReporter, tempDir,
+  tinyResNet, trainReleased, weightsOf,
+} from './train-fixtures.js';
 
 const TRAIN = memoryDataset(24, TINY_INPUT, 3, 'train');
 const LR = 0.02;
@@ -40,23 +43,8 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   };
 }
 
-function cosine(t: number): number {
-  return LR * 0.5 * (1 + Math.cos((Math.PI * t) / TOTAL));
-}
-
-async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
-  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
-}
-
-function maxDifference(a: Float32Array[], b: Float32Array[]): number {
-  assert.equal(a.length, b.length);
-  let max = 0;
-  a.forEach((w, i) => {
-    assert.equal(w.length, b[i].length);
-    w.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i][j]))));
-  });
-  return max;
-}
+/** The cosine schedule's rate at step `t` of this file's 2-epoch runs. */
+const cosine = (t: number): number => cosineRate(LR, t, TOTAL);
 
 /**
  * The reference: `epochs` epochs of the same batches (same seed, same shuffles) on tfjs's CPU backend, the model
@@ -130,19 +118,14 @@ for (const nesterov of [false, true]) {
 
 test('momentum: the cosine schedule sets the optimizer\'s step rate before every step; log.csv has each epoch\'s first rate', async () => {
   await initBackend(TEST_BACKEND);
-  // MomentumOptimizer steps with SGD's cached scalar `c` = -lr: record it at every step.
-  const proto = tf.MomentumOptimizer.prototype as unknown as { applyGradients: (g: unknown) => void };
-  const original = proto.applyGradients;
-  const rates: number[] = [];
-  proto.applyGradients = function (this: { c: tf.Scalar }, g: unknown) {
-    rates.push(-this.c.dataSync()[0]);
-    original.call(this, g);
-  };
   const { dir, cleanup } = tempDir();
   try {
-    const result = await train(options(dir, { lrSchedule: 'cosine' }));
-    result.optimizer.dispose();
-    result.model.dispose();
+    // MomentumOptimizer steps with SGD's cached scalar `c` = -lr: record it at every step.
+    const { rates } = await recordingStepRates(
+      tf.MomentumOptimizer.prototype,
+      (o: { c: tf.Scalar }) => -o.c.dataSync()[0],
+      () => trainReleased(options(dir, { lrSchedule: 'cosine' })),
+    );
     assert.equal(rates.length, TOTAL, 'one rate per step');
     // float32 scalars: to float32 precision.
     rates.forEach((r, t) => assert.ok(Math.abs(r - cosine(t)) <= 1e-7 * LR, `step ${t}: ${r} vs ${cosine(t)}`));
@@ -155,7 +138,6 @@ test('momentum: the cosine schedule sets the optimizer\'s step rate before every
     // Epoch 1 starts at t = 0 (lr), epoch 2 at t = 3 = T/2 (lr/2).
     assert.ok(Math.abs(logged[0] - LR) < 1e-12 && Math.abs(logged[1] - LR / 2) < 1e-12, `log.csv lr: ${logged}`);
   } finally {
-    proto.applyGradients = original;
     cleanup();
   }
 });
@@ -179,11 +161,7 @@ test('momentum: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs, velocit
     }
 
     // The same run stopped (as by a crash) right after epoch 1's checkpoint, then resumed.
-    const crashing = recordingReporter();
-    crashing.end = (record: EpochRecord) => {
-      throw new Error(`stopped after epoch ${record.epoch}`);
-    };
-    await assert.rejects(train(options(split.dir, { reporter: crashing })), /stopped after epoch 1/);
+    await assert.rejects(train(options(split.dir, { reporter: stoppingReporter() })), /stopped after epoch 1/);
     const stored = JSON.parse(readFileSync(join(split.dir, 'checkpoints', 'epoch-0001', 'optimizer.json'), 'utf8'));
     assert.equal(stored.className, 'Momentum');
     assert.equal(stored.config.momentum, MOMENTUM);
@@ -212,12 +190,8 @@ test('momentum: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs, velocit
 
 test('momentum: a resume that adds or changes it starts a new stretch; plain SGD state resumes into momentum and back', async () => {
   const { dir, cleanup } = tempDir();
-  const run = async (extra: Partial<TrainOptions>): Promise<RunState> => {
-    const r = await train(options(dir, { resume: true, ...extra }));
-    r.optimizer.dispose();
-    r.model.dispose();
-    return r.state;
-  };
+  /** Trains (resuming) the run in `dir` with `extra` options; returns its state. */
+  const run = async (extra: Partial<TrainOptions>): Promise<RunState> => (await trainReleased(options(dir, { resume: true, ...extra }))).state;
   try {
     await run({ epochs: 1, momentum: 0 });
     let state = await run({ epochs: 2, momentum: 0.9, nesterov: true });

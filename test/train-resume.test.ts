@@ -13,7 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import {
   RunFolderInUseError, type RunState, type TrainSegment, describeBatchSize, describeOptimizer, readState, train, trainSegments, type TrainOptions,
 } from '../src/train/index.js';
-import { TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import {
+  TEST_BACKEND, TINY_INPUT, cosineRate, maxDifference, memoryDataset, recordingReporter, tempDir, tinyResNet, trainReleased, weightsOf,
+} from './train-fixtures.js';
 
 const TRAIN = memoryDataset(24, TINY_INPUT, 3, 'train');
 const VAL = memoryDataset(6, TINY_INPUT, 3, 'val');
@@ -32,10 +34,6 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     reporter: recordingReporter(),
     ...extra,
   };
-}
-
-async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
-  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
 }
 
 test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters and logs continue', async () => {
@@ -82,8 +80,7 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
       // (Had Adam's moments or step count been reset, the epoch-2 updates would differ by far more than this.)
       const got = await weightsOf(second.model);
       assert.equal(got.length, expected.length);
-      let maxDiff = 0;
-      got.forEach((w, i) => w.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - expected[i][j])))));
+      const maxDiff = maxDifference(got, expected);
       assert.ok(maxDiff < 1e-4, `largest weight difference ${maxDiff}`);
       // The straight run's log holds the same epoch-1 metrics as the split run's.
       const straightLog = JSON.parse(readFileSync(join(straight.dir, 'log.json'), 'utf8'));
@@ -111,9 +108,7 @@ test('resume: 1 epoch + 1 resumed epoch equals 2 uninterrupted epochs; counters 
 test('resume: a run whose state.json predates per-step losses resumes; only the new epochs have them', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const r = await train(options(dir, { epochs: 1 }));
-    r.optimizer.dispose();
-    r.model.dispose();
+    await trainReleased(options(dir, { epochs: 1 }));
     // Rewrite the checkpoint's state as an older version wrote it: no step_loss, no step_acc.
     const stateFile = join(dir, 'checkpoints', 'epoch-0001', 'state.json');
     const old = JSON.parse(readFileSync(stateFile, 'utf8'));
@@ -123,18 +118,13 @@ test('resume: a run whose state.json predates per-step losses resumes; only the 
     }
     writeFileSync(stateFile, JSON.stringify(old, null, 2));
 
-    const resumed = await train(options(dir, { epochs: 2, resume: true, report: true }));
-    try {
-      const { history } = resumed.state;
-      assert.equal(history[0].step_loss, undefined);
-      assert.equal(history[1].step_loss?.length, 3);
-      const steps = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n').slice(1);
-      assert.deepEqual(steps.map((l) => l.split(',').slice(0, 2).join(',')), ['2,1', '2,2', '2,3']);
-      assert.match(readFileSync(join(dir, 'report', 'curves.svg'), 'utf8'), />train \(per step\)</);
-    } finally {
-      resumed.optimizer.dispose();
-      resumed.model.dispose();
-    }
+    const resumed = await trainReleased(options(dir, { epochs: 2, resume: true, report: true }));
+    const { history } = resumed.state;
+    assert.equal(history[0].step_loss, undefined);
+    assert.equal(history[1].step_loss?.length, 3);
+    const steps = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n').slice(1);
+    assert.deepEqual(steps.map((l) => l.split(',').slice(0, 2).join(',')), ['2,1', '2,2', '2,3']);
+    assert.match(readFileSync(join(dir, 'report', 'curves.svg'), 'utf8'), />train \(per step\)</);
   } finally {
     cleanup();
   }
@@ -150,12 +140,7 @@ const optimizerLine = (dir: string): string | undefined => reportLine(dir, '- op
 
 /** Trains (resuming) the run in `dir` with `extra` options and a report; returns its state. */
 function resumer(dir: string): (extra: Partial<TrainOptions>) => Promise<RunState> {
-  return async (extra) => {
-    const r = await train(options(dir, { resume: true, report: true, ...extra }));
-    r.optimizer.dispose();
-    r.model.dispose();
-    return r.state;
-  };
+  return async (extra) => (await trainReleased(options(dir, { resume: true, report: true, ...extra }))).state;
 }
 
 test('resume: the report names the optimizer settings of each stretch of epochs when a resume changed them', async () => {
@@ -175,7 +160,7 @@ test('resume: the report names the optimizer settings of each stretch of epochs 
     assert.equal(optimizerLine(dir), '- optimizer: epochs 1-2: adam (lr 0.01); epochs 3-4: adam (lr 0.005)');
     // Cosine decay over 5 epochs from epoch 5: its first step's rate is 0.005 * (1 + cos(pi * 4/5)) / 2.
     const state = await run({ epochs: 5, lr: 0.005, lrSchedule: 'cosine' });
-    assert.ok(Math.abs(state.history[4].lr - (0.005 * (1 + Math.cos((Math.PI * 4) / 5))) / 2) < 1e-9);
+    assert.ok(Math.abs(state.history[4].lr - cosineRate(0.005, 4, 5)) < 1e-9);
     assert.equal(optimizerLine(dir), '- optimizer: epochs 1-2: adam (lr 0.01); epochs 3-4: adam (lr 0.005); epoch 5: adam (lr 0.005, cosine decay to 0 over 5 epochs)');
     // state.json keeps them, so the next resume (and its report) knows them too.
     const stored = (await readState(join(dir, 'checkpoints', 'epoch-0005'))) as RunState;
@@ -188,9 +173,7 @@ test('resume: the report names the optimizer settings of each stretch of epochs 
 test('resume: a state from before the settings were recorded stands for its epochs with its stored arguments', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const r = await train(options(dir, { epochs: 1, lr: 0.01 }));
-    r.optimizer.dispose();
-    r.model.dispose();
+    await trainReleased(options(dir, { epochs: 1, lr: 0.01 }));
     const stateFile = join(dir, 'checkpoints', 'epoch-0001', 'state.json');
     const old = JSON.parse(readFileSync(stateFile, 'utf8'));
     assert.ok(Array.isArray(old.segments));
@@ -198,9 +181,7 @@ test('resume: a state from before the settings were recorded stands for its epoc
     writeFileSync(stateFile, JSON.stringify(old, null, 2));
     assert.deepEqual(trainSegments(old), [{ fromEpoch: 1, optimizer: 'adam', lr: 0.01, lrSchedule: 'constant', epochs: 1, batchSize: 8 }]);
 
-    const resumed = await train(options(dir, { epochs: 2, lr: 0.002, resume: true, report: true }));
-    resumed.optimizer.dispose();
-    resumed.model.dispose();
+    await trainReleased(options(dir, { epochs: 2, lr: 0.002, resume: true, report: true }));
     assert.equal(optimizerLine(dir), '- optimizer: epoch 1: adam (lr 0.01); epoch 2: adam (lr 0.002)');
   } finally {
     cleanup();
@@ -267,9 +248,7 @@ test('describeOptimizer: stretches with their epochs; epochs before the first re
 test('resume: refuses to start over an existing run, and a different input shape', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const r = await train(options(dir, { epochs: 1 }));
-    r.optimizer.dispose();
-    r.model.dispose();
+    await trainReleased(options(dir, { epochs: 1 }));
     await assert.rejects(train(options(dir, { epochs: 2 })), (e: Error) => e instanceof RunFolderInUseError && /already holds a training run .*--resume/.test(e.message));
     await assert.rejects(
       train(options(dir, { epochs: 2, resume: true, inputShape: [48, 48, 3] })),
@@ -300,19 +279,14 @@ test('early stopping: stops when the validation loss has not improved for `patie
   };
   try {
     const reporter = recordingReporter();
-    const r = await train(options(dir, { buildModel: frozen, optimizer: 'sgd', lr: 1e-20, epochs: 6, earlyStop: 2, keepCheckpoints: 1, reporter }));
-    try {
-      assert.equal(r.stoppedEarly, true);
-      assert.equal(r.state.epoch, 3, 'epoch 1 is the best; epochs 2 and 3 do not improve; patience 2 stops after 3');
-      assert.deepEqual(r.state.best, { monitor: 'val_loss', epoch: 1, value: r.state.history[0].val_loss });
-      assert.ok(reporter.messages.some((m) => /^early stop: val_loss has not improved for 2 epochs/.test(m)));
-      const ckpts = join(dir, 'checkpoints');
-      assert.deepEqual(readdirSync(ckpts).sort(), ['best', 'epoch-0001', 'epoch-0003', 'latest']);
-      assert.equal(readFileSync(join(ckpts, 'best'), 'utf8').trim(), 'epoch-0001');
-    } finally {
-      r.optimizer.dispose();
-      r.model.dispose();
-    }
+    const r = await trainReleased(options(dir, { buildModel: frozen, optimizer: 'sgd', lr: 1e-20, epochs: 6, earlyStop: 2, keepCheckpoints: 1, reporter }));
+    assert.equal(r.stoppedEarly, true);
+    assert.equal(r.state.epoch, 3, 'epoch 1 is the best; epochs 2 and 3 do not improve; patience 2 stops after 3');
+    assert.deepEqual(r.state.best, { monitor: 'val_loss', epoch: 1, value: r.state.history[0].val_loss });
+    assert.ok(reporter.messages.some((m) => /^early stop: val_loss has not improved for 2 epochs/.test(m)));
+    const ckpts = join(dir, 'checkpoints');
+    assert.deepEqual(readdirSync(ckpts).sort(), ['best', 'epoch-0001', 'epoch-0003', 'latest']);
+    assert.equal(readFileSync(join(ckpts, 'best'), 'utf8').trim(), 'epoch-0001');
   } finally {
     cleanup();
   }
@@ -321,22 +295,16 @@ test('early stopping: stops when the validation loss has not improved for `patie
 test('resume: data of another size than the run trained on gets a note, and the state records the sizes', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const first = await train(options(dir, { epochs: 1 }));
-    first.optimizer.dispose();
-    first.model.dispose();
+    const first = await trainReleased(options(dir, { epochs: 1 }));
     assert.deepEqual(first.state.images, { train: TRAIN.size, validation: VAL.size });
     // The same data: no note.
     const same = recordingReporter();
-    const second = await train(options(dir, { epochs: 2, resume: true, reporter: same }));
-    second.optimizer.dispose();
-    second.model.dispose();
+    await trainReleased(options(dir, { epochs: 2, resume: true, reporter: same }));
     assert.ok(!same.messages.some((m) => m.startsWith('note: the data')), same.messages.join('\n'));
     // Fewer training images now.
     const fewer = recordingReporter();
     const smaller = memoryDataset(TRAIN.size - 4, TINY_INPUT, 3, 'train');
-    const third = await train(options(dir, { data: smaller, epochs: 3, resume: true, reporter: fewer }));
-    third.optimizer.dispose();
-    third.model.dispose();
+    const third = await trainReleased(options(dir, { data: smaller, epochs: 3, resume: true, reporter: fewer }));
     assert.ok(
       fewer.messages.includes(`note: the data is not what the run trained on so far: ${TRAIN.size} training and ${VAL.size} validation images then, ` +
         `${TRAIN.size - 4} and ${VAL.size} now (validation results before and after this point do not compare)`),

@@ -10,9 +10,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { learningRateAt, readState, scheduleChangeNote, setLearningRate, train, type EpochRecord, type TrainOptions } from '../src/train/index.js';
+import { learningRateAt, readState, scheduleChangeNote, setLearningRate, train, type TrainOptions } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
-import { SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import {
+  SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, cosineRate, maxDifference, memoryDataset, recordingReporter, recordingStepRates, stoppingReporter, tempDir,
+  tinyResNet, trainReleased, weightsOf,
+} from './train-fixtures.js';
 
 /** Asserts |a - b| <= tol * max(|b|, 1e-12). */
 function assertClose(a: number, b: number, tol: number, what: string): void {
@@ -125,27 +128,11 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
  */
 async function recordingAdamRates<T>(fn: () => Promise<T>): Promise<{ result: T; rates: number[] }> {
   await initBackend(TEST_BACKEND);
-  const proto = tf.AdamOptimizer.prototype as unknown as { applyGradients: (g: unknown) => void };
-  const original = proto.applyGradients;
-  const rates: number[] = [];
-  proto.applyGradients = function (this: { learningRate: number }, g: unknown) {
-    rates.push(this.learningRate);
-    original.call(this, g);
-  };
-  try {
-    return { result: await fn(), rates };
-  } finally {
-    proto.applyGradients = original;
-  }
+  return recordingStepRates(tf.AdamOptimizer.prototype, (o: { learningRate: number }) => o.learningRate, fn);
 }
 
-function cosine(t: number): number {
-  return LR * 0.5 * (1 + Math.cos((Math.PI * t) / TOTAL));
-}
-
-async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
-  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
-}
+/** The cosine schedule's rate at step `t` of this file's 2-epoch runs. */
+const cosine = (t: number): number => cosineRate(LR, t, TOTAL);
 
 test('train: with cosine the optimizer steps at the scheduled rate, the log has each epoch\'s first rate; resume continues the curve', async () => {
   const straight = tempDir();
@@ -177,20 +164,14 @@ test('train: with cosine the optimizer steps at the scheduled rate, the log has 
     }
 
     // The same run, stopped (as by a crash) right after epoch 1's checkpoint, then resumed.
-    const crashing = recordingReporter();
-    crashing.end = (record: EpochRecord) => {
-      throw new Error(`stopped after epoch ${record.epoch}`);
-    };
-    await assert.rejects(train(options(split.dir, { reporter: crashing })), /stopped after epoch 1/);
+    await assert.rejects(train(options(split.dir, { reporter: stoppingReporter() })), /stopped after epoch 1/);
     const b = await recordingAdamRates(() => train(options(split.dir, { resume: true })));
     try {
       assert.deepEqual(b.result.state.history.map((h) => h.epoch), [1, 2]);
       assert.equal(b.rates.length, STEPS, 'only epoch 2 is trained');
       b.rates.forEach((r, i) => assertClose(r, cosine(STEPS + i), 1e-12, `resumed step ${STEPS + i}`));
       assertClose(b.result.state.history[1].lr, LR / 2, 1e-12, 'resumed epoch 2 lr');
-      const got = await weightsOf(b.result.model);
-      let maxDiff = 0;
-      got.forEach((w, i) => w.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - expectedWeights[i][j])))));
+      const maxDiff = maxDifference(await weightsOf(b.result.model), expectedWeights);
       assert.ok(maxDiff < 1e-4, `largest weight difference from the uninterrupted run: ${maxDiff}`);
     } finally {
       b.result.optimizer.dispose();
@@ -216,15 +197,10 @@ test('train: an unknown schedule is refused before anything is written', async (
 test('train: the constant schedule keeps every step at lr', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const { result, rates } = await recordingAdamRates(() => train(options(dir, { lrSchedule: undefined, epochs: 1 })));
-    try {
-      assert.deepEqual(rates, [LR, LR, LR]);
-      assert.equal(result.state.history[0].lr, LR);
-      assert.equal(result.state.args.lrSchedule, 'constant');
-    } finally {
-      result.optimizer.dispose();
-      result.model.dispose();
-    }
+    const { result, rates } = await recordingAdamRates(() => trainReleased(options(dir, { lrSchedule: undefined, epochs: 1 })));
+    assert.deepEqual(rates, [LR, LR, LR]);
+    assert.equal(result.state.history[0].lr, LR);
+    assert.equal(result.state.args.lrSchedule, 'constant');
   } finally {
     cleanup();
   }

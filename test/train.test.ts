@@ -13,7 +13,7 @@ import { initBackend } from '../src/backend/index.js';
 import { openDataset } from '../src/data/index.js';
 import { STEP_SERIES, compileForTraining, curvesSpec, loadModel, readState, renderSvg, train } from '../src/train/index.js';
 import { saturationNote } from '../src/train/train.js';
-import { SIGNS_TEST, SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet } from './train-fixtures.js';
+import { SIGNS_TEST, SIGNS_TRAIN, TEST_BACKEND, TINY_INPUT, memoryDataset, recordingReporter, tempDir, tinyResNet, trainReleased } from './train-fixtures.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -147,7 +147,7 @@ test('train: per-step losses: one per batch, their batch-weighted mean is the ep
     const reporter = recordingReporter();
     // 10 images in batches of 4: steps of 4, 4 and 2 images, so the epoch loss is a weighted mean.
     const sizes = [4, 4, 2];
-    const result = await train({
+    const result = await trainReleased({
       data: memoryDataset(10, TINY_INPUT, 3),
       buildModel: (shape, classes) => tinyResNet(shape, classes),
       epochs: 2,
@@ -157,54 +157,49 @@ test('train: per-step losses: one per batch, their batch-weighted mean is the ep
       backend: TEST_BACKEND,
       reporter,
     });
-    try {
-      const { history } = result.state;
-      assert.deepEqual(history.map((h) => h.step_loss?.length), [3, 3]);
-      history.forEach((h, e) => {
-        const steps = h.step_loss ?? [];
-        // The epoch loss is the batch-size-weighted mean of the step losses (which are rounded to 5 digits).
-        const weighted = steps.reduce((sum, l, i) => sum + l * sizes[i], 0) / 10;
-        assert.ok(Math.abs(weighted - h.loss) <= 1e-4 * h.loss, `epoch ${h.epoch}: weighted mean ${weighted}, epoch loss ${h.loss}`);
-        // Each step's loss, recovered from the running means the progress reporter was given, is the stored one.
-        const means = reporter.stepMeans.slice(3 * e, 3 * e + 3);
-        let seen = 0;
-        means.forEach((m, i) => {
-          const stepLoss = (m * (seen + sizes[i]) - (i === 0 ? 0 : means[i - 1] * seen)) / sizes[i];
-          seen += sizes[i];
-          assert.ok(Math.abs(stepLoss - steps[i]) <= 1e-4 * Math.abs(steps[i]) + 1e-6, `epoch ${h.epoch} step ${i + 1}: ${stepLoss} vs ${steps[i]}`);
-        });
-        // Stored rounded to 5 significant digits.
-        for (const l of steps) assert.equal(l, Number(l.toPrecision(5)));
+    const { history } = result.state;
+    assert.deepEqual(history.map((h) => h.step_loss?.length), [3, 3]);
+    history.forEach((h, e) => {
+      const steps = h.step_loss ?? [];
+      // The epoch loss is the batch-size-weighted mean of the step losses (which are rounded to 5 digits).
+      const weighted = steps.reduce((sum, l, i) => sum + l * sizes[i], 0) / 10;
+      assert.ok(Math.abs(weighted - h.loss) <= 1e-4 * h.loss, `epoch ${h.epoch}: weighted mean ${weighted}, epoch loss ${h.loss}`);
+      // Each step's loss, recovered from the running means the progress reporter was given, is the stored one.
+      const means = reporter.stepMeans.slice(3 * e, 3 * e + 3);
+      let seen = 0;
+      means.forEach((m, i) => {
+        const stepLoss = (m * (seen + sizes[i]) - (i === 0 ? 0 : means[i - 1] * seen)) / sizes[i];
+        seen += sizes[i];
+        assert.ok(Math.abs(stepLoss - steps[i]) <= 1e-4 * Math.abs(steps[i]) + 1e-6, `epoch ${h.epoch} step ${i + 1}: ${stepLoss} vs ${steps[i]}`);
       });
+      // Stored rounded to 5 significant digits.
+      for (const l of steps) assert.equal(l, Number(l.toPrecision(5)));
+    });
 
-      // steps.csv: a header, then one line per step with the stored values.
-      const csv = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n');
-      assert.equal(csv[0], 'epoch,step,loss,acc');
-      assert.deepEqual(
-        csv.slice(1).map((l) => l.split(',').map(Number)),
-        history.flatMap((h) => (h.step_loss ?? []).map((l, i) => [h.epoch, i + 1, l, h.step_acc?.[i]])),
-      );
+    // steps.csv: a header, then one line per step with the stored values.
+    const csv = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv[0], 'epoch,step,loss,acc');
+    assert.deepEqual(
+      csv.slice(1).map((l) => l.split(',').map(Number)),
+      history.flatMap((h) => (h.step_loss ?? []).map((l, i) => [h.epoch, i + 1, l, h.step_acc?.[i]])),
+    );
 
-      // The loss panel draws them, step s (0-based) of epoch e at x = e - 1 + (s + 1) / 3.
-      const spec = curvesSpec(history) as unknown as { data: { values: { epoch: number; metric: string; split: string; value: number }[] } };
-      const perStep = spec.data.values.filter((r) => r.split === STEP_SERIES);
-      assert.deepEqual(perStep.map((r) => r.metric), Array(6).fill('loss'));
-      const xs = [1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2];
-      perStep.forEach((r, i) => assert.ok(Math.abs(r.epoch - xs[i]) < 1e-12, `x ${r.epoch}, expected ${xs[i]}`));
-      assert.deepEqual(perStep.map((r) => r.value), history.flatMap((h) => h.step_loss));
-      // A history from before per-step losses were recorded draws no per-step line and no legend entry.
-      const old = history.map(({ step_loss: _l, step_acc: _a, ...rest }) => rest);
-      const oldSvg = await renderSvg(curvesSpec(old));
-      assert.doesNotMatch(oldSvg, /per step/);
-      assert.match(oldSvg, />train \(epoch mean\)</);
-      const svg = readFileSync(join(dir, 'report', 'curves.svg'), 'utf8');
-      assert.match(svg, />train \(per step\)</);
-      const metrics = JSON.parse(readFileSync(join(dir, 'report', 'metrics.json'), 'utf8'));
-      assert.deepEqual(metrics.history.map((h: { step_loss: number[] }) => h.step_loss), history.map((h) => h.step_loss));
-    } finally {
-      result.optimizer.dispose();
-      result.model.dispose();
-    }
+    // The loss panel draws them, step s (0-based) of epoch e at x = e - 1 + (s + 1) / 3.
+    const spec = curvesSpec(history) as unknown as { data: { values: { epoch: number; metric: string; split: string; value: number }[] } };
+    const perStep = spec.data.values.filter((r) => r.split === STEP_SERIES);
+    assert.deepEqual(perStep.map((r) => r.metric), Array(6).fill('loss'));
+    const xs = [1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2];
+    perStep.forEach((r, i) => assert.ok(Math.abs(r.epoch - xs[i]) < 1e-12, `x ${r.epoch}, expected ${xs[i]}`));
+    assert.deepEqual(perStep.map((r) => r.value), history.flatMap((h) => h.step_loss));
+    // A history from before per-step losses were recorded draws no per-step line and no legend entry.
+    const old = history.map(({ step_loss: _l, step_acc: _a, ...rest }) => rest);
+    const oldSvg = await renderSvg(curvesSpec(old));
+    assert.doesNotMatch(oldSvg, /per step/);
+    assert.match(oldSvg, />train \(epoch mean\)</);
+    const svg = readFileSync(join(dir, 'report', 'curves.svg'), 'utf8');
+    assert.match(svg, />train \(per step\)</);
+    const metrics = JSON.parse(readFileSync(join(dir, 'report', 'metrics.json'), 'utf8'));
+    assert.deepEqual(metrics.history.map((h: { step_loss: number[] }) => h.step_loss), history.map((h) => h.step_loss));
   } finally {
     cleanup();
   }
@@ -242,17 +237,12 @@ test('train: valLimit validates on a class-balanced pick of valData; it needs va
   const { dir, cleanup } = tempDir();
   try {
     const base = { data: SIGNS_TRAIN, limit: 12, inputShape: TINY_INPUT, arch: 'resnet18', widthDivisor: 32, epochs: 1, batchSize: 12, backend: TEST_BACKEND } as const;
-    const result = await train({ ...base, valData: SIGNS_TEST, valLimit: 12, out: join(dir, 'run'), reporter: recordingReporter() });
-    try {
-      // test_signs.h5 holds 20 images of each of its 6 classes: 12 of them are 2 of each.
-      assert.equal(result.validationSize, 12);
-      assert.equal(result.evaluation?.count, 12);
-      assert.deepEqual(result.evaluation?.confusion.map((row) => row.reduce((a, b) => a + b, 0)), [2, 2, 2, 2, 2, 2]);
-      assert.equal(result.state.args.valLimit, 12, 'stored with the run, for --resume');
-    } finally {
-      result.optimizer.dispose();
-      result.model.dispose();
-    }
+    const result = await trainReleased({ ...base, valData: SIGNS_TEST, valLimit: 12, out: join(dir, 'run'), reporter: recordingReporter() });
+    // test_signs.h5 holds 20 images of each of its 6 classes: 12 of them are 2 of each.
+    assert.equal(result.validationSize, 12);
+    assert.equal(result.evaluation?.count, 12);
+    assert.deepEqual(result.evaluation?.confusion.map((row) => row.reduce((a, b) => a + b, 0)), [2, 2, 2, 2, 2, 2]);
+    assert.equal(result.state.args.valLimit, 12, 'stored with the run, for --resume');
     // Without a validation file there is nothing to pick from (the held-out part is sized by valSplit).
     const out = join(dir, 'refused');
     await assert.rejects(
@@ -270,24 +260,20 @@ test('train: a last shuffled batch of one image is left out, and the steps per e
   try {
     // 9 images in batches of 4: 4 + 4, and the ninth (a different one each epoch) is left out.
     const reporter = recordingReporter();
-    const r = await train({
+    const r = await trainReleased({
       data: memoryDataset(9, TINY_INPUT, 3, 'train'), buildModel: (shape, classes) => tinyResNet(shape, classes), batchSize: 4, epochs: 1,
       preciseBn: 0, out: join(dir, 'run'), backend: TEST_BACKEND, reporter,
     });
-    r.optimizer.dispose();
-    r.model.dispose();
     assert.equal(r.state.history[0].step_loss?.length, 2);
     assert.ok(reporter.messages.includes('images: 9 training, no validation; 2 steps per epoch (batch size 4)'), reporter.messages.join('\n'));
 
     // A limit above the 1080 images of the SIGNS file: all are used, which a note and the report say; one batch of
     // them all: "1 step".
     const few = recordingReporter();
-    const r2 = await train({
+    await trainReleased({
       data: SIGNS_TRAIN, limit: 5000, valSplit: 0, inputShape: TINY_INPUT, arch: 'resnet18', widthDivisor: 32, epochs: 1, batchSize: 2000,
       preciseBn: 0, out: join(dir, 'limit'), backend: TEST_BACKEND, reporter: few,
     });
-    r2.optimizer.dispose();
-    r2.model.dispose();
     assert.ok(few.messages.includes(`note: --limit 5000 is more than the 1080 images of ${SIGNS_TRAIN}: all of them are used`), few.messages.join('\n'));
     assert.ok(few.messages.includes('images: 1080 training, no validation; 1 step per epoch (batch size 2000)'), few.messages.join('\n'));
     const md = readFileSync(join(dir, 'limit', 'report', 'report.md'), 'utf8');
@@ -307,7 +293,7 @@ test('saturationNote: a training loss far above chance level gets a hint, once p
   const { dir, cleanup } = tempDir();
   try {
     const reporter = recordingReporter();
-    const r = await train({
+    const r = await trainReleased({
       data: memoryDataset(12, TINY_INPUT, 3, 'train'), valSplit: 0, batchSize: 6, epochs: 2, lr: 1e-12, optimizer: 'sgd', preciseBn: 0,
       out: join(dir, 'run'), backend: TEST_BACKEND, reporter,
       buildModel: (shape, classes) => {
@@ -318,8 +304,6 @@ test('saturationNote: a training loss far above chance level gets a hint, once p
         return m;
       },
     });
-    r.optimizer.dispose();
-    r.model.dispose();
     const notes = reporter.messages.filter((m) => m.startsWith('note: the training loss'));
     assert.equal(notes.length, 1, reporter.messages.join('\n'));
     assert.ok(r.state.history.every((h) => h.loss > 10), `losses ${r.state.history.map((h) => h.loss)}`);
