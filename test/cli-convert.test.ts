@@ -16,27 +16,12 @@ import sharp from 'sharp';
 import { isKerasH5Path } from '../src/io/keras_h5.js';
 import { BEST_FILE, CHECKPOINTS_DIR, LATEST_FILE, STATE_JSON, loadModel, resolveModelDir, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
+import { savedKernelValue, tinyDenseModel } from './io-helpers.js';
 
 tf.env().set('IS_TEST', true);
 
 const root = mkdtempSync(path.join(tmpdir(), 'resnet-cli-convert-'));
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
-
-/** A tiny dense model whose kernel is all `value`. */
-function tinyModel(value: number): tf.LayersModel {
-  const input = tf.input({ shape: [3] });
-  const output = tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.constant({ value }), biasInitializer: 'zeros' }).apply(input) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output });
-}
-
-/** The first kernel value of a loaded model (1 for the run's best checkpoint, 2 for its latest), disposing it. */
-async function kernelValue(model: tf.LayersModel): Promise<number> {
-  try {
-    return (await model.layers[1].getWeights()[0].data())[0];
-  } finally {
-    model.dispose();
-  }
-}
 
 /** A run folder `name` whose latest checkpoint is epoch 2 (kernel 2) and whose best is epoch 1 (kernel 1). */
 async function runFolder(name: string): Promise<string> {
@@ -44,7 +29,7 @@ async function runFolder(name: string): Promise<string> {
   const checkpoints = path.join(run, CHECKPOINTS_DIR);
   for (const epoch of [1, 2]) {
     const dir = path.join(checkpoints, `epoch-000${epoch}`);
-    const model = tinyModel(epoch);
+    const model = tinyDenseModel(epoch);
     try {
       await saveModel(model, dir, { classes: ['a', 'b'] });
     } finally {
@@ -62,17 +47,17 @@ test('convert --checkpoint best exports the run folder\'s best checkpoint; witho
   const best = path.join(root, 'best-out');
   const r = await runCaptured(['convert', '--model', run, '--checkpoint', 'best', '--out', best, '--backend', 'cpu']);
   assert.equal(r.code, 0, r.err);
-  assert.equal(await kernelValue(await loadModel(best)), 1);
+  assert.equal(await savedKernelValue(best), 1);
 
   const latest = path.join(root, 'latest-out');
   const l = await runCaptured(['convert', '--model', run, '--out', latest, '--backend', 'cpu']);
   assert.equal(l.code, 0, l.err);
-  assert.equal(await kernelValue(await loadModel(latest)), 2);
+  assert.equal(await savedKernelValue(latest), 2);
 
   const bestH5 = path.join(root, 'best.h5');
   const h = await runCaptured(['convert', '--model', run, '--checkpoint', 'best', '--out', bestH5, '--backend', 'cpu']);
   assert.equal(h.code, 0, h.err);
-  assert.equal(await kernelValue(await loadModel(bestH5)), 1);
+  assert.equal(await savedKernelValue(bestH5), 1);
 });
 
 test('a run\'s pointer file as --model is followed to the checkpoint it names (convert, resolveModelDir, loadModel)', async () => {
@@ -84,12 +69,12 @@ test('a run\'s pointer file as --model is followed to the checkpoint it names (c
   const out = path.join(root, 'pointer-out');
   const r = await runCaptured(['convert', '--model', bestPointer, '--out', out, '--backend', 'cpu']);
   assert.equal(r.code, 0, r.err);
-  assert.equal(await kernelValue(await loadModel(out)), 1);
+  assert.equal(await savedKernelValue(out), 1);
 
   assert.equal(await resolveModelDir(bestPointer), path.join(checkpoints, 'epoch-0001'));
   assert.equal(await resolveModelDir(latestPointer), path.join(checkpoints, 'epoch-0002'));
-  assert.equal(await kernelValue(await loadModel(bestPointer)), 1);
-  assert.equal(await kernelValue(await loadModel(latestPointer)), 2);
+  assert.equal(await savedKernelValue(bestPointer), 1);
+  assert.equal(await savedKernelValue(latestPointer), 2);
 
   // A pointer naming a checkpoint that is gone: one line naming the pointer.
   writeFileSync(bestPointer, 'epoch-0009\n');
@@ -147,12 +132,12 @@ test('.hdf5 is a Keras HDF5 path as .h5 is: convert --out writes one file, and -
     assert.ok(statSync(file).isFile(), `${name} is a file, not a tfjs model folder`);
     // An HDF5 file: its signature, as h5py and Keras check it.
     assert.deepEqual([...readFileSync(file).subarray(0, 8)], [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
-    assert.equal(await kernelValue(await loadModel(file)), 2);
+    assert.equal(await savedKernelValue(file), 2);
     // Back to a tfjs folder from the .hdf5 file.
     const back = path.join(root, `${name}-back`);
     const b = await runCaptured(['convert', '--model', file, '--out', back, '--backend', 'cpu']);
     assert.equal(b.code, 0, b.err);
-    assert.equal(await kernelValue(await loadModel(back)), 2);
+    assert.equal(await savedKernelValue(back), 2);
   }
   assert.ok(isKerasH5Path('x.hdf5') && isKerasH5Path('x.H5') && !isKerasH5Path('x.hdf') && !isKerasH5Path('hdf5'));
 });

@@ -15,6 +15,7 @@ import { type ReportInput, writeReport } from '../src/train/report.js';
 import type { EpochRecord } from '../src/train/checkpoint.js';
 import { loadModel, modelMetadata, saveModel } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
+import { savedKernelValue, tinyDenseModel } from './io-helpers.js';
 
 tf.env().set('IS_TEST', true);
 
@@ -27,23 +28,6 @@ function freshDir(name: string): string {
   rmSync(d, { recursive: true, force: true });
   mkdirSync(d, { recursive: true });
   return d;
-}
-
-/** A tiny dense model whose weights are all `value`, so two saves are told apart by what loads back. */
-function tinyModel(value: number): tf.LayersModel {
-  const input = tf.input({ shape: [3] });
-  const output = tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.constant({ value }), biasInitializer: 'zeros' }).apply(input) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output });
-}
-
-/** The first kernel value of a saved model, loaded back with our loader. */
-async function savedKernelValue(dir: string): Promise<number> {
-  const m = await loadModel(dir);
-  try {
-    return (await m.layers[1].getWeights()[0].data())[0];
-  } finally {
-    m.dispose();
-  }
 }
 
 /** Every entry (recursively) under `dir` with its content, to prove a refused save left it exactly as it was. */
@@ -74,7 +58,7 @@ test('saveModel refuses a folder holding a file that is not a model file, and th
   mkdirSync(victim);
   writeFileSync(path.join(victim, 'notes.txt'), 'my notes\n');
   const before = snapshot(parent);
-  const model = tinyModel(1);
+  const model = tinyDenseModel(1);
   try {
     await assert.rejects(saveModel(model, victim), (e: Error) => {
       assert.equal(e.message, `${victim}: folder is not empty and is not a saved model (holds notes.txt)`);
@@ -86,7 +70,7 @@ test('saveModel refuses a folder holding a file that is not a model file, and th
     await saveModel(model, path.join(parent, 'm'));
     writeFileSync(path.join(parent, 'm', 'README'), 'keep me\n');
     const withModel = snapshot(parent);
-    await assert.rejects(saveModel(tinyModel(2), path.join(parent, 'm')), /m: folder is not empty and is not a saved model \(holds README\)$/);
+    await assert.rejects(saveModel(tinyDenseModel(2), path.join(parent, 'm')), /m: folder is not empty and is not a saved model \(holds README\)$/);
     assert.deepEqual(snapshot(parent), withModel);
   } finally {
     model.dispose();
@@ -101,7 +85,7 @@ test('saveModel refuses a folder of training images, a run folder, a file and a 
   for (const n of ['a.png', 'b.png', 'c.png', 'd.png']) writeFileSync(path.join(red, n), n);
   // A training run folder: checkpoints/ with a model inside, log files.
   const run = path.join(parent, 'run');
-  await saveModel(tinyModel(1), path.join(run, 'checkpoints', 'epoch-0001'));
+  await saveModel(tinyDenseModel(1), path.join(run, 'checkpoints', 'epoch-0001'));
   writeFileSync(path.join(run, 'checkpoints', 'latest'), 'epoch-0001\n');
   writeFileSync(path.join(run, 'log.csv'), 'epoch,loss\n');
   // A plain file, and a link to an empty folder.
@@ -112,7 +96,7 @@ test('saveModel refuses a folder of training images, a run folder, a file and a 
   symlinkSync(path.join(parent, 'empty-target'), link);
 
   const before = snapshot(parent);
-  const model = tinyModel(1);
+  const model = tinyDenseModel(1);
   try {
     await assert.rejects(saveModel(model, red), (e: Error) => e.message === `${red}: folder is not empty and is not a saved model (holds a.png, b.png, c.png and 2 more)`);
     await assert.rejects(saveModel(model, run), (e: Error) => e.message === `${run}: folder is not empty and is not a saved model (holds checkpoints/, log.csv)`);
@@ -127,7 +111,7 @@ test('saveModel refuses a folder of training images, a run folder, a file and a 
 
 test("saveModel refuses '.' (the current folder), empty or not, and leaves it as it was", async () => {
   const cwd = process.cwd();
-  const model = tinyModel(1);
+  const model = tinyDenseModel(1);
   try {
     const empty = freshDir('cwd-empty');
     process.chdir(empty);
@@ -154,8 +138,8 @@ test('saveModel fills an empty folder, and replaces a previous saved model (its 
   const parent = freshDir('accept');
   const target = path.join(parent, 'empty');
   mkdirSync(target);
-  const one = tinyModel(1);
-  const two = tinyModel(2);
+  const one = tinyDenseModel(1);
+  const two = tinyDenseModel(2);
   try {
     await saveModel(one, target);
     assert.deepEqual(readdirSync(target).sort(), ['model.json', 'weights.bin']);
@@ -220,7 +204,7 @@ test('writeReport replaces an earlier report (even one with more charts) but not
 async function savedModelFolder(): Promise<string> {
   const m = path.join(root, 'cli-source');
   if (!existsSync(path.join(m, 'model.json'))) {
-    const model = tinyModel(3);
+    const model = tinyDenseModel(3);
     await saveModel(model, m);
     model.dispose();
   }
@@ -304,7 +288,7 @@ test('makeFolder: creates missing parents one by one; a place it cannot create i
 
 test("saveModel without metadata keeps the model's own (its class names); an explicit argument wins where both say", async () => {
   const parent = freshDir('own-metadata');
-  const model = tinyModel(1);
+  const model = tinyDenseModel(1);
   model.setUserDefinedMetadata({ classes: ['cat', 'dog'], arch: 'dense' });
   const stored = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')).userDefinedMetadata;
   try {
