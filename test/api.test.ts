@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 
 import type {
   ArchName,
@@ -52,6 +52,7 @@ import type {
   CompiledTrainingStep,
   TrainingStepResult,
 } from '../src/index.js';
+import { REPO_ROOT } from './train-fixtures.js';
 
 /** Every type the entry exports, by name (compile-time only). */
 export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
@@ -84,13 +85,11 @@ const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class
   ],
 };
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
 /** The package's entry module, as `import 'resnet-ts'` loads it (package.json's `main`). */
 async function packageEntry(): Promise<Record<string, unknown>> {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { main: string; type?: string };
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { main: string; type?: string };
   assert.equal(pkg.type, 'module');
-  return (await import(pathToFileURL(join(root, pkg.main)).href)) as Record<string, unknown>;
+  return (await import(pathToFileURL(join(REPO_ROOT, pkg.main)).href)) as Record<string, unknown>;
 }
 
 test('the package exports exactly the documented library API', async () => {

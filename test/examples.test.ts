@@ -10,15 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { buildResNet } from '../src/model/index.js';
 import { saveModel } from '../src/train/index.js';
+import { REPO_ROOT } from './train-fixtures.js';
 
 tf.env().set('IS_TEST', true);
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const example = path.join(repoRoot, 'examples', 'load-with-plain-tfjs.mjs');
+const example = path.join(REPO_ROOT, 'examples', 'load-with-plain-tfjs.mjs');
 
 test('examples/load-with-plain-tfjs.mjs loads a saved ResNet with plain tfjs and prints its predictions by class name', async () => {
   const root = mkdtempSync(path.join(tmpdir(), 'resnet-example-'));
@@ -31,7 +30,7 @@ test('examples/load-with-plain-tfjs.mjs loads a saved ResNet with plain tfjs and
     const expected = tf.tidy(() => model.predict(tf.fill([1, 40, 40, 3], 0.5)) as tf.Tensor).dataSync();
     model.dispose();
 
-    const { stdout } = await promisify(execFile)(process.execPath, [example, dir], { cwd: repoRoot });
+    const { stdout } = await promisify(execFile)(process.execPath, [example, dir], { cwd: REPO_ROOT });
     const rows = stdout.trim().split('\n').map((line) => line.split('\t'));
     assert.deepEqual(rows.map(([name]) => name), classes);
     rows.forEach(([, p], i) => assert.ok(Math.abs(Number(p) - expected[i]) < 1e-5, `${classes[i]}: ${p} vs ${expected[i]}`));
