@@ -22,15 +22,23 @@ function poolCapBytes(): number {
   return Number.isFinite(mib) && mib > 0 ? mib * 1024 * 1024 : 0;
 }
 
-/** Free arrays by length (aligned ones apart), and which arrays the pool may take back. */
-class BufferPool {
+/**
+ * Free arrays by length (aligned ones apart), and which arrays the pool may take back.
+ *
+ * When the pool is full, the arrays of the lengths used least recently are dropped to make room: after a change of
+ * workload (another batch size, another model) the pool comes to hold the new lengths instead of keeping the old ones
+ * and turning every new array away.
+ */
+export class BufferPool {
+  /** Free arrays by key (length, and whether aligned; see {@link keyOf}), least recently used key first. */
   private readonly free = new Map<number, Float32Array[]>();
-  private readonly freeAligned = new Map<number, Float32Array[]>();
   private readonly made = new WeakSet<Float32Array>();
   private readonly aligned = new WeakSet<Float32Array>();
   private freeBytes = 0;
-  private readonly capBytes = poolCapBytes();
   private allocate: ((byteLength: number) => ArrayBuffer) | null = null;
+
+  /** @param capBytes the bytes the pool may hold free (default: from RESNET_ONEDNN_POOL_MB). */
+  constructor(private readonly capBytes = poolCapBytes()) {}
 
   /**
    * A Float32Array of `size` elements with undefined contents: a recycled one, or a new one in its own ArrayBuffer
@@ -44,9 +52,12 @@ class BufferPool {
    */
   take(size: number, aligned = false): Float32Array {
     const wantAligned = aligned && this.allocate !== null;
-    const reused = (wantAligned ? this.freeAligned : this.free).get(size)?.pop();
-    if (reused !== undefined) {
+    const key = keyOf(size, wantAligned);
+    const list = this.free.get(key);
+    const reused = list?.pop();
+    if (list !== undefined && reused !== undefined) {
       this.freeBytes -= reused.byteLength;
+      this.touch(key, list);
       return reused;
     }
     let array: Float32Array;
@@ -71,17 +82,28 @@ class BufferPool {
     return array instanceof Float32Array && this.made.has(array);
   }
 
-  /** Takes back an array nothing references any more (dropped if the pool is full). */
+  /**
+   * Takes back an array nothing references any more. When that overfills the pool, the arrays of the least recently
+   * used lengths are dropped first; an array larger than the whole pool is dropped itself.
+   */
   give(array: Float32Array): void {
-    if (!this.made.has(array) || this.freeBytes + array.byteLength > this.capBytes) return;
-    const lists = this.aligned.has(array) ? this.freeAligned : this.free;
-    let list = lists.get(array.length);
-    if (list === undefined) {
-      list = [];
-      lists.set(array.length, list);
-    }
+    if (!this.made.has(array) || array.byteLength > this.capBytes) return;
+    const key = keyOf(array.length, this.aligned.has(array));
+    const list = this.free.get(key) ?? [];
     list.push(array);
+    this.touch(key, list);
     this.freeBytes += array.byteLength;
+    for (const [oldKey, oldList] of this.free) {
+      if (this.freeBytes <= this.capBytes) break;
+      while (oldList.length > 0 && this.freeBytes > this.capBytes) this.freeBytes -= (oldList.pop() as Float32Array).byteLength;
+      if (oldList.length === 0) this.free.delete(oldKey);
+    }
+  }
+
+  /** Marks `key` (holding `list`) as the most recently used length. */
+  private touch(key: number, list: Float32Array[]): void {
+    this.free.delete(key);
+    this.free.set(key, list);
   }
 
   /** Bytes held free. */
@@ -92,9 +114,13 @@ class BufferPool {
   /** Drops every free array (they are then garbage collected). */
   clear(): void {
     this.free.clear();
-    this.freeAligned.clear();
     this.freeBytes = 0;
   }
+}
+
+/** The free-list key of arrays of `size` elements, aligned or not. */
+function keyOf(size: number, aligned: boolean): number {
+  return size * 2 + (aligned ? 1 : 0);
 }
 
 /** The process's pool (native kernels of every onednn backend instance share it). */
