@@ -1,7 +1,8 @@
 /**
  * Recycling of native kernels' output arrays (src/backend/buffer_pool.ts): arrays that only native kernels saw are
  * reused after their tensor is disposed, and arrays that anything else saw (dataSync, a CPU kernel's subarray view)
- * never are, so no value a user or a CPU kernel holds can change under it.
+ * never are, so no value a user or a CPU kernel holds can change under it. A full pool drops the lengths used least
+ * recently, and tf.memory() reports what the pool and compiled executors hold.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -9,7 +10,8 @@ import { describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend/index.js';
-import { bufferPool } from '../src/backend/buffer_pool.js';
+import { BufferPool, bufferPool } from '../src/backend/buffer_pool.js';
+import { compileTrainingStep, ResNet50 } from '../src/model/index.js';
 import { SKIP_NATIVE } from './backend-helpers.js';
 
 describe('onednn output buffer pool', { skip: SKIP_NATIVE }, () => {
@@ -74,5 +76,52 @@ describe('onednn output buffer pool', { skip: SKIP_NATIVE }, () => {
     assert.ok(losses[3] < losses[0], `loss decreases: ${losses.join(', ')}`);
     tf.dispose([w, x]);
     opt.dispose();
+  });
+
+  test('a full pool makes room by dropping the lengths used least recently, not the array given back', () => {
+    const kib = 1024;
+    const pool = new BufferPool(3 * kib); // room for three 1 KiB arrays
+    const a = [pool.take(256), pool.take(256)];
+    const b = pool.take(128);
+    const c = [pool.take(64), pool.take(64)];
+    for (const array of a) pool.give(array); // 2 KiB of length 256
+    pool.give(b); // 0.5 KiB of length 128: 2.5 KiB
+    assert.equal(pool.bytes, 2.5 * kib);
+    assert.equal(pool.take(256), a[1], 'a recycled array comes back'); // length 256 is now the most recently used
+    pool.give(a[1]);
+    for (const array of c) pool.give(array); // 0.5 KiB more: exactly full
+    assert.equal(pool.bytes, 3 * kib);
+    const d = pool.take(512); // a new length, 2 KiB
+    pool.give(d); // over the cap by 2 KiB: lengths 128 (least recent), then 256, go first
+    assert.equal(pool.bytes, 2.5 * kib);
+    assert.equal(pool.take(128) === b, false, 'length 128, the least recently used, was dropped');
+    assert.equal(pool.take(512), d, 'the array just given back stays');
+    assert.equal(pool.take(64), c[1]);
+    assert.equal(pool.take(64), c[0]);
+    assert.equal(pool.bytes, 0, 'of length 256, both arrays were dropped');
+    const huge = pool.take(1024);
+    pool.give(huge); // 4 KiB: larger than the whole pool
+    assert.equal(pool.bytes, 0);
+  });
+
+  test('tf.memory() reports the pooled bytes and the arrays a compiled training step holds', async () => {
+    await initBackend('onednn');
+    bufferPool.clear();
+    const x = tf.tensor1d([1, -2, 3, -4, 5, -6, 7, -8]);
+    tf.relu(x).dispose();
+    const memory = tf.memory() as tf.MemoryInfo & { numBytesInPool: number; numBytesInNativePlans: number };
+    assert.equal(memory.numBytesInPool, 8 * 4);
+    x.dispose();
+
+    const before = (tf.memory() as typeof memory).numBytesInNativePlans;
+    const model = ResNet50({ inputShape: [40, 40, 3], classes: 3, widthDivisor: 16 });
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const step = compileTrainingStep(model, 2);
+    assert.notEqual(typeof step, 'string', `compiles: ${String(step)}`);
+    const held = (tf.memory() as typeof memory).numBytesInNativePlans - before;
+    // At least a gradient array for every weight.
+    const weightBytes = model.trainableWeights.reduce((n, w) => n + tf.util.sizeFromShape(w.shape as number[]) * 4, 0);
+    assert.ok(held >= weightBytes, `the plan's arrays are counted: ${held} bytes, weights alone ${weightBytes}`);
+    model.dispose();
   });
 });

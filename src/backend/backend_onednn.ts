@@ -7,6 +7,7 @@ import type { BackendValues, DataId, DataType } from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
 import { bufferPool, TrackedData } from './buffer_pool.js';
+import { heldBytes } from './held_memory.js';
 
 import type { OnednnAddon } from './native.js';
 
@@ -61,6 +62,16 @@ export class BackendOnednn extends MathBackendCPU {
       }
     }
     return disposed;
+  }
+
+  /**
+   * What `tf.memory()` reports beyond the engine's tensor counts: the CPU backend's fields, plus the bytes this
+   * backend holds outside tensors. `numBytesInPool`: recycled output arrays kept free for reuse (at most
+   * RESNET_ONEDNN_POOL_MB). `numBytesInNativePlans`: the arrays of compiled executors still alive (their activations
+   * and gradients, which are not tensors). The addon's cached primitives and reordered filters are not counted.
+   */
+  override memory(): { unreliable: boolean; reasons: string[]; numBytesInPool: number; numBytesInNativePlans: number } {
+    return { ...super.memory(), numBytesInPool: bufferPool.bytes, numBytesInNativePlans: heldBytes() };
   }
 
   /**

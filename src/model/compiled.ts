@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { backend_util } from '@tensorflow/tfjs';
 
-import { activeNativeOps, debugEnabled, isFusedActivation, ONEDNN_BACKEND_NAME, type NativeOps, type NativePadding,
+import { activeNativeOps, debugEnabled, heldArray, isFusedActivation, ONEDNN_BACKEND_NAME, type NativeOps, type NativePadding,
   type Pool2dOp, type SpatialSize } from '../backend/index.js';
 
 const sizeOf = tf.util.sizeFromShape;
@@ -300,7 +300,7 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
   steps.forEach((s, i) => {
     if (s.run !== null) {
       const size = sizeOf(shapes[s.output]);
-      buffers[s.output] = free.get(size)?.pop() ?? new Float32Array(size);
+      buffers[s.output] = free.get(size)?.pop() ?? heldArray(size);
     }
     for (const v of new Set(s.inputs.map((u) => aliasOf[u]))) {
       const buffer = buffers[v];

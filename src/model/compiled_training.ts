@@ -34,6 +34,7 @@ import type { backend_util } from '@tensorflow/tfjs';
 import {
   activeNativeOps,
   debugEnabled,
+  heldArray,
   moveTowards,
   type NativeOps,
   type NativePadding,
@@ -223,7 +224,7 @@ class Planner {
   private newValue(shape: number[], needsGrad: boolean, alias?: number): number {
     const v = this.shapes.length;
     this.shapes.push(shape);
-    this.vals.push(alias === undefined ? new Float32Array(sizeOf(shape)) : this.vals[alias]);
+    this.vals.push(alias === undefined ? heldArray(sizeOf(shape)) : this.vals[alias]);
     this.bufferOwner.push(alias === undefined ? v : this.bufferOwner[alias]);
     this.needsGrad.push(needsGrad);
     this.gradOf.push(v);
@@ -236,7 +237,7 @@ class Planner {
     if (variable === undefined) return `no weight ${index}`;
     if (variable.dtype !== 'float32') return `${variable.name} is not float32`;
     if (!variable.trainable) return `${variable.name} is not trainable (frozen weights are not covered)`;
-    const w: Weight = { variable, values: new Float32Array(0), filter, token: 0, gradient: new Float32Array(sizeOf(variable.shape as number[])) };
+    const w: Weight = { variable, values: new Float32Array(0), filter, token: 0, gradient: heldArray(sizeOf(variable.shape as number[])) };
     this.weights.push(w);
     return w;
   }
@@ -446,7 +447,7 @@ class Planner {
     // Gradient buffers, reused once consumed: a free list by size, and the values sharing each buffer.
     const free = new Map<number, Float32Array[]>();
     const users = new Map<Float32Array, number>();
-    const take = (size: number): Float32Array => free.get(size)?.pop() ?? new Float32Array(size);
+    const take = (size: number): Float32Array => free.get(size)?.pop() ?? heldArray(size);
     /** Back to the free list (a scratch buffer at once, as its step is the last to use it). */
     const give = (buffer: Float32Array): void => {
       free.set(buffer.length, [...(free.get(buffer.length) ?? []), buffer]);
