@@ -55,6 +55,20 @@ test('initWeightsFrom: every layer but the classifier (named after its class cou
   }
 });
 
+test('describeInitWeights lists the layers that kept their own as listNames does: all of four, else three and how many more', () => {
+  const kept = (n: number): { layer: string; why: string }[] => Array.from({ length: n }, (_, i) => ({ layer: `l${i}`, why: 'not in the source' }));
+  const loaded = ['conv1', 'bn_conv1'];
+  assert.equal(describeInitWeights({ loaded, kept: [] }, 'src'), 'initial weights: 2 of 2 layers from src');
+  assert.equal(
+    describeInitWeights({ loaded, kept: kept(4) }, 'src'),
+    'initial weights: 2 of 6 layers from src; l0 (not in the source), l1 (not in the source), l2 (not in the source), l3 (not in the source) kept their own',
+  );
+  assert.equal(
+    describeInitWeights({ loaded, kept: kept(5) }, 'src'),
+    'initial weights: 2 of 7 layers from src; l0 (not in the source), l1 (not in the source), l2 (not in the source) and 2 more kept their own',
+  );
+});
+
 test('initWeightsFrom: one-line errors for a missing source and for one whose layers fit nothing', async () => {
   await initBackend(TEST_BACKEND);
   const { dir, cleanup } = tempDir('resnet-init-');

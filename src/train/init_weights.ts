@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { listNames } from '../data/errors.js';
 import { isKerasH5Path, readKerasH5LayerWeights, type StoredLayerWeights } from '../io/keras_h5.js';
 import { resolveModelDir } from './checkpoint.js';
 import { loadModel } from './io.js';
@@ -71,12 +72,13 @@ export async function initWeightsFrom(model: tf.LayersModel, path: string): Prom
 }
 
 /**
- * One line saying what {@link initWeightsFrom} did: `initial weights: 105 of 106 layers from runs/signs; fc3 kept its
- * own (other shapes ([2048x6, 6] in the source))`.
+ * One line saying what {@link initWeightsFrom} did: `initial weights: 105 of 106 layers from runs/signs; fc3 (other
+ * shapes ([2048x6, 6] in the source)) kept its own`. The layers that kept their own are listed as `listNames` lists
+ * names: all of up to four, else the first three and how many more.
  */
 export function describeInitWeights(result: InitWeightsResult, path: string): string {
   const total = result.loaded.length + result.kept.length;
   const kept = result.kept.length === 0 ? ''
-    : `; ${result.kept.slice(0, 3).map((k) => `${k.layer} (${k.why})`).join(', ')}${result.kept.length > 3 ? ` and ${result.kept.length - 3} more` : ''} kept ${result.kept.length === 1 ? 'its' : 'their'} own`;
+    : `; ${listNames(result.kept.map((k) => `${k.layer} (${k.why})`))} kept ${result.kept.length === 1 ? 'its' : 'their'} own`;
   return `initial weights: ${result.loaded.length} of ${total} layers from ${path}${kept}`;
 }
