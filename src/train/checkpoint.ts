@@ -170,13 +170,15 @@ export async function loadCheckpoint(checkpointDir: string): Promise<{ model: tf
 
 /**
  * Removes what an interrupted run left behind: temporary files and folders, and checkpoint folders newer than the
- * `latest` pointer (written completely, but the pointer never moved to them). Returns the names removed.
+ * `latest` pointer (written completely, but the pointer never moved to them). Returns the names removed. `latest` is
+ * the run's latest checkpoint where the caller has already read the pointer ({@link latestCheckpoint}; `null`: the
+ * run has none); left out, it is read here.
  */
-export async function cleanRunDir(runDir: string): Promise<string[]> {
+export async function cleanRunDir(runDir: string, latest?: string | null): Promise<string[]> {
   const root = join(runDir, CHECKPOINTS_DIR);
   const removed = [...(await removeStaleTemps(runDir)), ...(await removeStaleTemps(root))];
-  const latest = await latestCheckpoint(runDir);
-  const latestEpoch = latest === undefined ? 0 : epochOf(latest);
+  const latestDir = latest === undefined ? await latestCheckpoint(runDir) : (latest ?? undefined);
+  const latestEpoch = latestDir === undefined ? 0 : epochOf(latestDir);
   for (const name of await checkpointNames(root)) {
     if (epochOf(name) > latestEpoch) {
       await fsp.rm(join(root, name), { recursive: true, force: true });

@@ -107,6 +107,12 @@ export interface TrainOptions {
   /** Continue from the run folder's latest checkpoint (model, optimizer state, epoch count, logs). */
   resume?: boolean;
   /**
+   * The run folder's latest checkpoint where the caller has already read its `checkpoints/latest` pointer
+   * ({@link latestCheckpoint}; `null`: the run has none), so that the pointer is read once: `resnet train --resume`
+   * reads it to take the run's stored options. It must be what the pointer names. Default: {@link train} reads it.
+   */
+  latest?: string | null;
+  /**
    * Stop when the validation loss has not improved for this many epochs. Needs validation data (`valData`, or a
    * `valSplit` above 0 of a `data` path): without it {@link train} refuses the option instead of ignoring it.
    */
@@ -586,7 +592,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   await checkRunFolder(out);
-  const latest = await latestCheckpoint(out);
+  const latest = options.latest === undefined ? await latestCheckpoint(out) : options.latest === null ? undefined : resolve(options.latest);
   if (latest !== undefined && !options.resume) {
     throw new RunFolderInUseError(out, `${out} already holds a training run (latest checkpoint ${basename(latest)}): pass --resume to continue it, or choose another --out`);
   }
@@ -597,7 +603,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   // The folders made for the run (the run folder and any missing parents), removed again if it fails before writing.
   const created = await makeFolder(out);
-  await cleanRunDir(out);
+  await cleanRunDir(out, latest ?? null);
 
   const args = describeArgs(options);
   let model: tf.LayersModel | undefined;

@@ -136,12 +136,10 @@ const RESUMABLE: [keyof TrainCliOptions, string][] = [
 ];
 
 /**
- * With `--resume`, fills the options the user did not give from the run's saved arguments. Returns the names of the
- * data options (`--data`, `--val-data`) so taken, or undefined when `out` holds no checkpoint to take them from.
+ * With `--resume`, fills the options the user did not give from the saved arguments of the run's latest checkpoint
+ * `latest`. Returns the names of the data options (`--data`, `--val-data`) so taken.
  */
-async function fillFromRun(opts: TrainCliOptions, cmd: Command, out: string): Promise<string[] | undefined> {
-  const latest = await latestCheckpoint(out);
-  if (latest === undefined) return undefined;
+async function fillFromRun(opts: TrainCliOptions, cmd: Command, latest: string): Promise<string[]> {
   const saved = (await readState(latest)).args;
   const record = opts as unknown as Record<string, unknown>;
   const data: string[] = [];
@@ -370,13 +368,16 @@ Examples:
     const out = opts.out ?? defaultOut(opts.arch);
     const created = missingFoldersSync(out);
     const reporter = trackProgress(streamReporter());
+    // With --resume, the run's latest checkpoint (null: none), read once here and passed on to train.
+    let latest: string | null | undefined;
     if (opts.resume) {
-      const fromRun = await fillFromRun(opts, command, out);
+      latest = (await latestCheckpoint(out)) ?? null;
       // Without --data, --resume can only continue a run (with --data and no run yet, it starts one).
-      if (fromRun === undefined && opts.data === undefined) {
+      if (latest === null && opts.data === undefined) {
         throw new CliError(`${out}: no training run to resume (${noRunReason(out)}): check --out, or give --data to start a new run`, 2);
       }
-      if (fromRun !== undefined && fromRun.length > 0) reporter.message(`using the data stored with the run: ${fromRun.join(' ')}`);
+      const fromRun = latest === null ? [] : await fillFromRun(opts, command, latest);
+      if (fromRun.length > 0) reporter.message(`using the data stored with the run: ${fromRun.join(' ')}`);
     }
     settleMomentum(opts, command);
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
@@ -412,6 +413,7 @@ Examples:
       lrSchedule: opts.lrSchedule,
       out,
       resume: opts.resume,
+      latest,
       earlyStop: opts.earlyStop,
       initWeights: opts.initWeights === undefined ? undefined : resolve(opts.initWeights),
       augment: opts.augment,
