@@ -195,7 +195,7 @@ test('writeReport replaces an earlier report (even one with more charts) but not
   await writeReport(dir, { ...full, evaluation: undefined });
   assert.equal(existsSync(path.join(dir, 'confusion.png')), false);
   writeFileSync(path.join(dir, 'my-notes.md'), 'mine');
-  await assert.rejects(writeReport(dir, full), /report: folder is not empty and is not a training report \(holds my-notes\.md\)$/);
+  await assert.rejects(writeReport(dir, full), /report: folder is not empty and is not a report \(holds my-notes\.md\)$/);
   assert.equal(readFileSync(path.join(dir, 'my-notes.md'), 'utf8'), 'mine');
   assert.ok(existsSync(path.join(dir, 'report.md')));
 });

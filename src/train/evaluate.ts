@@ -10,6 +10,7 @@ import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { formatImageShape, modelClassCount, modelInputShape, modelMetadata } from './io.js';
 import { type ClassMetrics, accuracyOf, classMetrics, confusionMatrix, addConfusion } from './metrics.js';
+import { type Mistake, MISTAKES_SHOWN, MistakeCollector } from './mistakes.js';
 
 /** The result of an evaluation. */
 export interface EvaluationResult {
@@ -25,6 +26,8 @@ export interface EvaluationResult {
   confusion: number[][];
   /** Per-class precision, recall and support. */
   perClass: ClassMetrics[];
+  /** The most confident mistakes (at most {@link EvaluateOptions.mistakes}), most confident first, with their images. */
+  mistakes: Mistake[];
   /**
    * From {@link evaluate}: the part of a multi-part source that was evaluated (`Dataset.part`, chosen by `split`);
    * absent where the source has a single part, which is read whatever `split` says.
@@ -106,7 +109,7 @@ export type EvaluationProgress = (done: number, total: number) => void;
  * them, else the data set's).
  * `onProgress` is told `(0, data.size)` before the first batch and the images done after each batch (the last call
  * says `data.size`). Between batches the event loop gets a turn, so that a progress bar redraws and a signal handler
- * (Ctrl-C) runs.
+ * (Ctrl-C) runs. The `keepMistakes` most confident mistakes are kept with their images.
  */
 export async function evaluateModel(
   model: tf.LayersModel,
@@ -114,27 +117,33 @@ export async function evaluateModel(
   batchSize = 32,
   classes?: string[],
   onProgress?: EvaluationProgress,
+  keepMistakes = MISTAKES_SHOWN,
 ): Promise<EvaluationResult> {
   data = alignClasses(model, data);
   classes ??= data.classes;
   const n = data.classes.length;
   const confusion = confusionMatrix([], [], n);
+  const mistakes = new MistakeCollector(keepMistakes);
   let lossSum = 0;
   let count = 0;
   onProgress?.(0, data.size);
   for await (const { xs, ys } of data.batches({ batchSize })) {
     try {
-      const [loss, predicted, truth] = tf.tidy(() => {
+      const [loss, probs, predicted, truth] = tf.tidy(() => {
         const probs = model.predict(xs) as tf.Tensor2D;
-        return [tf.metrics.categoricalCrossentropy(ys, probs).sum(), probs.argMax(-1), ys.argMax(-1)];
+        return [tf.metrics.categoricalCrossentropy(ys, probs).sum(), probs, probs.argMax(-1), ys.argMax(-1)];
       });
       try {
         lossSum += (await loss.data())[0];
         const [p, t] = await Promise.all([predicted.data(), truth.data()]);
         addConfusion(confusion, confusionMatrix(t, p, n));
+        if (mistakes.keep > 0 && (p as Int32Array).some((c, i) => c !== t[i])) {
+          const images = async (): Promise<Float32Array> => (await xs.data()) as Float32Array;
+          await mistakes.add((await probs.data()) as Float32Array, n, t, count, data.imageShape, images);
+        }
         count += t.length;
       } finally {
-        tf.dispose([loss, predicted, truth]);
+        tf.dispose([loss, probs, predicted, truth]);
       }
     } finally {
       tf.dispose([xs, ys]);
@@ -142,7 +151,15 @@ export async function evaluateModel(
     onProgress?.(count, data.size);
     await new Promise<void>((resolveBatch) => setImmediate(resolveBatch));
   }
-  return { loss: count === 0 ? NaN : lossSum / count, accuracy: accuracyOf(confusion), count, classes, confusion, perClass: classMetrics(confusion, classes) };
+  return {
+    loss: count === 0 ? NaN : lossSum / count,
+    accuracy: accuracyOf(confusion),
+    count,
+    classes,
+    confusion,
+    perClass: classMetrics(confusion, classes),
+    mistakes: mistakes.mistakes,
+  };
 }
 
 /** Options of {@link evaluate}. */
@@ -162,6 +179,8 @@ export interface EvaluateOptions {
   limit?: number;
   /** Images per forward pass (default 32). */
   batchSize?: number;
+  /** How many of the most confident mistakes to keep with their images (default 16; 0 keeps none). */
+  mistakes?: number;
   /**
    * Backend to initialize first (default 'auto', as in `train`: the native `onednn` backend when its addon loads,
    * else tfjs's pure-JS `cpu` backend).
@@ -192,7 +211,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
         : options.data;
     if (data.description !== undefined) options.onDescription?.(data.description);
     // The classes are the model's: named in its metadata (the data may hold some of them), else the data's.
-    const result = await evaluateModel(model, data, options.batchSize ?? 32, undefined, options.onProgress);
+    const result = await evaluateModel(model, data, options.batchSize ?? 32, undefined, options.onProgress, options.mistakes ?? MISTAKES_SHOWN);
     return data.part === undefined ? result : { ...result, part: data.part };
   } finally {
     model.dispose();

@@ -106,9 +106,11 @@ export class TargetInUseError extends Error {
 /**
  * Checks that `target` (the path as given) may be replaced by a folder of files named by `mayReplace`: it does not
  * exist, or it is a real folder (not a link, not the current folder) holding only regular files that `mayReplace`
- * accepts. Throws {@link TargetInUseError} otherwise; returns the names of the files it holds (none if it is missing).
+ * accepts. Throws {@link TargetInUseError} otherwise (`kind` says what such a folder is); returns the names of the
+ * files it holds (none if it is missing). {@link writeDirAtomic} checks this itself; callers check it ahead of long
+ * work whose result they will write there.
  */
-async function checkReplaceable(target: string, mayReplace: (name: string) => boolean, kind: string): Promise<string[]> {
+export async function checkReplaceable(target: string, mayReplace: (name: string) => boolean, kind: string): Promise<string[]> {
   const abs = resolve(target);
   let stat;
   try {

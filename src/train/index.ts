@@ -16,6 +16,7 @@ export * from './predict.js';
 export * from './inference.js';
 export * from './demo.js';
 export * from './report.js';
+export * from './mistakes.js';
 export * from './metrics.js';
 export * from './log.js';
 export * from './progress.js';

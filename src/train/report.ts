@@ -8,8 +8,9 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import sharp from 'sharp';
 import type { EpochRecord } from './checkpoint.js';
-import { writeDirAtomic, writeFileSynced } from './fsutil.js';
+import { checkReplaceable, writeDirAtomic, writeFileSynced } from './fsutil.js';
 import { type ClassMetrics, classMetrics, formatConfusion } from './metrics.js';
+import { type Mistake, mistakeRecord, mistakesSvg } from './mistakes.js';
 
 /** The evaluation shown in a report: its confusion matrix and summary metrics on one labelled set. */
 export interface ReportEvaluation {
@@ -25,6 +26,8 @@ export interface ReportEvaluation {
   epoch?: number;
   /** The checkpoint folder those weights come from. */
   checkpoint?: string;
+  /** The most confident mistakes, with their images (drawn as `mistakes.svg/.png`). */
+  mistakes?: Mistake[];
 }
 
 /** How a training run went, for the report's training section. */
@@ -184,7 +187,7 @@ export function confusionSpec(confusion: number[][], classes: string[], split: s
 
 /**
  * Writes the report folder `dir` (replaced atomically): `curves.svg/.png`, `confusion.svg/.png` (when there is an
- * evaluation), `metrics.json` and `report.md`. Returns the paths written.
+ * evaluation), `mistakes.svg/.png` (when it has mistakes), `metrics.json` and `report.md`. Returns the paths written.
  */
 export async function writeReport(dir: string, input: ReportInput): Promise<string[]> {
   const written: string[] = [];
@@ -205,6 +208,12 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
       await put('confusion.svg', svg);
       await put('confusion.png', await svgToPng(svg));
     }
+    const mistakes = input.evaluation?.mistakes ?? [];
+    if (input.evaluation !== undefined && mistakes.length > 0) {
+      const svg = await mistakesSvg(mistakes, input.classes, mistakesTitle(input.evaluation));
+      await put('mistakes.svg', svg);
+      await put('mistakes.png', await svgToPng(svg));
+    }
     const final = input.history[input.history.length - 1];
     const metrics = {
       title: input.title,
@@ -213,16 +222,34 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
       run: input.run,
       final,
       history: input.history,
-      evaluation: input.evaluation === undefined ? undefined : { ...input.evaluation, perClass },
+      evaluation: input.evaluation === undefined ? undefined : { ...input.evaluation, perClass, mistakes: mistakes.map(mistakeRecord) },
     };
     await put('metrics.json', JSON.stringify(metrics, null, 2));
     await put('report.md', reportMarkdown(input, perClass));
-  }, { owns, kind: 'a training report' });
+  }, { owns, kind: REPORT_KIND });
   return written;
 }
 
+/** What a report folder is, in the message that refuses to replace another folder. */
+const REPORT_KIND = 'a report';
+
+/**
+ * Checks, ahead of the work whose report goes there, that {@link writeReport} may write `dir`: it is missing, or a
+ * folder holding only a report's files. Throws {@link TargetInUseError} otherwise.
+ */
+export async function checkReportTarget(dir: string): Promise<void> {
+  await checkReplaceable(dir, (name) => REPORT_FILES.includes(name), REPORT_KIND);
+}
+
 /** Every file {@link writeReport} may write: an existing folder holding only these can be replaced by a new report. */
-const REPORT_FILES = ['curves.svg', 'curves.png', 'confusion.svg', 'confusion.png', 'metrics.json', 'report.md'];
+const REPORT_FILES = ['curves.svg', 'curves.png', 'confusion.svg', 'confusion.png', 'mistakes.svg', 'mistakes.png', 'metrics.json', 'report.md'];
+
+/** The heading of the mistakes grid. */
+function mistakesTitle(ev: ReportEvaluation): string {
+  const shown = ev.mistakes?.length ?? 0;
+  const wrong = ev.confusion.reduce((n, row, t) => n + row.reduce((m, c, p) => m + (p === t ? 0 : c), 0), 0);
+  return `The ${shown === wrong ? shown : `${shown} most confident of ${wrong}`} mistakes (${ev.split}, ${ev.count} images)`;
+}
 
 function fmt(x: number | null | undefined, digits = 4): string {
   return x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toFixed(digits);
@@ -325,6 +352,19 @@ function reportMarkdown(input: ReportInput, perClass: ClassMetrics[] | undefined
     out.push('| class | precision | recall | support |', '| --- | ---: | ---: | ---: |');
     for (const m of perClass) out.push(`| ${tableCell(m.name)} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${m.support} |`);
     out.push('', '![Confusion matrix](confusion.png)', '', '```', formatConfusion(ev.confusion, input.classes), '```', '');
+    if ((ev.mistakes?.length ?? 0) > 0) {
+      out.push(
+        `### ${mistakesTitle(ev)}`,
+        '',
+        '![Most confident mistakes](mistakes.png)',
+        '',
+        'The misclassified images the model was surest of, most confident first, as the model saw them: under each, its ' +
+          'true class and the probability the model gave it, then the predicted class and its probability, then the ' +
+          'image\'s file or its index in the evaluated data. Many sure mistakes between two look-alike classes point to the ' +
+          'classes; a sure mistake that looks right to you may be a mislabelled image.',
+        '',
+      );
+    }
   }
   return out.join('\n');
 }

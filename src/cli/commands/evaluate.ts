@@ -6,7 +6,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { isTrainingRun } from '../../train/checkpoint.js';
-import { countProgress, evaluate, formatClassMetrics, formatConfusion, resolveModelDir, type CheckpointChoice } from '../../train/index.js';
+import { checkReportTarget, countProgress, evaluate, formatClassMetrics, formatConfusion, formatProbability, mistakeRecord, resolveModelDir, writeReport, type CheckpointChoice, type EvaluationResult } from '../../train/index.js';
 import { parsePositiveInt, untilInterrupted } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
@@ -17,6 +17,7 @@ interface EvaluateCliOptions {
   limit?: number;
   batchSize: number;
   json?: boolean;
+  report?: string;
   backend: BackendChoice;
   checkpoint: CheckpointChoice;
 }
@@ -37,16 +38,20 @@ export function register(program: Command): void {
     .option('--limit <n>', 'evaluate only n images (class-balanced pick)', parsePositiveInt)
     .option('--batch-size <n>', 'images per forward pass', parsePositiveInt, 32)
     .option('--json', 'print the result as JSON')
+    .option('--report <dir>', 'also write a report folder: report.md, the confusion matrix and a grid of the most confident mistakes (PNG and SVG), metrics.json')
     .addHelpText(
       'after',
       `
 Examples:
   resnet evaluate --model runs/signs --data test_signs.h5
   resnet evaluate --model runs/signs --checkpoint best --data test.h5 --json
-  resnet evaluate --model resnet50_signs.h5 --data photos/ --limit 1000`,
+  resnet evaluate --model resnet50_signs.h5 --data photos/ --limit 1000
+  resnet evaluate --model runs/signs --data test_signs.h5 --report runs/signs/test-report`,
     );
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions, command: Command) => {
     await checkCheckpointOption(command, opts.model);
+    // A --report folder that would be refused at the end is refused before the work.
+    if (opts.report !== undefined) await checkReportTarget(opts.report);
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     // The folder actually loaded: for a run folder the checkpoint --checkpoint picks, for a run's pointer file
@@ -68,8 +73,11 @@ Examples:
     if (command.getOptionValueSource('split') === 'cli' && r.part === undefined) {
       process.stderr.write(`note: --split ${opts.split} ignored: ${opts.data} has a single part\n`);
     }
+    const reportFile = opts.report === undefined ? undefined : await writeEvaluationReport(opts.report, r, opts.model, checkpoint, opts.data);
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ model: opts.model, ...(checkpoint !== undefined ? { checkpoint } : {}), data: opts.data, ...r }, null, 2)}\n`);
+      const result = { model: opts.model, ...(checkpoint !== undefined ? { checkpoint } : {}), data: opts.data, ...r, mistakes: r.mistakes.map(mistakeRecord) };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      if (reportFile !== undefined) process.stderr.write(`report: ${reportFile}\n`);
       return;
     }
     process.stdout.write(
@@ -85,7 +93,35 @@ Examples:
         'confusion matrix (rows: true class, columns: predicted class):',
         formatConfusion(r.confusion, r.classes),
         '',
+        ...mistakeLines(r),
+        ...(reportFile !== undefined ? [`report: ${reportFile}`, ''] : []),
       ].join('\n'),
     );
   });
+}
+
+/** How many of the most confident mistakes the text output lists (the report draws all that were kept). */
+const MISTAKES_LISTED = 5;
+
+/** The most confident mistakes, one a line, where there are any. */
+function mistakeLines(r: EvaluationResult): string[] {
+  if (r.mistakes.length === 0) return [];
+  return [
+    'most confident mistakes:',
+    ...r.mistakes.slice(0, MISTAKES_LISTED).map((m) =>
+      `  ${m.source ?? `#${m.index}`}: ${r.classes[m.predicted]} (${formatProbability(m.confidence)}), true ${r.classes[m.truth]} (${formatProbability(m.truthProbability)})`),
+    '',
+  ];
+}
+
+/** Writes the evaluation's report folder `dir` (atomically, as training reports are); returns its report.md. */
+async function writeEvaluationReport(dir: string, r: EvaluationResult, model: string, checkpoint: string | undefined, data: string): Promise<string> {
+  await writeReport(dir, {
+    title: `Evaluation of ${model} on ${data}`,
+    classes: r.classes,
+    history: [],
+    evaluation: { split: r.part ?? basename(resolve(data)), ...r, ...(checkpoint !== undefined ? { checkpoint } : {}) },
+    facts: { model, ...(checkpoint !== undefined ? { checkpoint } : {}), data },
+  });
+  return join(dir, 'report.md');
 }
