@@ -143,7 +143,7 @@ test("evaluate on a folder of some of the model's classes reports all of them (t
   assert.ok(refused.err.endsWith(`resnet: class mismatch: ${other} has a class that the model does not have: [cat] (it has [blue, green, red])\n`), refused.err);
 });
 
-test('train on a folder of train/, val/ and test/ validates on val/ and says so; with --val-split it holds out part of train/ and says val/ is unused', async () => {
+test('train on a folder of train/, val/ and test/ validates on val/ and says so; with --val-split it holds out part of train/ and says val/ is unused; --val-limit picks from val/', async () => {
   const root = join(work, 'split-photos');
   for (const [part, n] of [['train', 3], ['val', 2], ['test', 1]] as const) {
     for (const [cls, colour] of [['red', { r: 220, g: 20, b: 20 }], ['blue', { r: 20, g: 20, b: 220 }]] as const) {
@@ -177,4 +177,17 @@ test('train on a folder of train/, val/ and test/ validates on val/ and says so;
   const counts = splitLines.map((l) => /^images: (\d+) training, (\d+) validation;/.exec(l)).find((m) => m !== null);
   assert.ok(counts !== undefined, split.err);
   assert.equal(Number(counts[1]) + Number(counts[2]), 6, split.err);
+
+  // --val-limit picks from val/ (a class-balanced 2 of its 4 images); with --val-split there is no val/ to pick from.
+  const limitOut = join(work, 'split-run-3');
+  const limited = await runCaptured(['train', '--data', root, '--val-limit', '2', '--epochs', '1', '--batch-size', '3', '--out', limitOut, ...tiny]);
+  assert.equal(limited.code, 0, limited.err);
+  assert.ok(limited.err.split('\n').some((l) => l.startsWith('images: 6 training, 2 validation;')), limited.err);
+  const limitedReport = readFileSync(join(limitOut, 'report', 'report.md'), 'utf8');
+  assert.ok(limitedReport.split('\n').includes(`- validation: ${join(root, 'val')} (the data folder's val/; a class-balanced pick of 2 images)`), limitedReport);
+  const refusedOut = join(work, 'split-run-4');
+  const refused = await runCaptured(['train', '--data', root, '--val-split', '0.5', '--val-limit', '2', '--epochs', '1', '--out', refusedOut, ...tiny]);
+  assert.equal(refused.code, 2, refused.err);
+  assert.equal(refused.err, 'resnet: --val-limit needs --val-data, or a --data folder with a val/ folder (the validation part held out of --data is sized by --val-split)\n');
+  assert.equal(existsSync(refusedOut), false);
 });

@@ -194,7 +194,7 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   assertOneLineError(
     resnet(['train', '--data', SIGNS_TRAIN, '--val-limit', '10', '--out', join(work, 'no-val-data'), ...tiny]),
     2,
-    /^resnet: --val-limit needs --val-data \(the validation part held out of --data is sized by --val-split\)$/,
+    /^resnet: --val-limit needs --val-data, or a --data folder with a val\/ folder \(the validation part held out of --data is sized by --val-split\)$/,
   );
   // Early stopping watches the validation loss: without validation data it is refused, not silently ignored.
   const noVal = join(work, 'no-val');

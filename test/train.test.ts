@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
@@ -247,9 +247,47 @@ test('train: valLimit validates on a class-balanced pick of valData; it needs va
     const out = join(dir, 'refused');
     await assert.rejects(
       train({ ...base, valLimit: 12, out, reporter: recordingReporter() }),
-      /^Error: valLimit needs valData to be a path \(the validation part held out of data is sized by valSplit\)$/,
+      /^Error: valLimit needs valData to be a path, or a data folder whose val\/ folder validates the run \(the validation part held out of data is sized by valSplit\)$/,
     );
     assert.equal(existsSync(out), false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('train: valLimit picks from the val/ folder of a train/ val/ data folder that validates the run; with valSplit it is refused', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // train/ with 2 images of each of 3 classes, val/ with 4 of each.
+    const root = join(dir, 'photos');
+    const colours = { blue: { r: 20, g: 20, b: 220 }, green: { r: 20, g: 220, b: 20 }, red: { r: 220, g: 20, b: 20 } };
+    for (const [part, n] of [['train', 2], ['val', 4]] as const) {
+      for (const [cls, background] of Object.entries(colours)) {
+        mkdirSync(join(root, part, cls), { recursive: true });
+        for (let i = 0; i < n; i++) await sharp({ create: { width: 8, height: 8, channels: 3, background } }).png().toFile(join(root, part, cls, `${i}.png`));
+      }
+    }
+    const base = { data: root, inputShape: TINY_INPUT, arch: 'resnet18', widthDivisor: 32, epochs: 1, batchSize: 6, preciseBn: 0, backend: TEST_BACKEND } as const;
+    const out = join(dir, 'run');
+    const result = await trainReleased({ ...base, valLimit: 6, out, reporter: recordingReporter() });
+    // Of val/'s 12 images, a class-balanced 6: 2 of each class.
+    assert.equal(result.trainSize, 6);
+    assert.equal(result.validationSize, 6);
+    assert.deepEqual(result.evaluation?.confusion.map((row) => row.reduce((a, b) => a + b, 0)), [2, 2, 2]);
+    assert.equal(result.state.args.valLimit, 6, 'stored with the run, for --resume');
+    const report = readFileSync(join(out, 'report', 'report.md'), 'utf8').split('\n');
+    assert.ok(report.includes(`- validation: ${join(root, 'val')} (the data folder's val/; a class-balanced pick of 6 images)`), report.join('\n'));
+
+    // More than val/ holds: all of it, with a note naming the folder.
+    const all = recordingReporter();
+    const whole = await trainReleased({ ...base, valLimit: 20, out: join(dir, 'all'), report: false, reporter: all });
+    assert.equal(whole.validationSize, 12);
+    assert.ok(all.messages.includes(`note: --val-limit 20 is more than the 12 images of ${join(root, 'val')}: all of them are used`), all.messages.join('\n'));
+
+    // With valSplit the run holds out part of train/ instead of reading val/: nothing for valLimit to pick from.
+    const refused = join(dir, 'refused');
+    await assert.rejects(train({ ...base, valSplit: 0.5, valLimit: 6, out: refused, reporter: recordingReporter() }), /^Error: valLimit needs valData to be a path, or a data folder whose val\/ folder validates the run /);
+    assert.equal(existsSync(refused), false);
   } finally {
     cleanup();
   }

@@ -60,9 +60,10 @@ export interface TrainOptions {
    */
   valSplit?: number;
   /**
-   * Validate on only this many images of `valData`, which must then be a path: a seeded, class-proportional pick, as
-   * `limit` makes of the training data (a full 10,000-image test file validated after every epoch is slow). The
-   * validation part held out of `data` is sized by `valSplit` instead.
+   * Validate on only this many images of the validation data: a seeded, class-proportional pick, as `limit` makes of
+   * the training data (a full 10,000-image test file validated after every epoch is slow). It applies to a `valData`
+   * path and to the `val/` (or `validation/`) folder of a `data` folder that validates the run; other validation data
+   * is refused with it (the validation part held out of `data` is sized by `valSplit` instead).
    */
   valLimit?: number;
   /** Architecture of a new model. Default `resnet50`. */
@@ -366,7 +367,7 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
     train = opened.train;
     validation = opened.validation;
     if (validationFolder !== undefined) {
-      validation = (await openDataset(validationFolder, { inputShape: inputShape ?? train.imageShape, seed })).train;
+      validation = (await openDataset(validationFolder, { inputShape: inputShape ?? train.imageShape, seed, limit: o.valLimit })).train;
     }
   } else {
     train = o.data;
@@ -377,6 +378,14 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
     validation = o.valData;
   }
   return { train, validation, validationFolder, unusedFolderNote };
+}
+
+/**
+ * Whether the run validates on the `val/` (or `validation/`) folder of its `data` folder: there is one, and neither
+ * `valData` nor `valSplit` asks for other validation (as {@link openRunData} decides).
+ */
+async function validatesOnFolder(o: TrainOptions): Promise<boolean> {
+  return typeof o.data === 'string' && o.valData === undefined && o.valSplit === undefined && (await validationFolderOf(o.data)) !== undefined;
 }
 
 /**
@@ -476,7 +485,10 @@ function settingsFacts(o: TrainOptions, data: RunData): Record<string, string> {
   if (!hasValidation) validation = 'none';
   else if (typeof o.valData === 'string') validation = o.valLimit === undefined ? o.valData : `${o.valData} (a class-balanced pick of ${o.valLimit} images)`;
   else if (o.valData !== undefined) validation = o.valData.name;
-  else if (data.validationFolder !== undefined) validation = `${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/)`;
+  else if (data.validationFolder !== undefined) {
+    const pick = o.valLimit === undefined ? '' : `; a class-balanced pick of ${o.valLimit} images`;
+    validation = `${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/${pick})`;
+  }
   else validation = `${Number(((o.valSplit ?? 0.1) * 100).toPrecision(3))}% of the data held out (class-balanced)`;
   const heldOut = heldOutOfData(o, data);
   const used = imagesOfData(o, data);
@@ -508,7 +520,7 @@ function beyondLimitNote(o: TrainOptions, data: RunData): string | undefined {
   const used = imagesOfData(o, data);
   if (o.limit !== undefined && used !== undefined && o.limit > used) notes.push(`--limit ${o.limit} is more than the ${used} images of ${String(o.data)}`);
   if (o.valLimit !== undefined && data.validation !== undefined && o.valLimit > data.validation.size) {
-    notes.push(`--val-limit ${o.valLimit} is more than the ${data.validation.size} images of ${String(o.valData)}`);
+    notes.push(`--val-limit ${o.valLimit} is more than the ${data.validation.size} images of ${String(data.validationFolder ?? o.valData)}`);
   }
   return notes.length === 0 ? undefined : `note: ${notes.join('; ')}: all of them are used`;
 }
@@ -578,8 +590,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!LR_SCHEDULES.includes(lrSchedule)) throw new Error(`unknown learning-rate schedule '${String(lrSchedule)}' (known: ${LR_SCHEDULES.join(', ')})`);
   const momentum = { momentum: options.momentum ?? 0, nesterov: options.nesterov ?? false };
   checkMomentum(options.optimizer ?? 'adam', momentum);
-  if (options.valLimit !== undefined && typeof options.valData !== 'string') {
-    throw new Error('valLimit needs valData to be a path (the validation part held out of data is sized by valSplit)');
+  if (options.valLimit !== undefined && typeof options.valData !== 'string' && !(await validatesOnFolder(options))) {
+    throw new Error('valLimit needs valData to be a path, or a data folder whose val/ folder validates the run (the validation part held out of data is sized by valSplit)');
   }
   if (options.earlyStop !== undefined) {
     if (!(Number.isInteger(options.earlyStop) && options.earlyStop >= 1)) {

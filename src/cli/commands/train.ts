@@ -9,7 +9,7 @@ import { existsSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { BackendChoice } from '../../backend/index.js';
-import type { AugmentOptions } from '../../data/index.js';
+import { type AugmentOptions, validationFolderOf } from '../../data/index.js';
 import { ARCH_NAMES, minimumInputSize, type ArchName } from '../../model/index.js';
 import {
   LR_SCHEDULES,
@@ -329,7 +329,7 @@ export function register(program: Command): void {
     .option('--data <path>', 'training data: SIGNS .h5 file, image folder (one sub-folder per class) or IDX files')
     .option('--val-data <path>', 'validation data (default: the val/ or validation/ folder beside train/ in --data, else hold out --val-split of --data)')
     .option('--val-split <fraction>', 'fraction of --data held out for validation; 0: none (default: 0.1, or the val/ folder where --data has one)', parseFraction)
-    .option('--val-limit <n>', 'validate on only n images of --val-data (class-balanced pick)', parsePositiveInt)
+    .option('--val-limit <n>', "validate on only n images of --val-data or of --data's val/ folder (class-balanced pick)", parsePositiveInt)
     .addOption(new Option('--arch <name>', 'architecture').choices(ARCH_NAMES).default('resnet50'))
     .option('--width-divisor <n>', 'divide every filter count by n (small, fast variants)', parsePositiveInt, 1)
     .option('--input <h,w,c>', 'train at this image shape (default: the data\'s own; image folders: 64,64,3); images are stretched to it whole, no crop, as Keras\'s image_dataset_from_directory does', parseShape)
@@ -383,8 +383,9 @@ Examples:
     if (opts.data === undefined) throw new CliError("required option '--data <path>' not specified (see resnet train --help)", 2);
     checkOutOutsideData(out, [['--data', opts.data], ['--val-data', opts.valData]]);
     checkInputOption(opts.arch, opts.input);
-    if (opts.valLimit !== undefined && opts.valData === undefined) {
-      throw new CliError('--val-limit needs --val-data (the validation part held out of --data is sized by --val-split)', 2);
+    // --val-limit picks from --val-data, or from the val/ folder of a --data folder that validates the run.
+    if (opts.valLimit !== undefined && opts.valData === undefined && !(opts.valSplit === undefined && (await validationFolderOf(opts.data)) !== undefined)) {
+      throw new CliError('--val-limit needs --val-data, or a --data folder with a val/ folder (the validation part held out of --data is sized by --val-split)', 2);
     }
     if (opts.earlyStop !== undefined && opts.valData === undefined && opts.valSplit === 0) {
       // A run started before early stopping needed validation data may have stored it: resuming it must still work.
