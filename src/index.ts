@@ -42,6 +42,7 @@ export type {
   ImageFailure,
   InitWeightsResult,
   LrSchedule,
+  Mistake,
   ModelMetadata,
   OptimizerName,
   Prediction,
