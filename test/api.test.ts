@@ -33,6 +33,7 @@ import type {
   ImageFailure,
   InitWeightsResult,
   LrSchedule,
+  Mistake,
   ModelMetadata,
   NativeInfo,
   OpenOptions,
@@ -57,7 +58,7 @@ import { REPO_ROOT } from './train-fixtures.js';
 /** Every type the entry exports, by name (compile-time only). */
 export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
   CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, DotOptions, EpochRecord,
-  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, ImageFailure, InitWeightsResult, LrSchedule, ModelMetadata, NativeInfo, OpenOptions,
+  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, ImageFailure, InitWeightsResult, LrSchedule, Mistake, ModelMetadata, NativeInfo, OpenOptions,
   OptimizerName, PlotFormat, Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
   TrainOptions, TrainResult, TrainSegment, TrainState, CompiledTrainingStep, TrainingStepResult];
 
