@@ -33,7 +33,7 @@ import * as tf from '@tensorflow/tfjs';
 import h5wasm, { type Dataset as H5Dataset, type Group as H5Group } from 'h5wasm/node';
 import { HDF5_SIGNATURE, checkHdf5Header } from '../data/h5.js';
 import { messageOf, oneLine } from '../data/errors.js';
-import { type FolderError, TEMP_PREFIX, TargetInUseError, fsErrorReason, fsyncDir, makeFolder, removeCreatedFolders } from '../train/fsutil.js';
+import { type FolderError, TEMP_PREFIX, TargetInUseError, fsErrorReason, fsyncDir, makeFolder, readHead, removeCreatedFolders } from '../train/fsutil.js';
 
 /** The Keras version written into files: the last tf.keras 2 release line. */
 export const KERAS_VERSION = '2.15.0';
@@ -146,13 +146,7 @@ async function checkH5Replaceable(path: string): Promise<void> {
   if (stat.isSymbolicLink()) throw new TargetInUseError(path, 'is a symbolic link; not replaced');
   if (stat.isDirectory()) throw new TargetInUseError(path, 'is a folder, not a file');
   if (!stat.isFile()) throw new TargetInUseError(path, 'is not a regular file; not replaced');
-  const head = Buffer.alloc(HDF5_SIGNATURE.length);
-  const fh = await fsp.open(path, 'r');
-  try {
-    await fh.read(head, 0, head.length, 0);
-  } finally {
-    await fh.close();
-  }
+  const head = await readHead(path, HDF5_SIGNATURE.length);
   if (!head.equals(HDF5_SIGNATURE)) throw new TargetInUseError(path, 'exists and is not an HDF5 file; not replaced');
 }
 

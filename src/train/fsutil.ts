@@ -9,7 +9,7 @@
 import { lstatSync, promises as fsp, rmdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { listNames } from '../data/errors.js';
+import { listNames, messageOf } from '../data/errors.js';
 
 /** Prefix of every temporary file or folder written by this module. */
 export const TEMP_PREFIX = '.tmp-';
@@ -300,5 +300,20 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The first `bytes` bytes of `file` (fewer if it is shorter); a file that cannot be read is a one-line error. */
+export async function readHead(file: string, bytes: number): Promise<Buffer> {
+  let handle;
+  try {
+    handle = await fsp.open(file, 'r');
+    const head = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(head, 0, bytes, 0);
+    return head.subarray(0, bytesRead);
+  } catch (err) {
+    throw new Error(`${file}: cannot read: ${messageOf(err)}`);
+  } finally {
+    await handle?.close();
   }
 }

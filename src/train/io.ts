@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
 import { HDF5_SIGNATURE } from '../data/h5.js';
 import { isKerasH5Path, loadKerasH5 } from '../io/keras_h5.js';
-import { exists, writeDirAtomic, writeFileSynced, type TargetInUseError } from './fsutil.js';
+import { exists, readHead, writeDirAtomic, writeFileSynced, type TargetInUseError } from './fsutil.js';
 import { CHECKPOINTS_DIR, pointerTarget } from './run_layout.js';
 
 /** File name of the topology and manifest. */
@@ -170,20 +170,6 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   }
 }
 
-/** The first `bytes` bytes of `file` (fewer if it is shorter); a file that cannot be read is a one-line error. */
-async function readHead(file: string, bytes: number): Promise<Buffer> {
-  let handle;
-  try {
-    handle = await fsp.open(file, 'r');
-    const head = Buffer.alloc(bytes);
-    const { bytesRead } = await handle.read(head, 0, bytes, 0);
-    return head.subarray(0, bytesRead);
-  } catch (err) {
-    throw new Error(`${file}: cannot read: ${messageOf(err)}`);
-  } finally {
-    await handle?.close();
-  }
-}
 
 /** `bytes` as UTF-8 text; bytes that are not UTF-8 are an error saying so (never quoting them). */
 function decodeText(bytes: Uint8Array): string {
