@@ -183,6 +183,36 @@ test('train: with cosine the optimizer steps at the scheduled rate, the log has 
   }
 });
 
+test('resume with another batch size: the cosine rate goes on from where the epochs left it (no jump, no note); with more epochs too, the note gives the rates the steps use', async () => {
+  const jumps = (messages: string[]): string[] => messages.filter((m) => m.startsWith('note: the learning rate jumps'));
+  const same = tempDir();
+  const longer = tempDir();
+  try {
+    // Epoch 1 in batches of 8 (3 steps), stopped after its checkpoint; resumed in batches of 4 (6 steps an epoch).
+    for (const { dir } of [same, longer]) await assert.rejects(train(options(dir, { reporter: stoppingReporter() })), /stopped after epoch 1/);
+
+    // The same 2 epochs: epoch 2 starts at half the curve, lr / 2, as the uninterrupted run's epoch 2 does
+    // (cosine(3) of 6 steps), and its 6 steps follow the curve over 2 epochs of 6 steps.
+    const sameReporter = recordingReporter();
+    const a = await recordingAdamRates(() => trainReleased(options(same.dir, { resume: true, batchSize: 4, reporter: sameReporter })));
+    assert.equal(a.rates.length, 6);
+    assertClose(a.rates[0], cosine(STEPS), 1e-12, 'first rate of epoch 2');
+    a.rates.forEach((r, i) => assertClose(r, cosineRate(LR, 6 + i, 12), 1e-12, `step ${i} of epoch 2`));
+    assert.deepEqual(jumps(sameReporter.messages), [], 'no jump, no note');
+
+    // 3 epochs now: the stored settings would have gone on at lr / 2, the new ones at cos(pi / 3): 0.0075.
+    const longerReporter = recordingReporter();
+    const b = await recordingAdamRates(() => trainReleased(options(longer.dir, { resume: true, batchSize: 4, epochs: 3, reporter: longerReporter })));
+    assert.equal(b.rates.length, 12);
+    b.rates.forEach((r, i) => assertClose(r, cosineRate(LR, 6 + i, 18), 1e-12, `step ${i} of epochs 2-3`));
+    assertClose(b.rates[0], 0.0075, 1e-12, 'first rate of epoch 2');
+    assert.deepEqual(jumps(longerReporter.messages), ['note: the learning rate jumps from 0.005 to 0.0075 at epoch 2 (epochs 2 -> 3)']);
+  } finally {
+    same.cleanup();
+    longer.cleanup();
+  }
+});
+
 test('train: an unknown schedule is refused before anything is written', async () => {
   const { dir, cleanup } = tempDir();
   try {

@@ -950,7 +950,10 @@ async function trainEpoch(model: tf.LayersModel, data: RunData, s: EpochSettings
  * function of the step, the base rate and the run's planned steps, so a new `--epochs` (with cosine), `--lr` or
  * `--lr-schedule` moves the rate at the resume point. Returns a one-line note giving the rate the stored settings
  * would have used at the next step and the rate the new ones use, or undefined when they agree (or the stored
- * arguments do not say).
+ * arguments do not say). `steps` is the number of steps per epoch now. A new batch size (other steps per epoch than
+ * the stored stretch's) moves no rate: the resume point is the start of an epoch, where step / planned steps is
+ * epoch / epochs whatever the steps per epoch, for the stored settings as for the new ones (and {@link train}'s
+ * steps count the earlier epochs at the current steps per epoch).
  */
 export function scheduleChangeNote(
   resumed: Pick<TrainState, 'epoch' | 'args'>,
