@@ -216,3 +216,39 @@ test('resnet predict --help says how images are resized: stretched whole to the 
     /Each image is stretched to the model's input size \(height x width\) as a whole: no crop, the aspect ratio is not kept, as Keras's image_dataset_from_directory does by default\./,
   );
 });
+
+test('resnet predict --sheet draws each image upright with its top classes and file name, as PNG or SVG', async () => {
+  const expected = await expectedTop(images, 2);
+  const svgPath = join(dir, 'sheet.svg');
+  const r = await runCaptured(['predict', '--model', modelDir, '--top', '2', '--sheet', svgPath, ...images]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, new RegExp(`sheet: ${escape(svgPath)} \\(3 images\\)`));
+  const svg = await readFile(svgPath, 'utf8');
+  const embedded = [...svg.matchAll(/xlink:href="data:image\/png;base64,([^"]+)"/g)].map((m) => Buffer.from(m[1], 'base64'));
+  assert.equal(embedded.length, 3);
+  for (const [i, file] of images.entries()) {
+    const names = expected[i].map((e) => CLASSES[e.index]);
+    assert.match(svg, new RegExp(`>${names[0]} \\(\\d+(\\.\\d)?%\\)</text>\\s*<text[^>]*>${names[1]} \\(\\d+(\\.\\d)?%\\)</text>\\s*<text[^>]*>img${i}\\.png</text>`));
+    // The thumbnail is the image enlarged 4x without smoothing: its pixel (80, 80) is the image's pixel (20, 20).
+    const thumb = await sharp(embedded[i]).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([thumb.info.width, thumb.info.height], [160, 160]);
+    const source = await sharp(file).raw().toBuffer();
+    const at = (buf: Buffer, width: number, x: number, y: number): number[] => Array.from(buf.subarray((y * width + x) * 3, (y * width + x) * 3 + 3));
+    assert.deepEqual(at(thumb.data, 160, 80, 80), at(source, 40, 20, 20), `the image of ${file}`);
+  }
+
+  const pngPath = join(dir, 'sheet.png');
+  const png = await runCaptured(['predict', '--model', modelDir, '--sheet', pngPath, ...images]);
+  assert.equal(png.code, 0, png.err);
+  const meta = await sharp(pngPath).metadata();
+  assert.equal(meta.format, 'png');
+  assert.ok((meta.width ?? 0) >= 3 * 160, `three images side by side: ${meta.width}`);
+
+  // Another extension is a usage error, before any work; nothing is written.
+  const bad = join(dir, 'sheet.jpg');
+  const refused = await runCaptured(['predict', '--model', modelDir, '--sheet', bad, ...images]);
+  assert.equal(refused.code, 2);
+  assert.equal(refused.err, `resnet: --sheet ${bad}: give a .png or .svg file\n`);
+  assert.equal(refused.out, '');
+  await assert.rejects(readFile(bad), { code: 'ENOENT' });
+});

@@ -4,7 +4,7 @@
  * a grid of the images with their true and predicted classes. Looking at them is the quickest way to tell a model
  * that confuses look-alike classes from mislabelled data or images it cannot see well at its input size.
  */
-import sharp from 'sharp';
+import { clip, GRID_LINE_CHARS, type GridCell, imageGridSvg, thumbnailOfPixels } from './image_grid.js';
 
 /** How many mistakes an evaluation keeps by default: a 4 x 4 grid. */
 export const MISTAKES_SHOWN = 16;
@@ -97,77 +97,32 @@ export class MistakeCollector {
   }
 }
 
-/** Pixel size of an image in the grid. */
-const CELL = 160;
-/** Columns of the grid. */
-const COLUMNS = 4;
-const PAD = 12;
-const LINE = 16;
-const TEXT_LINES = 3;
-
-/** `text` safe inside SVG markup. */
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
-
-/** `text` cut to `max` characters, with an ellipsis where it was cut. */
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
 /** A probability as a percentage: one decimal near 0 and 1, where a whole percent would say 0% or 100%. */
 export function formatProbability(p: number): string {
   return `${(100 * p).toFixed(p < 0.1 || p >= 0.995 ? 1 : 0)}%`;
 }
 
-/** The image as a PNG of CELL x CELL pixels: small images enlarged without smoothing, so their pixels stay visible. */
-async function thumbnail(image: Mistake['image']): Promise<Buffer> {
-  const [height, width, channels] = image.shape;
-  const enlarge = Math.max(height, width) <= CELL;
-  return sharp(Buffer.from(image.pixels), { raw: { width, height, channels: channels as 1 | 3 | 4 } })
-    .resize(CELL, CELL, { fit: 'contain', background: { r: 255, g: 255, b: 255 }, kernel: enlarge ? 'nearest' : 'lanczos3' })
-    .png()
-    .toBuffer();
+/** A class and its probability on one line of `GRID_LINE_CHARS`: a long name is cut, the probability kept whole. */
+function classLine(label: string, name: string, p: number): string {
+  const tail = ` (${formatProbability(p)})`;
+  return `${label}${clip(name, Math.max(4, GRID_LINE_CHARS - label.length - tail.length))}${tail}`;
 }
 
 /**
- * The grid of `mistakes` as an SVG document: each image with its true class, its predicted class and the
- * probability given to it, and its index in the data set (or its file name). The images are embedded, so the file
- * stands alone.
+ * The grid of `mistakes` as an SVG document: each image with its true class and the probability given to it, its
+ * predicted class and that one's probability, and its file (or its index in the data set).
  */
 export async function mistakesSvg(mistakes: readonly Mistake[], classes: readonly string[], title: string): Promise<string> {
-  const columns = Math.min(COLUMNS, Math.max(1, mistakes.length));
-  const rows = Math.ceil(mistakes.length / columns);
-  const cellWidth = CELL + 2 * PAD;
-  const cellHeight = CELL + PAD + TEXT_LINES * LINE + PAD;
-  const top = 32;
-  const width = Math.max(columns * cellWidth, 360);
-  const height = top + rows * cellHeight;
-  const chars = Math.floor((cellWidth - 4) / 6.2); // of 11-pixel sans-serif, about 6 pixels wide
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${PAD}" y="21" font-size="14" font-weight="bold">${escapeXml(clip(title, Math.floor(width / 8)))}</text>`,
-  ];
-  for (let k = 0; k < mistakes.length; k++) {
-    const m = mistakes[k];
-    const x = (k % columns) * cellWidth + PAD;
-    const y = top + Math.floor(k / columns) * cellHeight;
-    const png = (await thumbnail(m.image)).toString('base64');
-    const where = m.source !== undefined ? m.source.split(/[\\/]/).pop() ?? m.source : `#${m.index}`;
-    // A line keeps its probability whole; a long class name is cut instead.
-    const line = (label: string, name: string, p: number): string => {
-      const tail = ` (${formatProbability(p)})`;
-      return `${label}${clip(name, Math.max(4, chars - label.length - tail.length))}${tail}`;
-    };
-    parts.push(
-      `<image x="${x}" y="${y}" width="${CELL}" height="${CELL}" xlink:href="data:image/png;base64,${png}"/>`,
-      `<rect x="${x}" y="${y}" width="${CELL}" height="${CELL}" fill="none" stroke="#bbb"/>`,
-      `<text x="${x}" y="${y + CELL + LINE}" font-size="11" fill="#1a7f37">${escapeXml(line('true: ', classes[m.truth] ?? String(m.truth), m.truthProbability))}</text>`,
-      `<text x="${x}" y="${y + CELL + 2 * LINE}" font-size="11" fill="#cf222e">${escapeXml(line('predicted: ', classes[m.predicted] ?? String(m.predicted), m.confidence))}</text>`,
-      `<text x="${x}" y="${y + CELL + 3 * LINE}" font-size="10" fill="#666">${escapeXml(clip(where, chars))}</text>`,
-    );
+  const cells: GridCell[] = [];
+  for (const m of mistakes) {
+    cells.push({
+      png: await thumbnailOfPixels(m.image.pixels, m.image.shape),
+      lines: [
+        { text: classLine('true: ', classes[m.truth] ?? String(m.truth), m.truthProbability), color: '#1a7f37' },
+        { text: classLine('predicted: ', classes[m.predicted] ?? String(m.predicted), m.confidence), color: '#cf222e' },
+        { text: m.source !== undefined ? m.source.split(/[\\/]/).pop() ?? m.source : `#${m.index}`, small: true },
+      ],
+    });
   }
-  parts.push('</svg>');
-  return parts.join('\n');
+  return imageGridSvg(title, cells);
 }

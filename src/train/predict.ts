@@ -2,10 +2,15 @@
  * Prediction on image files: the top-k classes of each image with their probabilities, in inference mode.
  */
 import { stat } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { imageFilesIn, loadImages, loadImagesEach, type ImageFailure } from '../data/index.js';
 import { checkPositiveWhole } from './validate.js';
+import { writeFileAtomic } from './fsutil.js';
+import { GRID_LINE_CHARS, type GridCell, clip, imageGridSvg, thumbnailOfFile } from './image_grid.js';
+import { formatProbability } from './mistakes.js';
+import { svgToPng } from './report.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
 import { modelClassCount, modelInputShape, modelMetadata } from './io.js';
@@ -158,4 +163,48 @@ async function run(options: PredictOptions, stopAtFailure: boolean): Promise<Pre
   } finally {
     model.dispose();
   }
+}
+
+/** The most images a prediction sheet shows (the first ones, in the order of the predictions). */
+export const SHEET_MAX_IMAGES = 64;
+
+/** The file formats of a prediction sheet, by the extension of its path. */
+export const SHEET_EXTENSIONS = ['.png', '.svg'];
+
+/**
+ * A contact sheet of `predictions`: each image (its file, upright) with its most probable class and that class's
+ * probability, the next two classes in grey, and its file name; the first {@link SHEET_MAX_IMAGES} predictions at
+ * most. An SVG document with the images embedded.
+ */
+export async function predictionSheetSvg(predictions: readonly Prediction[]): Promise<string> {
+  const shown = predictions.slice(0, SHEET_MAX_IMAGES);
+  const cells: GridCell[] = [];
+  for (const p of shown) {
+    const [first, ...rest] = p.top;
+    const line = (t: ClassScore): string => {
+      const tail = ` (${formatProbability(t.probability)})`;
+      return `${clip(t.class, Math.max(4, GRID_LINE_CHARS - tail.length))}${tail}`;
+    };
+    cells.push({
+      png: await thumbnailOfFile(p.file),
+      lines: [
+        { text: line(first) },
+        ...rest.slice(0, 2).map((t) => ({ text: line(t), color: '#777' })),
+        { text: basename(p.file), small: true },
+      ],
+    });
+  }
+  const count = predictions.length === shown.length ? `${shown.length} image${shown.length === 1 ? '' : 's'}` : `the first ${shown.length} of ${predictions.length} images`;
+  return imageGridSvg(`Predictions: ${count}`, cells);
+}
+
+/**
+ * Writes {@link predictionSheetSvg} of `predictions` to `path`, as PNG or SVG by its extension ({@link SHEET_EXTENSIONS};
+ * another one is an error), atomically: a failed write leaves whatever was at `path` before.
+ */
+export async function writePredictionSheet(path: string, predictions: readonly Prediction[]): Promise<void> {
+  const ext = extname(path).toLowerCase();
+  if (!SHEET_EXTENSIONS.includes(ext)) throw new Error(`${path}: a prediction sheet is a .png or .svg file`);
+  const svg = await predictionSheetSvg(predictions);
+  await writeFileAtomic(path, ext === '.svg' ? svg : await svgToPng(svg));
 }

@@ -2,9 +2,10 @@
  * `resnet predict`: the most probable classes of image files (or of the images in folders) under a trained model,
  * with their probabilities.
  */
+import { extname } from 'node:path';
 import { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { predictEach, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
+import { predictEach, SHEET_EXTENSIONS, SHEET_MAX_IMAGES, writePredictionSheet, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
 import { CliError, parsePositiveInt } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
@@ -12,6 +13,7 @@ interface PredictCliOptions {
   model: string;
   top: number;
   json?: boolean;
+  sheet?: string;
   backend: BackendChoice;
   checkpoint: CheckpointChoice;
 }
@@ -26,6 +28,7 @@ export function register(program: Command): void {
   addCheckpointOption(cmd)
     .option('--top <k>', 'how many classes to show per image', parsePositiveInt, 3)
     .option('--json', 'print the result as JSON')
+    .option('--sheet <file>', `also draw the images with their predictions as a contact sheet (.png or .svg; the first ${SHEET_MAX_IMAGES} images)`)
     .addHelpText(
       'after',
       `
@@ -40,10 +43,14 @@ With --json it is an entry {"file", "error"} in the list, in its place.
 Examples:
   resnet predict --model runs/signs photo.jpg   (the run's latest checkpoint)
   resnet predict --model runs/signs --checkpoint best photos/
-  resnet predict --model resnet50_signs.h5 --top 1 --json a.png b.png`,
+  resnet predict --model resnet50_signs.h5 --top 1 --json a.png b.png
+  resnet predict --model runs/signs photos/ --sheet predictions.png`,
     );
   addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions, command: Command) => {
     await checkCheckpointOption(command, opts.model);
+    if (opts.sheet !== undefined && !SHEET_EXTENSIONS.includes(extname(opts.sheet).toLowerCase())) {
+      throw new CliError(`--sheet ${opts.sheet}: give a .png or .svg file`, 2);
+    }
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     // --checkpoint only when given: the library refuses one for a model that is not a training run folder.
@@ -55,6 +62,11 @@ Examples:
       for (const r of predictions) {
         process.stdout.write(`${r.file}: ${r.top.map((t) => `${t.class} (${t.probability.toFixed(3)})`).join(', ')}\n`);
       }
+    }
+    if (opts.sheet !== undefined && predictions.length > 0) {
+      await writePredictionSheet(opts.sheet, predictions);
+      const shown = Math.min(predictions.length, SHEET_MAX_IMAGES);
+      process.stderr.write(`sheet: ${opts.sheet} (${shown === predictions.length ? `${shown} images` : `the first ${shown} of ${predictions.length} images`})\n`);
     }
     // One line per file that could not be read; the last goes through main's error line, which exits 1.
     const last = failed.pop();
