@@ -1,7 +1,8 @@
 /**
  * Early stopping as a user meets it: it needs validation data (without any it is refused, not silently ignored); a run
  * that stops early says where it stopped, which epoch was best and how to use that epoch's checkpoint, and its report
- * evaluates that checkpoint; a resumed run that stops again counts the epochs without improvement from the best one.
+ * evaluates that checkpoint; a resumed run that its rule had ended trains nothing and keeps the stop, and one resumed
+ * with a larger patience counts the epochs without improvement from the best one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,7 +73,7 @@ function linear(shape: [number, number, number], classes: number): tf.LayersMode
   return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
 }
 
-test('early stop: the final lines and report.md say where it stopped, which epoch was best and how to load it; the report evaluates that epoch; a resume counts from it', async () => {
+test('early stop: the final lines and report.md say where it stopped, which epoch was best and how to load it; the report evaluates that epoch; resumed, the stop stands (nothing to train) unless the patience grows, counted from the best epoch', async () => {
   const { dir, cleanup } = tempDir();
   const fmt = (x: number | undefined): string => (x ?? NaN).toFixed(4);
   try {
@@ -146,10 +147,41 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
       r.model.dispose();
     }
 
-    // Resumed, the run trains epoch 4, which does not improve on epoch 1 either: 3 epochs without improvement.
-    const reporter = recordingReporter();
-    const again = await train({ ...base, resume: true, report: false, reporter });
+    // Resumed as it was, the run has nothing left to train: its rule ended it at epoch 3. It says why, and the early
+    // stop stands: in the result, the final lines and the report, which evaluates the best epoch again.
+    const resumed = recordingReporter();
+    const stopped = await train({ ...base, resume: true, reporter: resumed });
     try {
+      const h = stopped.state.history;
+      assert.ok(resumed.messages.includes(
+        `${join(checkpoints, 'epoch-0003')} is at epoch 3 of 8, where early stopping ended the run: val_loss has not improved for 2 epochs ` +
+          `(best ${fmt(h[0].val_loss)} at epoch 1) and --early-stop is 2: nothing to train (pass a larger --early-stop to go on)`,
+      ), resumed.messages.join('\n'));
+      assert.equal(resumed.steps, 0, 'no training step');
+      assert.ok(!resumed.messages.some((m) => m.startsWith('training step: ') || m.startsWith('early stop: ')), resumed.messages.join('\n'));
+      assert.equal(stopped.state.epoch, 3);
+      assert.equal(stopped.stoppedEarly, true);
+      assert.equal(stopped.checkpoint, join(checkpoints, 'epoch-0003'));
+      assert.equal(readFileSync(join(checkpoints, 'latest'), 'utf8').trim(), 'epoch-0003');
+      assert.equal(stopped.evaluatedEpoch, 1);
+      assert.ok(Math.abs(stopped.evaluation!.loss - h[0].val_loss!) < 1e-5, `evaluated loss ${stopped.evaluation!.loss}, epoch 1's ${h[0].val_loss}`);
+      assert.deepEqual(finalLines(stopped), finalLines(r), 'the same final lines as when it stopped');
+      const metrics = JSON.parse(readFileSync(join(out, 'report', 'metrics.json'), 'utf8'));
+      assert.deepEqual(metrics.run.stoppedEarly, { patience: 2 });
+      assert.equal(metrics.evaluation.epoch, 1);
+      const md = readFileSync(join(out, 'report', 'report.md'), 'utf8');
+      assert.ok(md.split('\n').includes('Training stopped early at epoch 3 of 8 planned: the validation loss had not improved for 2 epochs (`--early-stop 2`).'), md);
+    } finally {
+      stopped.optimizer.dispose();
+      stopped.model.dispose();
+    }
+
+    // With a larger patience it goes on: epoch 4 does not improve on epoch 1 either, 3 epochs without improvement,
+    // counted from the best epoch, not from the resume.
+    const reporter = recordingReporter();
+    const again = await train({ ...base, earlyStop: 3, resume: true, report: false, reporter });
+    try {
+      assert.ok(reporter.messages.includes(`resuming from ${join(checkpoints, 'epoch-0003')} (epoch 3 of 8)`), reporter.messages.join('\n'));
       assert.equal(again.state.epoch, 4);
       assert.equal(again.stoppedEarly, true);
       const stop = reporter.messages.find((m) => m.startsWith('early stop: '));

@@ -115,7 +115,9 @@ export interface TrainOptions {
   latest?: string | null;
   /**
    * Stop when the validation loss has not improved for this many epochs. Needs validation data (`valData`, or a
-   * `valSplit` above 0 of a `data` path): without it {@link train} refuses the option instead of ignoring it.
+   * `valSplit` above 0 of a `data` path): without it {@link train} refuses the option instead of ignoring it. A
+   * resumed run whose best epoch already lies this many epochs back (one that it stopped) trains nothing and reports
+   * the early stop again; a larger value lets it go on.
    */
   earlyStop?: number;
   /**
@@ -167,7 +169,10 @@ export interface TrainResult {
   validationSize: number;
   /** The number of epochs the run was to train (`epochs`). */
   plannedEpochs: number;
-  /** Whether early stopping ended the run before `epochs`. */
+  /**
+   * Whether early stopping ended the run before `epochs`: after an epoch of this call, or, for a resumed run, already
+   * where it stood (nothing was trained then).
+   */
   stoppedEarly: boolean;
   /**
    * The checkpoint of the best epoch by the monitored loss (`state.best`: validation loss, else training loss), the
@@ -621,6 +626,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
   let state: RunState | undefined;
+  /** Whether early stopping ended the run: after an epoch of this call, or (resumed) already where it stood. */
+  let stoppedEarly = false;
   try {
     if (options.resume && latest !== undefined) {
       ({ model, state } = await loadCheckpoint(latest));
@@ -635,10 +642,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           throw new Error(`${key} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)} (choose another --out for a new run)`);
         }
       }
+      // A run that its early-stopping rule ended (or would have, had the process not died first) stays stopped: the
+      // rule is met before any epoch of this call, and the stop is reported as when it happened.
+      const { best } = state;
+      stoppedEarly = best?.monitor === 'val_loss' && stopsEarly(state.epoch, best, options.earlyStop, epochs);
       reporter.message(
         state.epoch >= epochs
           ? `${latest} is at epoch ${state.epoch} and --epochs is ${epochs}: nothing to train (pass a larger --epochs to go on)`
-          : `resuming from ${latest} (epoch ${state.epoch} of ${epochs})`,
+          : stoppedEarly && best !== undefined
+            ? `${latest} is at epoch ${state.epoch} of ${epochs}, where early stopping ended the run: ${best.monitor} has not improved for ` +
+              `${epochsText(state.epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch}) and --early-stop is ` +
+              `${options.earlyStop}: nothing to train (pass a larger --early-stop to go on)`
+            : `resuming from ${latest} (epoch ${state.epoch} of ${epochs})`,
       );
     } else if (options.resume) {
       reporter.message(`no checkpoint in ${out} yet: starting from scratch`);
@@ -689,10 +704,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     state = { ...(state ?? { epoch: 0, iterations: 0, seed, history: [], classes: data.train.classes, savedAt: '' }), args, images };
     // The epochs this call trains get its settings: the same as the last stretch's continue it, others start one.
     const segments = resumed === undefined ? [] : [...trainSegments(resumed)];
+    /** Whether this call trains any epoch. */
+    const trainsMore = state.epoch < epochs && !stoppedEarly;
     // Defined: `args` holds this call's settings, checked above.
     const settings = settingsOf(args) as Omit<TrainSegment, 'fromEpoch'>;
     const last = segments[segments.length - 1];
-    if (state.epoch < epochs && (last === undefined || !sameSettings(last, settings))) segments.push({ fromEpoch: state.epoch + 1, ...settings });
+    if (trainsMore && (last === undefined || !sameSettings(last, settings))) segments.push({ fromEpoch: state.epoch + 1, ...settings });
     state.segments = segments;
     // A new run's logs appear with its first epoch; a resumed run's are rewritten from its checkpoint's history.
     if (state.history.length > 0) await writeLogs(out, state.history);
@@ -707,12 +724,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     model.setUserDefinedMetadata({ ...modelMetadata(model), ...metadata });
 
     let checkpoint = latest;
-    let stoppedEarly = false;
     // As many as the shuffled training batches: a last batch of a single image is left out (see BatchOptions.dropSingle).
     const steps = batchCount(data.train.size, { batchSize, shuffle: true });
     const validationImages = data.validation === undefined ? 'no validation' : `${data.validation.size} validation`;
     reporter.message(`images: ${data.train.size} training, ${validationImages}; ${steps} step${steps === 1 ? '' : 's'} per epoch (batch size ${batchSize})`);
-    if (resumed !== undefined) {
+    if (resumed !== undefined && trainsMore) {
       const note = scheduleChangeNote(resumed, { epochs, lr, lrSchedule }, steps);
       if (note !== undefined) reporter.message(note);
     }
@@ -751,12 +767,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
     // Training steps run compiled (one planned list of native calls per step) where the model allows it; say which.
     const trainer = new CompiledTrainer(model);
-    if (state.epoch < epochs) reporter.message(describeTrainingStep(trainer.stepFor(Math.min(batchSize, data.train.size))));
+    if (trainsMore) reporter.message(describeTrainingStep(trainer.stepFor(Math.min(batchSize, data.train.size))));
     /** Whether this call has said that the loss sits far above chance (once is enough). */
     let saidSaturated = false;
     /** The validation of the last epoch trained in this call, which the final report reuses. */
     let lastValidation: EvaluationResult | undefined;
-    for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
+    for (let epoch = state.epoch + 1; trainsMore && epoch <= epochs; epoch++) {
       const { record, validation } = await trainEpoch(model, data, {
         epoch, epochs, steps, batchSize, lr, lrSchedule, optimizer, trainer, seed, augment: options.augment, preciseBn: options.preciseBn ?? DEFAULT_PRECISE_BN, reporter, checkpoint,
       });
@@ -791,9 +807,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         reporter.message(saturated);
       }
       // Counted from the best epoch, not from this call's start: a resumed run may have gone without improving longer.
-      const stale = epoch - best.epoch;
-      if (options.earlyStop !== undefined && stale >= options.earlyStop && epoch < epochs) {
-        reporter.message(`early stop: ${monitor} has not improved for ${epochsText(stale)} (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
+      if (stopsEarly(epoch, best, options.earlyStop, epochs)) {
+        reporter.message(`early stop: ${monitor} has not improved for ${epochsText(epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch})`);
         stoppedEarly = true;
         break;
       }
@@ -854,6 +869,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await removeCreatedFolders(created);
     throw err;
   }
+}
+
+/**
+ * Whether early stopping ends a run after `epoch`: `patience` is set, the run is short of its planned `epochs`, and
+ * the best epoch by the monitored loss lies `patience` or more epochs back (counted from the best epoch, so a resumed
+ * run that had gone without improving for a while stops as soon as the count reaches the patience).
+ */
+function stopsEarly(epoch: number, best: BestRecord | undefined, patience: number | undefined, epochs: number): boolean {
+  return patience !== undefined && best !== undefined && epoch < epochs && epoch - best.epoch >= patience;
 }
 
 /** The line saying how training steps run: compiled (`training step: compiled, 336 native calls`), or not and why. */
