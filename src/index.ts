@@ -26,7 +26,7 @@ export { openDataset, loadImages, DataError } from './data/index.js';
 export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOptions } from './data/index.js';
 
 // ---- Training, evaluation, prediction, the tfjs model format ----
-export { train, evaluate, predict, predictEach, saveModel, loadModel, initWeightsFrom } from './train/index.js';
+export { train, evaluate, predict, predictEach, writePredictionSheet, saveModel, loadModel, initWeightsFrom } from './train/index.js';
 export { TrainingDivergedError, RunFolderInUseError, TargetInUseError } from './train/index.js';
 export { CompiledTrainer, compileTrainingStep } from './model/index.js';
 export type { CompiledTrainingStep, TrainingStepResult } from './model/index.js';

@@ -74,7 +74,7 @@ const PUBLIC_VALUES: Record<string, { names: string[]; kind: 'function' | 'class
     { names: ['DataError'], kind: 'class' },
   ],
   training: [
-    { names: ['train', 'evaluate', 'predict', 'predictEach', 'saveModel', 'loadModel', 'initWeightsFrom'], kind: 'function' },
+    { names: ['train', 'evaluate', 'predict', 'predictEach', 'writePredictionSheet', 'saveModel', 'loadModel', 'initWeightsFrom'], kind: 'function' },
     { names: ['TrainingDivergedError', 'RunFolderInUseError', 'TargetInUseError'], kind: 'class' },
     { names: ['compileTrainingStep'], kind: 'function' },
     { names: ['CompiledTrainer'], kind: 'class' },
