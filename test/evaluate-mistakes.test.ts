@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 
 import { initBackend } from '../src/backend/index.js';
+import { openDataset } from '../src/data/index.js';
 import { MistakeCollector, evaluateModel, mistakesSvg, saveModel, type Mistake } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 import { SIGNS_TEST, TEST_BACKEND, TINY_INPUT, memoryDataset, tempDir, tinyResNet } from './train-fixtures.js';
@@ -81,6 +82,7 @@ test("evaluateModel's mistakes are the model's most confident wrong predictions,
       const size = TINY_INPUT[0] * TINY_INPUT[1] * TINY_INPUT[2];
       const pixels = Array.from({ length: size }, (_, j) => memoryPixel(m.index, j, classes));
       assert.deepEqual(Array.from(m.image.pixels), pixels, `the pixels of image ${m.index}`);
+      assert.equal(m.source, `memory #${m.index}`, 'the source and the position in it');
     }
     const none = await evaluateModel(model, data, 5, undefined, undefined, 0);
     assert.deepEqual(none.mistakes, []);
@@ -119,7 +121,14 @@ test('resnet evaluate --report writes the report with the mistakes grid; --json 
     const errors = result.confusion.reduce((s, row, t) => s + row.reduce((m, c, k) => m + (k === t ? 0 : c), 0), 0);
     assert.equal(result.mistakes.length, Math.min(16, errors));
     assert.ok(result.mistakes.length > 0, 'an untrained model gets some of 24 images wrong');
-    for (const m of result.mistakes) assert.deepEqual(Object.keys(m).sort(), ['confidence', 'index', 'predicted', 'truth', 'truthProbability']);
+    // Each names its row of the HDF5 file, which holds an image of its true class.
+    const rows = await (await openDataset(SIGNS_TEST, { inputShape: [64, 64, 3] })).train.labels();
+    for (const m of result.mistakes) {
+      assert.deepEqual(Object.keys(m).sort(), ['confidence', 'index', 'predicted', 'source', 'truth', 'truthProbability']);
+      const row = new RegExp(`^${SIGNS_TEST.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} #(\\d+)$`).exec(String(m.source));
+      assert.ok(row !== null, String(m.source));
+      assert.equal(rows[Number(row[1])], m.truth, `row ${row[1]} holds class ${String(m.truth)}`);
+    }
     assert.match(r.err, new RegExp(`report: ${join(report, 'report.md').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     for (const file of ['report.md', 'confusion.png', 'mistakes.png', 'mistakes.svg', 'metrics.json']) assert.ok(existsSync(join(report, file)), file);
     const md = readFileSync(join(report, 'report.md'), 'utf8');
@@ -135,6 +144,33 @@ test('resnet evaluate --report writes the report with the mistakes grid; --json 
     assert.equal(refused.code, 1, refused.err);
     assert.equal(refused.err, `resnet: ${taken}: folder is not empty and is not a report (holds notes.txt)\n`, 'one line, before any work');
     assert.equal(readFileSync(join(taken, 'notes.txt'), 'utf8'), 'mine');
+  } finally {
+    model.dispose();
+    cleanup();
+  }
+});
+
+test('mistakes in an image folder name their files', async () => {
+  await initBackend(TEST_BACKEND);
+  const { dir, cleanup } = tempDir('resnet-mistakes-folder-');
+  const model = tinyResNet(TINY_INPUT, 3);
+  try {
+    const classes = ['a', 'b', 'c'];
+    for (const [k, name] of classes.entries()) {
+      mkdirSync(join(dir, name));
+      for (let i = 0; i < 4; i++) {
+        const raw = Buffer.alloc(20 * 20 * 3, (k * 80 + i * 17) % 256);
+        await sharp(raw, { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(join(dir, name, `${name}${i}.png`));
+      }
+    }
+    const data = (await openDataset(dir, { inputShape: TINY_INPUT })).train;
+    const result = await evaluateModel(model, data, 5);
+    assert.ok(result.mistakes.length > 0, 'an untrained model makes mistakes');
+    for (const m of result.mistakes) {
+      const source = String(m.source);
+      assert.ok(source.startsWith(join(dir, classes[m.truth]) + '/'), `${source} is in the folder of its class ${classes[m.truth]}`);
+      assert.ok(existsSync(source), source);
+    }
   } finally {
     model.dispose();
     cleanup();

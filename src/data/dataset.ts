@@ -29,6 +29,8 @@ export interface ExampleSource {
   readonly description?: string;
   /** The label of every example, in source order. */
   readonly labels: Int32Array;
+  /** Where the example at `position` is, where the source can say better than its name and the position (a file). */
+  exampleName?(position: number): string;
   /**
    * Reads the examples at these positions. The result may be stored at another height, width and channel count
    * (1 or 3) than `imageShape`: `toImageTensor` converts it.
@@ -176,6 +178,11 @@ export class SourceDataset implements Dataset {
     return Int32Array.from(this.positions, (p) => this.source.labels[p]);
   }
 
+  sourceOf(index: number): string {
+    const position = this.positions[index];
+    return this.source.exampleName?.(position) ?? `${this.source.name} #${position}`;
+  }
+
   async *batches(opts: BatchOptions): AsyncGenerator<Batch> {
     const { batchSize, shuffle = false, seed = 0, epoch = 0, augment } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
@@ -283,6 +290,10 @@ class RelabeledDataset implements Dataset {
 
   async labels(): Promise<Int32Array> {
     return (await this.data.labels()).map((label) => this.map[label]);
+  }
+
+  sourceOf(index: number): string | undefined {
+    return this.data.sourceOf?.(index);
   }
 
   async *batches(opts: BatchOptions): AsyncGenerator<Batch> {

@@ -274,6 +274,11 @@ export class ImageFolderSource implements ExampleSource {
     readonly description?: string,
   ) {}
 
+  /** The image file at `position`. */
+  exampleName(position: number): string {
+    return this.files[position];
+  }
+
   /**
    * Lists a folder's classes (sorted sub-folder names) and their images (sorted, by extension) and checks that each
    * image file starts like one. Hidden entries and files of other extensions are left out. `part` is the part of a

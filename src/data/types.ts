@@ -82,6 +82,11 @@ export interface Dataset {
   batches(opts: BatchOptions): AsyncGenerator<Batch>;
   /** Integer labels of all examples in data set order (for metrics and confusion matrices). */
   labels(): Promise<Int32Array>;
+  /**
+   * Where the example at `index` (in data set order) comes from, for the user to find it: an image file's path, or
+   * the source file and the example's position in it (`test_signs.h5 #12`, counting from 0).
+   */
+  sourceOf?(index: number): string | undefined;
 }
 
 /** How to open a data source. */

@@ -139,7 +139,7 @@ export async function evaluateModel(
         addConfusion(confusion, confusionMatrix(t, p, n));
         if (mistakes.keep > 0 && (p as Int32Array).some((c, i) => c !== t[i])) {
           const images = async (): Promise<Float32Array> => (await xs.data()) as Float32Array;
-          await mistakes.add((await probs.data()) as Float32Array, n, t, count, data.imageShape, images);
+          await mistakes.add((await probs.data()) as Float32Array, n, t, count, data.imageShape, images, (i) => data.sourceOf?.(i));
         }
         count += t.length;
       } finally {
