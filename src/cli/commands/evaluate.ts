@@ -46,7 +46,7 @@ Examples:
   resnet evaluate --model runs/signs --data test_signs.h5
   resnet evaluate --model runs/signs --checkpoint best --data test.h5 --json
   resnet evaluate --model resnet50_signs.h5 --data photos/ --limit 1000
-  resnet evaluate --model runs/signs --data test_signs.h5 --report runs/signs/test-report`,
+  resnet evaluate --model runs/signs --data test_signs.h5 --report test-report`,
     );
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions, command: Command) => {
     await checkCheckpointOption(command, opts.model);
