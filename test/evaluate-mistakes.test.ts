@@ -13,7 +13,7 @@ import sharp from 'sharp';
 
 import { initBackend } from '../src/backend/index.js';
 import { openDataset } from '../src/data/index.js';
-import { MistakeCollector, evaluateModel, mistakesSvg, saveModel, type Mistake } from '../src/train/index.js';
+import { MistakeCollector, clip, clipStart, evaluateModel, imageGridSvg, imagesShown, mistakesSvg, saveModel, thumbnailOfPixels, type Mistake } from '../src/train/index.js';
 import { runCaptured } from './cli-helpers.js';
 import { SIGNS_TEST, TEST_BACKEND, TINY_INPUT, memoryDataset, tempDir, tinyResNet } from './train-fixtures.js';
 
@@ -141,8 +141,22 @@ test('resnet evaluate --report writes the report with the mistakes grid; --json 
     mkdirSync(taken);
     writeFileSync(join(taken, 'notes.txt'), 'mine');
     const refused = await runCaptured(['evaluate', '--model', saved, '--data', SIGNS_TEST, '--limit', '8', '--backend', TEST_BACKEND, '--report', taken]);
-    assert.equal(refused.code, 1, refused.err);
-    assert.equal(refused.err, `resnet: ${taken}: folder is not empty and is not a report (holds notes.txt)\n`, 'one line, before any work');
+    assert.equal(refused.code, 2, refused.err);
+    assert.equal(refused.err, `resnet: ${taken}: folder is not empty and is not an evaluation report (holds notes.txt); choose another --report\n`, 'one line, before any work');
+
+    // Nor a run's training report (its curves would be lost).
+    const training = join(dir, 'training-report');
+    mkdirSync(training);
+    for (const file of ['curves.png', 'curves.svg', 'report.md']) writeFileSync(join(training, file), file);
+    const kept = await runCaptured(['evaluate', '--model', saved, '--data', SIGNS_TEST, '--limit', '8', '--backend', TEST_BACKEND, '--report', training]);
+    assert.equal(kept.code, 2, kept.err);
+    assert.equal(kept.err, `resnet: ${training}: folder is not empty and is not an evaluation report (holds curves.png, curves.svg); choose another --report\n`);
+    assert.equal(readFileSync(join(training, 'curves.png'), 'utf8'), 'curves.png');
+
+    // An evaluation report is replaced by the next one.
+    const again = await runCaptured(['evaluate', '--model', saved, '--data', SIGNS_TEST, '--limit', '8', '--backend', TEST_BACKEND, '--report', report]);
+    assert.equal(again.code, 0, again.err);
+    assert.match(readFileSync(join(report, 'report.md'), 'utf8'), /\(test_signs\.h5, 8 images\)|8 images/);
     assert.equal(readFileSync(join(taken, 'notes.txt'), 'utf8'), 'mine');
   } finally {
     model.dispose();
@@ -175,4 +189,20 @@ test('mistakes in an image folder name their files', async () => {
     model.dispose();
     cleanup();
   }
+});
+
+test('grid text: clipped by characters, never inside one; names keep their end; control characters cannot break the SVG', async () => {
+  assert.equal(clip('abcdef', 4), 'abc…');
+  assert.equal(clip('😀😀😀😀😀', 3), '😀😀…', 'an emoji is one character');
+  assert.equal(clipStart('t10k-images-idx3-ubyte.gz #2022', 15), '…ubyte.gz #2022');
+  assert.equal(clipStart('short.png', 12), 'short.png');
+  assert.equal(imagesShown(1, 1), '1 image');
+  assert.equal(imagesShown(3, 3), '3 images');
+  assert.equal(imagesShown(64, 70), 'the first 64 of 70 images');
+  const png = await thumbnailOfPixels(new Uint8Array(4 * 4).fill(90), [4, 4, 1]);
+  const svg = imageGridSvg('bad\u0001title', [{ png, lines: [{ text: 'a\u0002b\uD800c <&>' }] }]);
+  assert.ok(svg.includes('a\uFFFDb\uFFFDc &#60;&#38;&#62;'), 'control characters and a lone surrogate become U+FFFD');
+  assert.ok(!/[\u0000-\u0008]/.test(svg));
+  const meta = await sharp(Buffer.from(svg)).png().toBuffer().then((b) => sharp(b).metadata());
+  assert.equal(meta.format, 'png', 'the SVG parses');
 });

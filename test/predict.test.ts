@@ -244,6 +244,31 @@ test('resnet predict --sheet draws each image upright with its top classes and f
   assert.equal(meta.format, 'png');
   assert.ok((meta.width ?? 0) >= 3 * 160, `three images side by side: ${meta.width}`);
 
+  // One of the images themselves is refused before any work, and left as it was.
+  const before = await readFile(images[0]);
+  const clobber = await runCaptured(['predict', '--model', modelDir, '--sheet', images[0], ...images]);
+  assert.equal(clobber.code, 2);
+  assert.equal(clobber.err, `resnet: --sheet ${images[0]}: is one of the images to predict; write the sheet elsewhere\n`);
+  assert.deepEqual(await readFile(images[0]), before);
+  // So is a path under a file; a missing folder is made.
+  const underFile = join(images[0], 'sheet.png');
+  const notDir = await runCaptured(['predict', '--model', modelDir, '--sheet', underFile, ...images]);
+  assert.equal(notDir.code, 2);
+  assert.equal(notDir.err, `resnet: --sheet ${underFile}: ${images[0]} is a file, not a folder\n`);
+  const nested = join(dir, 'new', 'folder', 'sheet.svg');
+  const made = await runCaptured(['predict', '--model', modelDir, '--sheet', nested, images[0]]);
+  assert.equal(made.code, 0, made.err);
+  assert.match(made.err, new RegExp(`sheet: ${escape(nested)} \\(1 image\\)`));
+  assert.match(await readFile(nested, 'utf8'), /^<svg /);
+
+  // A file name with a control character still gives a valid sheet.
+  const odd = join(dir, 'odd\u0001name.png');
+  await copyFile(images[1], odd);
+  const oddSheet = join(dir, 'odd.png');
+  const withOdd = await runCaptured(['predict', '--model', modelDir, '--sheet', oddSheet, odd]);
+  assert.equal(withOdd.code, 0, withOdd.err);
+  assert.equal((await sharp(oddSheet).metadata()).format, 'png');
+
   // Another extension is a usage error, before any work; nothing is written.
   const bad = join(dir, 'sheet.jpg');
   const refused = await runCaptured(['predict', '--model', modelDir, '--sheet', bad, ...images]);

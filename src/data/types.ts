@@ -84,7 +84,7 @@ export interface Dataset {
   labels(): Promise<Int32Array>;
   /**
    * Where the example at `index` (in data set order) comes from, for the user to find it: an image file's path, or
-   * the source file and the example's position in it (`test_signs.h5 #12`, counting from 0).
+   * the source's path as it was opened and the example's position in it (`data/test_signs.h5 #12`, counting from 0).
    */
   sourceOf?(index: number): string | undefined;
 }

@@ -202,6 +202,8 @@ export interface EvaluateOptions {
  * Either way the model runs with its BatchNorms folded ({@link loadInferenceModel}).
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
+  const keep = options.mistakes ?? MISTAKES_SHOWN;
+  if (!Number.isInteger(keep) || keep < 0) throw new RangeError(`mistakes must be a whole number of at least 0, got ${keep}`);
   await initBackend(options.backend ?? 'auto');
   const model = await loadInferenceModel(options.model, options.checkpoint);
   try {
@@ -211,7 +213,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
         : options.data;
     if (data.description !== undefined) options.onDescription?.(data.description);
     // The classes are the model's: named in its metadata (the data may hold some of them), else the data's.
-    const result = await evaluateModel(model, data, options.batchSize ?? 32, undefined, options.onProgress, options.mistakes ?? MISTAKES_SHOWN);
+    const result = await evaluateModel(model, data, options.batchSize ?? 32, undefined, options.onProgress, keep);
     return data.part === undefined ? result : { ...result, part: data.part };
   } finally {
     model.dispose();

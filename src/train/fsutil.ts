@@ -117,7 +117,7 @@ export async function checkReplaceable(target: string, mayReplace: (name: string
     stat = await fsp.lstat(abs);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    throw new Error(`${target}: ${fsErrorReason(err)}`); // e.g. a path under a file: not a directory (ENOTDIR)
   }
   if (stat.isSymbolicLink()) throw new TargetInUseError(target, 'is a symbolic link, not a folder');
   if (!stat.isDirectory()) throw new TargetInUseError(target, 'is a file, not a folder');

@@ -15,6 +15,7 @@ export const GRID_LINE_CHARS = Math.floor((GRID_IMAGE + 2 * PAD - 4) / 6.2);
 
 /** One line of text under an image. */
 export interface GridLine {
+  /** The text; cut with an ellipsis where it is longer than {@link GRID_LINE_CHARS} (see {@link clip}). */
   text: string;
   /** CSS colour (default: near black). */
   color?: string;
@@ -22,20 +23,54 @@ export interface GridLine {
   small?: boolean;
 }
 
-/** One image of the grid: a PNG (see {@link thumbnailOfPixels}, {@link thumbnailOfFile}) and its lines. */
+/** One image of the grid. */
 export interface GridCell {
+  /** The image as PNG bytes, {@link GRID_IMAGE} pixels square ({@link thumbnailOfPixels}, {@link thumbnailOfFile}). */
   png: Buffer;
+  /** The lines of text under it, top to bottom. */
   lines: GridLine[];
 }
 
-/** `text` safe inside SVG markup. */
+/**
+ * `text` safe inside SVG markup: markup characters as references, and the characters XML 1.0 does not allow at all
+ * (control characters, lone surrogates: a file name may hold them) as U+FFFD, the replacement character.
+ */
 function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return text
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+    .replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
-/** `text` cut to `max` characters, with an ellipsis where it was cut. */
+/** `text` cut to `max` characters (code points, so that no character is split), ending in an ellipsis where cut. */
 export function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(1, max - 1))}…`;
+  const chars = Array.from(text);
+  return chars.length <= max ? text : `${chars.slice(0, Math.max(1, max - 1)).join('')}…`;
+}
+
+/**
+ * `text` cut to its last `max` characters, starting with an ellipsis where cut: for a file name or a source and row
+ * (`…images-idx3-ubyte.gz #2022`), whose end tells one from another.
+ */
+export function clipStart(text: string, max: number): string {
+  const chars = Array.from(text);
+  return chars.length <= max ? text : `…${chars.slice(chars.length - Math.max(1, max - 1)).join('')}`;
+}
+
+/** A class and its probability as one grid line: a long class name is cut, the probability kept whole. */
+export function classLine(label: string, name: string, probability: number): string {
+  const tail = ` (${formatProbability(probability)})`;
+  return `${label}${clip(name, Math.max(4, GRID_LINE_CHARS - Array.from(label).length - tail.length))}${tail}`;
+}
+
+/** A probability as a percentage: one decimal near 0 and 1, where a whole percent would say 0% or 100%. */
+export function formatProbability(p: number): string {
+  return `${(100 * p).toFixed(p < 0.1 || p >= 0.995 ? 1 : 0)}%`;
+}
+
+/** `3 images`, `1 image`, or `the first 64 of 70 images` where only `shown` of `total` are shown. */
+export function imagesShown(shown: number, total: number): string {
+  if (shown === total) return `${total} image${total === 1 ? '' : 's'}`;
+  return `the first ${shown} of ${total} images`;
 }
 
 /** Resizes to the grid's image size, on white: small images enlarged without smoothing, so their pixels stay visible. */
@@ -53,10 +88,15 @@ export function thumbnailOfPixels(pixels: Uint8Array, shape: readonly [number, n
   return fitCell(sharp(Buffer.from(pixels), { raw: { width, height, channels: channels as 1 | 3 | 4 } }), width, height);
 }
 
-/** A grid image of an image file, turned upright by its EXIF orientation as the data loaders do. */
+/**
+ * A grid image of an image file, turned upright by its EXIF orientation as the data loaders do: decoded, turned and
+ * resized in one pipeline (a large photo is never held at full size).
+ */
 export async function thumbnailOfFile(file: string): Promise<Buffer> {
-  const upright = await sharp(file).rotate().toBuffer({ resolveWithObject: true });
-  return fitCell(sharp(upright.data), upright.info.width, upright.info.height);
+  const { width = GRID_IMAGE, height = GRID_IMAGE, orientation = 1 } = await sharp(file).metadata();
+  // Orientations 5 to 8 turn the image a quarter: its upright width is its stored height.
+  const [uprightWidth, uprightHeight] = orientation >= 5 ? [height, width] : [width, height];
+  return fitCell(sharp(file).rotate(), uprightWidth, uprightHeight);
 }
 
 /** The grid of `cells`, four to a row, under `title`, as an SVG document. */

@@ -17,6 +17,7 @@ export * from './inference.js';
 export * from './demo.js';
 export * from './report.js';
 export * from './mistakes.js';
+export * from './image_grid.js';
 export * from './metrics.js';
 export * from './log.js';
 export * from './progress.js';

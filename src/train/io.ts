@@ -170,7 +170,6 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
   }
 }
 
-
 /** `bytes` as UTF-8 text; bytes that are not UTF-8 are an error saying so (never quoting them). */
 function decodeText(bytes: Uint8Array): string {
   try {

@@ -4,7 +4,7 @@
  * a grid of the images with their true and predicted classes. Looking at them is the quickest way to tell a model
  * that confuses look-alike classes from mislabelled data or images it cannot see well at its input size.
  */
-import { clip, GRID_LINE_CHARS, type GridCell, imageGridSvg, thumbnailOfPixels } from './image_grid.js';
+import { classLine, clipStart, GRID_LINE_CHARS, type GridCell, imageGridSvg, thumbnailOfPixels } from './image_grid.js';
 
 /** How many mistakes an evaluation keeps by default: a 4 x 4 grid. */
 export const MISTAKES_SHOWN = 16;
@@ -97,17 +97,6 @@ export class MistakeCollector {
   }
 }
 
-/** A probability as a percentage: one decimal near 0 and 1, where a whole percent would say 0% or 100%. */
-export function formatProbability(p: number): string {
-  return `${(100 * p).toFixed(p < 0.1 || p >= 0.995 ? 1 : 0)}%`;
-}
-
-/** A class and its probability on one line of `GRID_LINE_CHARS`: a long name is cut, the probability kept whole. */
-function classLine(label: string, name: string, p: number): string {
-  const tail = ` (${formatProbability(p)})`;
-  return `${label}${clip(name, Math.max(4, GRID_LINE_CHARS - label.length - tail.length))}${tail}`;
-}
-
 /**
  * The grid of `mistakes` as an SVG document: each image with its true class and the probability given to it, its
  * predicted class and that one's probability, and its file (or its index in the data set).
@@ -120,7 +109,7 @@ export async function mistakesSvg(mistakes: readonly Mistake[], classes: readonl
       lines: [
         { text: classLine('true: ', classes[m.truth] ?? String(m.truth), m.truthProbability), color: '#1a7f37' },
         { text: classLine('predicted: ', classes[m.predicted] ?? String(m.predicted), m.confidence), color: '#cf222e' },
-        { text: m.source !== undefined ? m.source.split(/[\\/]/).pop() ?? m.source : `#${m.index}`, small: true },
+        { text: clipStart(m.source !== undefined ? m.source.split(/[\\/]/).pop() ?? m.source : `#${m.index}`, GRID_LINE_CHARS), small: true },
       ],
     });
   }

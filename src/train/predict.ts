@@ -1,15 +1,14 @@
 /**
  * Prediction on image files: the top-k classes of each image with their probabilities, in inference mode.
  */
-import { stat } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { lstat, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, extname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { imageFilesIn, loadImages, loadImagesEach, type ImageFailure } from '../data/index.js';
 import { checkPositiveWhole } from './validate.js';
-import { writeFileAtomic } from './fsutil.js';
-import { GRID_LINE_CHARS, type GridCell, clip, imageGridSvg, thumbnailOfFile } from './image_grid.js';
-import { formatProbability } from './mistakes.js';
+import { fsErrorReason, makeFolder, removeCreatedFolders, writeFileAtomic } from './fsutil.js';
+import { GRID_LINE_CHARS, type GridCell, classLine, clipStart, imageGridSvg, imagesShown, thumbnailOfFile } from './image_grid.js';
 import { svgToPng } from './report.js';
 import type { CheckpointChoice } from './checkpoint.js';
 import { loadInferenceModel } from './inference.js';
@@ -181,30 +180,64 @@ export async function predictionSheetSvg(predictions: readonly Prediction[]): Pr
   const cells: GridCell[] = [];
   for (const p of shown) {
     const [first, ...rest] = p.top;
-    const line = (t: ClassScore): string => {
-      const tail = ` (${formatProbability(t.probability)})`;
-      return `${clip(t.class, Math.max(4, GRID_LINE_CHARS - tail.length))}${tail}`;
-    };
     cells.push({
       png: await thumbnailOfFile(p.file),
       lines: [
-        { text: line(first) },
-        ...rest.slice(0, 2).map((t) => ({ text: line(t), color: '#777' })),
-        { text: basename(p.file), small: true },
+        { text: classLine('', first.class, first.probability) },
+        ...rest.slice(0, 2).map((t) => ({ text: classLine('', t.class, t.probability), color: '#777' })),
+        { text: clipStart(basename(p.file), GRID_LINE_CHARS), small: true },
       ],
     });
   }
-  const count = predictions.length === shown.length ? `${shown.length} image${shown.length === 1 ? '' : 's'}` : `the first ${shown.length} of ${predictions.length} images`;
-  return imageGridSvg(`Predictions: ${count}`, cells);
+  return imageGridSvg(`Predictions: ${imagesShown(shown.length, predictions.length)}`, cells);
 }
 
 /**
- * Writes {@link predictionSheetSvg} of `predictions` to `path`, as PNG or SVG by its extension ({@link SHEET_EXTENSIONS};
- * another one is an error), atomically: a failed write leaves whatever was at `path` before.
+ * Checks, before any work, that a prediction sheet may be written to `path`: a .png or .svg path
+ * ({@link SHEET_EXTENSIONS}) that is not a folder, not under a file, and not one of `images` (the image files to
+ * predict: the sheet would replace one of them). Missing folders on the way are fine: the write makes them. Throws a
+ * one-line error naming `path` otherwise.
+ */
+export async function checkSheetTarget(path: string, images: readonly string[]): Promise<void> {
+  if (!SHEET_EXTENSIONS.includes(extname(path).toLowerCase())) throw new Error(`${path}: a prediction sheet is a .png or .svg file`);
+  let target: string;
+  try {
+    if ((await lstat(path)).isDirectory()) throw new Error(`${path}: is a folder`);
+    target = await realpath(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined) throw err;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new Error(`${path}: ${fsErrorReason(err)}`);
+    // Nothing there: only a file on the way can stand in the write's way (a missing folder is made).
+    for (let dir = dirname(resolve(path)); dir !== dirname(dir); dir = dirname(dir)) {
+      const info = await stat(dir).catch(() => undefined);
+      if (info === undefined) continue;
+      if (!info.isDirectory()) throw new Error(`${path}: ${dir} is a file, not a folder`);
+      break;
+    }
+    return;
+  }
+  for (const image of images) {
+    if ((await realpath(image).catch(() => resolve(image))) === target) {
+      throw new Error(`${path}: is one of the images to predict; write the sheet elsewhere`);
+    }
+  }
+}
+
+/**
+ * Writes {@link predictionSheetSvg} of `predictions` to `path`, as PNG or SVG by its extension
+ * ({@link SHEET_EXTENSIONS}), after {@link checkSheetTarget}; atomically: a failed write leaves whatever was at `path`
+ * before, and removes the folders it made for it.
  */
 export async function writePredictionSheet(path: string, predictions: readonly Prediction[]): Promise<void> {
-  const ext = extname(path).toLowerCase();
-  if (!SHEET_EXTENSIONS.includes(ext)) throw new Error(`${path}: a prediction sheet is a .png or .svg file`);
+  await checkSheetTarget(path, predictions.map((p) => p.file));
   const svg = await predictionSheetSvg(predictions);
-  await writeFileAtomic(path, ext === '.svg' ? svg : await svgToPng(svg));
+  const data = extname(path).toLowerCase() === '.svg' ? svg : await svgToPng(svg);
+  const created = await makeFolder(dirname(resolve(path)));
+  try {
+    await writeFileAtomic(path, data);
+  } catch (err) {
+    await removeCreatedFolders(created);
+    throw err;
+  }
 }

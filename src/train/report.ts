@@ -192,7 +192,9 @@ export function confusionSpec(confusion: number[][], classes: string[], split: s
 export async function writeReport(dir: string, input: ReportInput): Promise<string[]> {
   const written: string[] = [];
   const perClass = input.evaluation === undefined ? undefined : classMetrics(input.evaluation.confusion, input.classes);
-  const owns = (name: string) => REPORT_FILES.includes(name); // an earlier report may have had charts this one lacks
+  // An earlier report may have had charts this one lacks; an evaluation's report does not replace a training report.
+  const kind = reportKind(input.history.length > 0);
+  const owns = (name: string) => kind.files.includes(name);
   await writeDirAtomic(dir, async (tmp) => {
     const put = async (name: string, data: string | Uint8Array): Promise<void> => {
       await writeFileSynced(join(tmp, name), data);
@@ -226,19 +228,29 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
     };
     await put('metrics.json', JSON.stringify(metrics, null, 2));
     await put('report.md', reportMarkdown(input, perClass));
-  }, { owns, kind: REPORT_KIND });
+  }, { owns, kind: kind.name });
   return written;
 }
 
-/** What a report folder is, in the message that refuses to replace another folder. */
-const REPORT_KIND = 'a report';
+/**
+ * The report folders a report may replace: a training report (one with training curves) replaces any report; an
+ * evaluation's report (no curves) only another such report, never a run's training report. `name` is what such a
+ * folder is, in the message that refuses another.
+ */
+function reportKind(training: boolean): { files: string[]; name: string } {
+  return training
+    ? { files: REPORT_FILES, name: 'a report' }
+    : { files: REPORT_FILES.filter((f) => !f.startsWith('curves.')), name: 'an evaluation report' };
+}
 
 /**
- * Checks, ahead of the work whose report goes there, that {@link writeReport} may write `dir`: it is missing, or a
- * folder holding only a report's files. Throws {@link TargetInUseError} otherwise.
+ * Checks, ahead of the work whose report goes there, that {@link writeReport} may write `dir` with a report of
+ * training (`training`, with curves) or of an evaluation alone: `dir` is missing, or a folder holding only the files
+ * of such a report (see {@link reportKind}). Throws {@link TargetInUseError} otherwise.
  */
-export async function checkReportTarget(dir: string): Promise<void> {
-  await checkReplaceable(dir, (name) => REPORT_FILES.includes(name), REPORT_KIND);
+export async function checkReportTarget(dir: string, training: boolean): Promise<void> {
+  const kind = reportKind(training);
+  await checkReplaceable(dir, (name) => kind.files.includes(name), kind.name);
 }
 
 /** Every file {@link writeReport} may write: an existing folder holding only these can be replaced by a new report. */
@@ -248,7 +260,8 @@ const REPORT_FILES = ['curves.svg', 'curves.png', 'confusion.svg', 'confusion.pn
 function mistakesTitle(ev: ReportEvaluation): string {
   const shown = ev.mistakes?.length ?? 0;
   const wrong = ev.confusion.reduce((n, row, t) => n + row.reduce((m, c, p) => m + (p === t ? 0 : c), 0), 0);
-  return `The ${shown === wrong ? shown : `${shown} most confident of ${wrong}`} mistakes (${ev.split}, ${ev.count} images)`;
+  const which = shown === wrong ? (shown === 1 ? 'The mistake' : `The ${shown} mistakes`) : `The ${shown} most confident of ${wrong} mistakes`;
+  return `${which} (${ev.split}, ${ev.count} image${ev.count === 1 ? '' : 's'})`;
 }
 
 function fmt(x: number | null | undefined, digits = 4): string {

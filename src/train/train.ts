@@ -650,7 +650,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         state.epoch >= epochs
           ? `${latest} is at epoch ${state.epoch} and --epochs is ${epochs}: nothing to train (pass a larger --epochs to go on)`
           : stoppedEarly && best !== undefined
-            ? `${latest} is at epoch ${state.epoch} of ${epochs}, where early stopping ended the run: ${best.monitor} has not improved for ` +
+            ? `${latest} is at epoch ${state.epoch} of ${epochs}, where early stopping's rule is met: ${best.monitor} has not improved for ` +
               `${epochsText(state.epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch}) and --early-stop is ` +
               `${options.earlyStop}: nothing to train (pass a larger --early-stop to go on)`
             : `resuming from ${latest} (epoch ${state.epoch} of ${epochs})`,

@@ -6,8 +6,9 @@ import { basename, join, relative, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
 import { isTrainingRun } from '../../train/checkpoint.js';
+import { TargetInUseError } from '../../train/fsutil.js';
 import { checkReportTarget, countProgress, evaluate, formatClassMetrics, formatConfusion, formatProbability, mistakeRecord, resolveModelDir, writeReport, type CheckpointChoice, type EvaluationResult } from '../../train/index.js';
-import { parsePositiveInt, untilInterrupted } from '../common.js';
+import { CliError, parsePositiveInt, untilInterrupted } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
 interface EvaluateCliOptions {
@@ -51,7 +52,11 @@ Examples:
   addBackendOption(cmd).action(async (opts: EvaluateCliOptions, command: Command) => {
     await checkCheckpointOption(command, opts.model);
     // A --report folder that would be refused at the end is refused before the work.
-    if (opts.report !== undefined) await checkReportTarget(opts.report);
+    if (opts.report !== undefined) {
+      await checkReportTarget(opts.report, false).catch((err: unknown) => {
+        throw err instanceof TargetInUseError ? new CliError(`${err.message}; choose another --report`, 2) : err;
+      });
+    }
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
     // The folder actually loaded: for a run folder the checkpoint --checkpoint picks, for a run's pointer file

@@ -5,7 +5,7 @@
 import { extname } from 'node:path';
 import { Command } from 'commander';
 import { initBackend, type BackendChoice } from '../../backend/index.js';
-import { predictEach, SHEET_EXTENSIONS, SHEET_MAX_IMAGES, writePredictionSheet, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
+import { checkSheetTarget, imagesShown, listImageFiles, predictEach, SHEET_EXTENSIONS, SHEET_MAX_IMAGES, writePredictionSheet, type CheckpointChoice, type ImageFailure, type Prediction } from '../../train/index.js';
 import { CliError, parsePositiveInt } from '../common.js';
 import { addBackendOption, addCheckpointOption, checkCheckpointOption, MODEL_OPTION_HELP } from '../options.js';
 
@@ -48,8 +48,13 @@ Examples:
     );
   addBackendOption(cmd).action(async (images: string[], opts: PredictCliOptions, command: Command) => {
     await checkCheckpointOption(command, opts.model);
-    if (opts.sheet !== undefined && !SHEET_EXTENSIONS.includes(extname(opts.sheet).toLowerCase())) {
-      throw new CliError(`--sheet ${opts.sheet}: give a .png or .svg file`, 2);
+    if (opts.sheet !== undefined) {
+      if (!SHEET_EXTENSIONS.includes(extname(opts.sheet).toLowerCase())) throw new CliError(`--sheet ${opts.sheet}: give a .png or .svg file`, 2);
+      // Refused before any work: a folder, a path under a file, one of the images themselves.
+      const sheet = opts.sheet;
+      await checkSheetTarget(sheet, await listImageFiles(images)).catch((err: unknown) => {
+        throw new CliError(`--sheet ${err instanceof Error ? err.message : String(err)}`, 2);
+      });
     }
     // Which backend runs it, on stderr so that --json output stays clean.
     process.stderr.write(`backend: ${await initBackend(opts.backend)}\n`);
@@ -65,8 +70,7 @@ Examples:
     }
     if (opts.sheet !== undefined && predictions.length > 0) {
       await writePredictionSheet(opts.sheet, predictions);
-      const shown = Math.min(predictions.length, SHEET_MAX_IMAGES);
-      process.stderr.write(`sheet: ${opts.sheet} (${shown === predictions.length ? `${shown} images` : `the first ${shown} of ${predictions.length} images`})\n`);
+      process.stderr.write(`sheet: ${opts.sheet} (${imagesShown(Math.min(predictions.length, SHEET_MAX_IMAGES), predictions.length)})\n`);
     }
     // One line per file that could not be read; the last goes through main's error line, which exits 1.
     const last = failed.pop();

@@ -384,7 +384,9 @@ Examples:
     checkOutOutsideData(out, [['--data', opts.data], ['--val-data', opts.valData]]);
     checkInputOption(opts.arch, opts.input);
     // --val-limit picks from --val-data, or from the val/ folder of a --data folder that validates the run.
-    if (opts.valLimit !== undefined && opts.valData === undefined && !(opts.valSplit === undefined && (await validationFolderOf(opts.data)) !== undefined)) {
+    // (Data that is not there is left to the data's own error, which says so.)
+    if (opts.valLimit !== undefined && opts.valData === undefined && existsSync(opts.data) &&
+      !(opts.valSplit === undefined && (await validationFolderOf(opts.data)) !== undefined)) {
       throw new CliError('--val-limit needs --val-data, or a --data folder with a val/ folder (the validation part held out of --data is sized by --val-split)', 2);
     }
     if (opts.earlyStop !== undefined && opts.valData === undefined && opts.valSplit === 0) {
