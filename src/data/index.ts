@@ -1,6 +1,7 @@
 /**
- * Data loading: SIGNS-style HDF5 files, image folders (one sub-folder per class) and IDX files (MNIST,
- * Fashion-MNIST), delivered as shuffled, optionally augmented batches of float32 images and one-hot labels.
+ * Data loading: SIGNS-style HDF5 files, image folders (one sub-folder per class), IDX files (MNIST, Fashion-MNIST)
+ * and the binary CIFAR-10 and CIFAR-100 files, delivered as shuffled, optionally augmented batches of float32
+ * images and one-hot labels.
  *
  * ```ts
  * const { train, validation } = await openDataset('../shared/data/signs/train_signs.h5', { validationSplit: 0.1 });
@@ -11,6 +12,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
+import { CIFAR_DEFAULT_SHAPE, findCifarInFolder, openCifarFile, openCifarFolder } from './cifar.js';
 import { DataError, messageOf } from './errors.js';
 import { SourceDataset, type ExampleSource } from './dataset.js';
 import { openH5 } from './h5.js';
@@ -24,6 +26,7 @@ export { DataError } from './errors.js';
 export { MemorySource, SourceDataset, batchCount, withClasses, type ExampleSource, type RawImages } from './dataset.js';
 export { loadImages, loadImagesEach, decodeImage, imageFilesIn, IMAGE_EXTENSIONS, type ImageFailure, type LoadedImages } from './images.js';
 export { FASHION_MNIST_CLASSES } from './idx.js';
+export { CIFAR10_CLASSES, CIFAR_DEFAULT_SHAPE } from './cifar.js';
 export { augmentImages, CROP_PADDING } from './augment.js';
 
 /** File extensions taken as HDF5. */
@@ -77,12 +80,13 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
   if (info.isFile()) {
     if (H5_EXTENSIONS.test(path)) return openH5(path, { inputShape: shape, split: opts.split });
     if (/idx3/i.test(basename(path))) return openIdx(path, await findLabelsFor(path), shape ?? IDX_DEFAULT_SHAPE);
+    if (/\.bin$/i.test(path)) return openCifarFile(path, shape ?? CIFAR_DEFAULT_SHAPE);
     if (/idx1/i.test(basename(path))) {
       throw new DataError(path, 'an IDX labels file: give its images file (*-images-idx3-ubyte[.gz]) or their folder');
     }
     throw new DataError(
       path,
-      `unknown data file type "${extname(path)}": expected an HDF5 file (.h5), an IDX images file (*-images-idx3-ubyte[.gz]) or a folder`,
+      `unknown data file type "${extname(path)}": expected an HDF5 file (.h5), an IDX images file (*-images-idx3-ubyte[.gz]), a CIFAR binary file (.bin) or a folder`,
     );
   }
   if (!info.isDirectory()) throw new DataError(path, 'neither a file nor a folder');
@@ -91,8 +95,12 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
   const idx = await findIdxInFolder(path, split);
   if (idx) return openIdx(idx.images, idx.labels, shape ?? IDX_DEFAULT_SHAPE, split);
 
+  const entries = await readdir(path);
+  const cifar = findCifarInFolder(path, entries);
+  if (cifar) return openCifarFolder(path, cifar, shape ?? CIFAR_DEFAULT_SHAPE, split);
+
   const folders = await subfolders(path);
-  const h5Files = (await readdir(path)).filter((f) => H5_EXTENSIONS.test(f)).sort();
+  const h5Files = entries.filter((f) => H5_EXTENSIONS.test(f)).sort();
   if (h5Files.length > 0 && folders.length === 0) {
     // One file is the whole source (with one part or several, as the file has); of several, split picks one.
     if (h5Files.length === 1) return openH5(join(path, h5Files[0]), { inputShape: shape, split });
@@ -116,7 +124,13 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
  * Opens a data source by path: a SIGNS-style .h5 file (or a folder of them: `split` picks the `*train*` or
  * `*test*` one), an image folder (one sub-folder per class; or `train/` and `test/` folders of those, with or without
  * a `val/` or `validation/` one, which is not read here: see {@link validationFolderOf}), or IDX files
- * (an images file whose labels file lies beside it, or a folder holding `train-*` / `t10k-*` files).
+ * (an images file whose labels file lies beside it, or a folder holding `train-*` / `t10k-*` files), or CIFAR
+ * binary files: a `cifar-10-batches-bin/` folder (`split` picks the training part, `data_batch_1.bin` to
+ * `data_batch_5.bin` joined in order, or `test_batch.bin`) or a `cifar-100-binary/` one (`train.bin` or `test.bin`,
+ * classed by their 100 fine labels), or one such .bin file (a single part; its layout comes from its name, or from
+ * the class names file beside it). CIFAR images are 32x32 RGB and are delivered at 40x40x3 by default
+ * ({@link CIFAR_DEFAULT_SHAPE}: ResNet-50 takes nothing below 37x37); CIFAR-10 without `batches.meta.txt` gets the
+ * standard class names, CIFAR-100 needs its `fine_label_names.txt`.
  * `limit` keeps a seeded, class-proportional pick of the examples; `validationSplit` then holds out that fraction
  * of every class as `validation`. Both data sets carry the source's `part` where `split` picked one of several
  * parts (undefined for a single-part source, whatever `split` said). Throws `DataError` (one line naming the file

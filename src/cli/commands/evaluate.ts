@@ -30,9 +30,9 @@ export function register(program: Command): void {
     .description('Evaluate a trained model on labelled data: loss, accuracy, per-class precision/recall, confusion matrix.')
     .requiredOption('--model <path>', MODEL_OPTION_HELP);
   addCheckpointOption(cmd)
-    .requiredOption('--data <path>', 'labelled data: SIGNS .h5 file, image folder or IDX files')
+    .requiredOption('--data <path>', 'labelled data: SIGNS .h5 file, image folder, IDX files or CIFAR-10/100 binary files')
     .addOption(
-      new Option('--split <part>', 'which part of a source that has several (train_set/test_set pairs, train/ and test/ folders, train-/t10k- IDX files)')
+      new Option('--split <part>', 'which part of a source that has several (train_set/test_set pairs, train/ and test/ folders, train-/t10k- IDX files, CIFAR data_batch_*/test_batch or train/test .bin files)')
         .choices(['train', 'test'])
         .default('test'),
     )

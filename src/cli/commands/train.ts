@@ -326,7 +326,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description('Train a ResNet: per-epoch validation, atomic checkpoints (--resume continues them), log.csv/log.json and a report.')
-    .option('--data <path>', 'training data: SIGNS .h5 file, image folder (one sub-folder per class) or IDX files')
+    .option('--data <path>', 'training data: SIGNS .h5 file, image folder (one sub-folder per class), IDX files or CIFAR-10/100 binary files (cifar-10-batches-bin/)')
     .option('--val-data <path>', 'validation data (default: the val/ or validation/ folder beside train/ in --data, else hold out --val-split of --data)')
     .option('--val-split <fraction>', 'fraction of --data held out for validation; 0: none (default: 0.1, or the val/ folder where --data has one)', parseFraction)
     .option('--val-limit <n>', "validate on only n images of --val-data or of --data's val/ folder (class-balanced pick)", parsePositiveInt)
