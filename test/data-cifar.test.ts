@@ -188,7 +188,7 @@ describe('CIFAR-10 binary folder', () => {
     const { train } = await openDataset(bare, { split: 'test' });
     assert.deepEqual(train.classes, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
     assert.deepEqual(CIFAR10_CLASSES, train.classes);
-    assert.match(train.description ?? '', /10 classes \(airplane, automobile, bird and 7 more\), 0 to 1 a class; standard class names: no batches\.meta\.txt beside it$/);
+    assert.match(train.description ?? '', /10 classes \(airplane, automobile, bird and 7 more\), 0 to 1 a class; standard class names \(no batches\.meta\.txt\)$/);
   });
 
   test('a sixth batch is read after the fifth', async () => {

@@ -313,7 +313,7 @@ function describe(what: string, layout: CifarLayout, classNames: ClassNames, lab
   const spread = least === most ? `${least} a class` : `${least} to ${most} a class`;
   const classes = `${layout.classCount} classes${layout === CIFAR100 ? ' by fine label' : ''} (${listNames(classNames.names)})`;
   const notes = [
-    ...(classNames.standard ? [`standard class names: no ${layout.namesFile} beside it`] : []),
+    ...(classNames.standard ? [`standard class names (no ${layout.namesFile})`] : []),
     ...(layout === CIFAR100 ? ['coarse labels not used'] : []),
   ];
   return `${what}, ${labels.length} image${labels.length === 1 ? '' : 's'} of 32x32 RGB, ${classes}, ${spread}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`;
