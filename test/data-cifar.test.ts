@@ -9,6 +9,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { CIFAR10_CLASSES, DataError, openDataset, type Batch, type Dataset } from '../src/data/index.js';
 import { cifarPixel, cifarRecords, TEST_FIRST, writeCifar10, writeCifar100 } from './cifar-fixtures.js';
@@ -324,4 +325,17 @@ describe('CIFAR bad input: one line naming the file', () => {
     assert.equal((await openDataset(join(both, 'test_batch.bin'))).train.size, 3);
     await assertDataError(() => openDataset(join(both, 'train.bin')), join(both, 'fine_label_names.txt'), /no such file/);
   });
+});
+
+test('an image folder with a stray train.bin or test.bin beside its class folders is still an image folder', async () => {
+  const folder = join(dir, 'photos');
+  for (const cls of ['cat', 'dog']) {
+    await mkdir(join(folder, cls), { recursive: true });
+    await sharp(Buffer.alloc(8 * 8 * 3, 120), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(join(folder, cls, 'a.png'));
+  }
+  await writeFile(join(folder, 'train.bin'), Buffer.alloc(10));
+  await writeFile(join(folder, 'test.bin'), Buffer.alloc(10));
+  const { train } = await openDataset(folder, { inputShape: [8, 8, 3] });
+  assert.deepEqual(train.classes, ['cat', 'dog']);
+  assert.equal(train.size, 2);
 });

@@ -96,10 +96,11 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
   if (idx) return openIdx(idx.images, idx.labels, shape ?? IDX_DEFAULT_SHAPE, split);
 
   const entries = await readdir(path);
-  const cifar = findCifarInFolder(path, entries);
+  const folders = await subfolders(path);
+  // CIFAR's folders hold only files: a stray train.bin or test.bin beside class folders is not CIFAR.
+  const cifar = folders.length === 0 ? findCifarInFolder(path, entries) : undefined;
   if (cifar) return openCifarFolder(path, cifar, shape ?? CIFAR_DEFAULT_SHAPE, split);
 
-  const folders = await subfolders(path);
   const h5Files = entries.filter((f) => H5_EXTENSIONS.test(f)).sort();
   if (h5Files.length > 0 && folders.length === 0) {
     // One file is the whole source (with one part or several, as the file has); of several, split picks one.
