@@ -414,12 +414,84 @@ describe('what a compiled training step refuses, and the fall-back', { skip: SKI
       const expected = (await a.trainOnBatch(xs, ys)) as number[];
       assert.deepEqual(await trainer.trainOnBatch(xs, ys), expected);
     }
-    // A model compiled without the accuracy metric: one line saying so, not a TypeError.
+    // A model compiled without the accuracy metric: one line saying so, before any step changes a weight.
     b.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy' });
-    await assert.rejects(new CompiledTrainer(b).trainOnBatch(xs, ys), /^Error: CompiledTrainer: \S+ is to be compiled with one metric, accuracy \(trainOnBatch gave [\d.]+\)$/);
+    const before = weightsOf(b);
+    await assert.rejects(new CompiledTrainer(b).trainOnBatch(xs, ys),
+      /^Error: CompiledTrainer: \S+ is compiled with metrics \[\]; it returns \[loss, accuracy\]: compile the model with metrics: \['accuracy'\]$/);
+    for (const [name, values] of weightsOf(b)) assert.deepEqual(values, before.get(name), `${name}: no step was taken`);
     tf.dispose([xs, ys]);
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('CompiledTrainer across batch sizes', { skip: SKIP_NATIVE }, () => {
+  test('the steps of two batch sizes share their arrays, and train bit for bit as steps with arrays of their own', async () => {
+    await initBackend('onednn');
+    const s = SETUPS[0];
+    const full = batchOf(s);
+    const sizes = [s.batch, s.batch - 1, s.batch, s.batch - 1];
+    const batches = sizes.map((n) => ({ n, x: full.x.subarray(0, n * s.size * s.size * 3), y: full.y.subarray(0, n * 6) }));
+
+    // Steps compiled alone, each with fresh (zeroed) arrays of its own.
+    const alone = model(s, () => tf.train.sgd(0.01));
+    const names = alone.weights.map((w) => w.name);
+    const steps = new Map(sizes.map((n) => [n, compileTrainingStep(alone, n)]));
+    const expectedLosses = batches.map((b) => {
+      const step = steps.get(b.n);
+      assert.ok(step !== undefined && typeof step !== 'string', `compiles: ${String(step)}`);
+      return step.run(b.x, b.y).loss;
+    });
+    const expected = weightsOf(alone);
+    alone.dispose();
+
+    // A CompiledTrainer: the smaller batch's step runs in arrays the larger one's left its values in.
+    const shared = model(s, () => tf.train.sgd(0.01));
+    const trainer = new CompiledTrainer(shared);
+    const plans = (): number => (tf.memory() as tf.MemoryInfo & { numBytesInNativePlans: number }).numBytesInNativePlans;
+    const start = plans();
+    const held: number[] = [];
+    const losses: number[] = [];
+    for (const b of batches) {
+      const xs = tf.tensor4d(b.x, [b.n, s.size, s.size, 3]);
+      const ys = tf.tensor2d(b.y, [b.n, 6]);
+      losses.push((await trainer.trainOnBatch(xs, ys))[0]);
+      held.push(plans() - start);
+      tf.dispose([xs, ys]);
+    }
+    const actual = weightsOf(shared, names);
+    trainer.dispose();
+    shared.dispose();
+
+    assert.ok(held[1] < held[0] * 1.1, `a second batch size added ${held[1] - held[0]} bytes to ${held[0]}`);
+    assert.deepEqual(losses, expectedLosses);
+    for (const [name, values] of expected) assert.deepEqual(actual.get(name), values, name);
+  });
+
+  test('int32 labels (tf.oneHot) train through the compiled step, as float32 ones do', async () => {
+    await initBackend('onednn');
+    const s = SETUPS[1];
+    const m = model(s, () => tf.train.sgd(0.1));
+    const trainer = new CompiledTrainer(m);
+    let fallbacks = 0;
+    const trainOnBatch = m.trainOnBatch.bind(m);
+    m.trainOnBatch = (x, y) => {
+      fallbacks++;
+      return trainOnBatch(x, y);
+    };
+    const { x } = batchOf(s);
+    const xs = tf.tensor4d(x, [s.batch, s.size, s.size, 3]);
+    const ys = tf.oneHot(tf.tensor1d([0, 1, 2], 'int32'), 6);
+    assert.equal(ys.dtype, 'int32');
+    const tensors = tf.memory().numTensors;
+    const [loss, acc] = await trainer.trainOnBatch(xs, ys);
+    assert.equal(fallbacks, 0, 'no step went through trainOnBatch');
+    assert.ok(Number.isFinite(loss) && acc >= 0 && acc <= 1);
+    assert.equal(tf.memory().numTensors, tensors, 'the cast labels are disposed');
+    tf.dispose([xs, ys]);
+    trainer.dispose();
+    m.dispose();
   });
 });
 

@@ -38,7 +38,7 @@ export {
   type UnaryOp,
 } from './native_ops.js';
 export { moveTowards } from './batchnorm_layer.js';
-export { heldArray } from './held_memory.js';
+export { heldArray, PlanArena } from './held_memory.js';
 
 /** Which backend to use: 'auto' picks the fastest one available. */
 export type BackendChoice = 'auto' | 'onednn' | 'cpu';

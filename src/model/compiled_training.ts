@@ -36,6 +36,7 @@ import {
   debugEnabled,
   heldArray,
   moveTowards,
+  PlanArena,
   type NativeOps,
   type NativePadding,
   type SpatialSize,
@@ -101,6 +102,11 @@ interface Step {
  * cannot: not on onednn, a layer, configuration, loss or optimizer it does not cover (see the module comment).
  */
 export function compileTrainingStep(model: tf.LayersModel, batch: number): CompiledTrainingStep | string {
+  return compileStep(model, batch, heldArray);
+}
+
+/** {@link compileTrainingStep} with the step's arrays from `alloc` (see {@link PlanArena}). */
+function compileStep(model: tf.LayersModel, batch: number, alloc: (size: number) => Float32Array): CompiledTrainingStep | string {
   const ops = executorOps(model, batch);
   if (typeof ops === 'string') return ops;
   const compiled = compiledWith(model);
@@ -111,7 +117,7 @@ export function compileTrainingStep(model: tf.LayersModel, batch: number): Compi
   const inputShape = input.shape.slice(1);
   if (inputShape.some((d) => d == null)) return 'the input shape is not fully known';
 
-  const plan = new Planner(ops, model, batch, inputShape as number[]);
+  const plan = new Planner(ops, model, batch, inputShape as number[], alloc);
   const error = plan.build();
   if (error !== undefined) return error;
   return plan.finish(compiled);
@@ -178,6 +184,8 @@ class Planner {
     private readonly model: tf.LayersModel,
     private readonly batch: number,
     inputShape: number[],
+    /** Allocates the plan's arrays: each call a distinct array (their contents are not to be relied on). */
+    private readonly alloc: (size: number) => Float32Array,
   ) {
     this.shapes = [[batch, ...inputShape]];
     this.valueOf.set(model.inputs[0].id, 0);
@@ -224,7 +232,7 @@ class Planner {
   private newValue(shape: number[], needsGrad: boolean, alias?: number): number {
     const v = this.shapes.length;
     this.shapes.push(shape);
-    this.vals.push(alias === undefined ? heldArray(sizeOf(shape)) : this.vals[alias]);
+    this.vals.push(alias === undefined ? this.alloc(sizeOf(shape)) : this.vals[alias]);
     this.bufferOwner.push(alias === undefined ? v : this.bufferOwner[alias]);
     this.needsGrad.push(needsGrad);
     this.gradOf.push(v);
@@ -237,7 +245,7 @@ class Planner {
     if (variable === undefined) return `no weight ${index}`;
     if (variable.dtype !== 'float32') return `${variable.name} is not float32`;
     if (!variable.trainable) return `${variable.name} is not trainable (frozen weights are not covered)`;
-    const w: Weight = { variable, values: new Float32Array(0), filter, token: 0, gradient: heldArray(sizeOf(variable.shape as number[])) };
+    const w: Weight = { variable, values: new Float32Array(0), filter, token: 0, gradient: this.alloc(sizeOf(variable.shape as number[])) };
     this.weights.push(w);
     return w;
   }
@@ -447,7 +455,7 @@ class Planner {
     // Gradient buffers, reused once consumed: a free list by size, and the values sharing each buffer.
     const free = new Map<number, Float32Array[]>();
     const users = new Map<Float32Array, number>();
-    const take = (size: number): Float32Array => free.get(size)?.pop() ?? heldArray(size);
+    const take = (size: number): Float32Array => free.get(size)?.pop() ?? this.alloc(size);
     /** Back to the free list (a scratch buffer at once, as its step is the last to use it). */
     const give = (buffer: Float32Array): void => {
       free.set(buffer.length, [...(free.get(buffer.length) ?? []), buffer]);
@@ -677,21 +685,44 @@ function compiledTrainingEnabled(): boolean {
  */
 export class CompiledTrainer {
   private readonly steps = new Map<number, CompiledTrainingStep | string>();
+  /** The arrays of the compiled steps, shared: the steps of two batch sizes hold about the larger one's memory. */
+  private arena = new PlanArena();
   private warned = false;
 
   /** @param model a model compiled with loss 'categoricalCrossentropy' and metrics ['accuracy']. */
   constructor(readonly model: tf.LayersModel) {}
 
   /**
-   * One training step on `xs` (images) and `ys` (one-hot labels), as `model.trainOnBatch(xs, ys)`; returns the loss
-   * and the accuracy on that batch, before the update. Does not dispose `xs` or `ys`.
+   * One training step on `xs` (images) and `ys` (one-hot labels, e.g. from `tf.oneHot`: int32 labels are cast to
+   * float32), as `model.trainOnBatch(xs, ys)`; returns the loss and the accuracy on that batch, before the update.
+   * Does not dispose `xs` or `ys`. A model compiled with metrics other than `['accuracy']` is an error before any
+   * step.
    */
   async trainOnBatch(xs: tf.Tensor, ys: tf.Tensor): Promise<[number, number]> {
+    const metrics = this.model.metricsNames as string[] | undefined;
+    if (metrics === undefined) throw new Error(`CompiledTrainer: ${this.model.name} is not compiled (model.compile first)`);
+    if (metrics.length !== 2 || metrics[1] !== 'acc') {
+      throw new Error(
+        `CompiledTrainer: ${this.model.name} is compiled with metrics ${JSON.stringify(metrics.slice(1))}; ` +
+          "it returns [loss, accuracy]: compile the model with metrics: ['accuracy']",
+      );
+    }
+    // The one-hot labels of tf.oneHot are int32; the images could be too. Both are cast as trainOnBatch would.
+    const floats = [xs, ys].map((t) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32')));
+    try {
+      return await this.step(floats[0], floats[1]);
+    } finally {
+      for (const [k, t] of floats.entries()) if (t !== [xs, ys][k]) t.dispose();
+    }
+  }
+
+  /** {@link trainOnBatch} on float32 tensors. */
+  private async step(xs: tf.Tensor, ys: tf.Tensor): Promise<[number, number]> {
     const ops = activeNativeOps();
-    // Null for other dtypes and for data another backend holds.
+    // Null for data another backend holds.
     const x = ops?.values(xs) ?? null;
     const y = ops?.values(ys) ?? null;
-    const step = x === null || y === null ? 'the batch is not float32 data of the onednn backend' : this.stepFor(xs.shape[0]);
+    const step = x === null || y === null ? 'the batch is not data of the onednn backend' : this.stepFor(xs.shape[0]);
     if (typeof step !== 'string') {
       const { loss, acc } = step.run(x as Float32Array, y as Float32Array);
       return [loss, acc];
@@ -700,10 +731,7 @@ export class CompiledTrainer {
       this.warned = true;
       console.warn(`[resnet-ts] ${this.model.name}: training through tfjs-layers' trainOnBatch, not compiled: ${step}`);
     }
-    const result = await this.model.trainOnBatch(xs, ys);
-    if (!Array.isArray(result) || result.length !== 2) {
-      throw new Error(`CompiledTrainer: ${this.model.name} is to be compiled with one metric, accuracy (trainOnBatch gave ${JSON.stringify(result)})`);
-    }
+    const result = (await this.model.trainOnBatch(xs, ys)) as number[];
     return [result[0], result[1]];
   }
 
@@ -711,7 +739,16 @@ export class CompiledTrainer {
   stepFor(batch: number): CompiledTrainingStep | string {
     if (!compiledTrainingEnabled()) return 'RESNET_COMPILED_TRAINING=0 in the environment';
     return recentlyUsed(this.steps, batch, CompiledTrainer.KEPT_BATCH_SIZES, (step) =>
-      step === undefined || (typeof step !== 'string' && !step.current()) ? compileTrainingStep(this.model, batch) : step);
+      step === undefined || (typeof step !== 'string' && !step.current()) ? compileStep(this.model, batch, this.arena.allocator()) : step);
+  }
+
+  /**
+   * Lets go of the compiled steps and their arrays (the model and its optimizer are untouched), so that their memory
+   * can be collected; a later {@link trainOnBatch} compiles again.
+   */
+  dispose(): void {
+    this.steps.clear();
+    this.arena = new PlanArena();
   }
 
   /** How many batch sizes keep their compiled step (and its buffers) between calls. */
