@@ -154,13 +154,20 @@ test('train: BatchNorm recalibration is on by default; resuming a finished run s
     const first = await trainReleased(options(out));
     assert.equal(DEFAULT_PRECISE_BN, 10);
     assert.equal(first.state.args.preciseBn, DEFAULT_PRECISE_BN);
-    // loadModel takes a saved model, and says what to do with a run folder.
-    await assert.rejects(loadModel(out), (e: Error) => e.message === `${out}: a training run folder, not a saved model: load one of its checkpoints/epoch-NNNN folders (resolveModelDir finds the latest or best)`);
+    // loadModel takes a saved model, and says what to do with a run folder: give one of its pointer files, which it follows.
+    const latest = join(out, 'checkpoints', 'latest');
+    const best = join(out, 'checkpoints', 'best');
+    await assert.rejects(loadModel(out), (e: Error) => e.message === `${out}: a training run folder, not a saved model: load ${latest} or ${best} (its latest or its best checkpoint)`);
+    for (const pointer of [latest, best]) (await loadModel(pointer)).dispose();
+    // A run folder without a complete checkpoint has nothing to point to.
+    const unfinished = join(dir, 'unfinished');
+    mkdirSync(join(unfinished, 'checkpoints'), { recursive: true });
+    await assert.rejects(loadModel(unfinished), (e: Error) => e.message === `${unfinished}: a training run folder with no complete checkpoint yet, not a saved model`);
     const reporter = recordingReporter();
     const again = await trainReleased(options(out, { resume: true, reporter }));
     assert.equal(again.state.epoch, 1);
     assert.ok(
-      reporter.messages.some((m) => /epoch-0001 is at epoch 1 and --epochs is 1: nothing to train \(pass a larger --epochs to go on\)$/.test(m)),
+      reporter.messages.some((m) => /epoch-0001 is at epoch 1 and epochs \(--epochs\) is 1: nothing to train \(pass a larger one to go on\)$/.test(m)),
       reporter.messages.join('\n'),
     );
   } finally {
@@ -196,7 +203,7 @@ test('train: an existing folder holding other files is refused at once, new run 
       },
       reporter,
     });
-    const refusal = `${out}: folder is not empty and is not a training run (holds log.csv, notes.txt): choose a new or empty --out`;
+    const refusal = `${out}: folder is not empty and is not a training run (holds log.csv, notes.txt): choose a new or empty run folder (out, --out)`;
     await assert.rejects(train(slow), (e: Error) => e instanceof RunFolderInUseError && e.folder === out && e.message === refusal);
     assert.deepEqual(reporter.messages, [], 'refused before the backend message');
     // --resume too: there is no run to continue, and the run would write its logs over these files.
@@ -217,7 +224,7 @@ test('train: an existing folder holding other files is refused at once, new run 
     writeFileSync(join(others, 'c.txt'), 'c');
     writeFileSync(join(others, 'd.txt'), 'd');
     const othersBefore = snapshot(others);
-    await assert.rejects(train(options(others)), (e: Error) => e.message === `${others}: folder is not empty and is not a training run (holds a.txt, b.txt, c.txt and 2 more): choose a new or empty --out`);
+    await assert.rejects(train(options(others)), (e: Error) => e.message === `${others}: folder is not empty and is not a training run (holds a.txt, b.txt, c.txt and 2 more): choose a new or empty run folder (out, --out)`);
     assert.deepEqual(snapshot(others), othersBefore, 'not even checkpoints/epoch-0001 (which a leftover run would lose) is removed');
     assert.equal(existsSync(join(others, 'checkpoints', 'epoch-0001', 'model.pt')), true);
   } finally {

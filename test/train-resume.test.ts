@@ -249,7 +249,13 @@ test('resume: refuses to start over an existing run, and a different input shape
   const { dir, cleanup } = tempDir();
   try {
     await trainReleased(options(dir, { epochs: 1 }));
-    await assert.rejects(train(options(dir, { epochs: 2 })), (e: Error) => e instanceof RunFolderInUseError && /already holds a training run .*--resume/.test(e.message));
+    // Said in the option's name and the CLI's flag, for both callers.
+    await assert.rejects(train(options(dir, { epochs: 2 })), (e: Error) => e instanceof RunFolderInUseError &&
+      e.message === `${dir} already holds a training run (latest checkpoint epoch-0001): set resume (--resume) to continue it, or choose another run folder (out, --out)`);
+    await assert.rejects(
+      train(options(dir, { epochs: 2, resume: true, widthDivisor: 2 })),
+      (e: Error) => e.message === `widthDivisor (--width-divisor) mismatch: the checkpoint ${join(dir, 'checkpoints', 'epoch-0001')} has 1, the options ask for 2; a new run needs another run folder (out, --out)`,
+    );
     await assert.rejects(
       train(options(dir, { epochs: 2, resume: true, inputShape: [48, 48, 3] })),
       /^Error: input shape mismatch: the checkpoint .*epoch-0001 takes 40x40x3 images, the options ask for 48x48x3$/,

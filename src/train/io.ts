@@ -15,14 +15,17 @@ import { messageOf } from '../data/errors.js';
 import { HDF5_SIGNATURE } from '../data/h5.js';
 import { isKerasH5Path, loadKerasH5 } from '../io/keras_h5.js';
 import { exists, readHead, writeDirAtomic, writeFileSynced, type TargetInUseError } from './fsutil.js';
-import { CHECKPOINTS_DIR, pointerTarget } from './run_layout.js';
+import { BEST_FILE, CHECKPOINTS_DIR, LATEST_FILE, pointerTarget } from './run_layout.js';
 
 /** File name of the topology and manifest. */
 export const MODEL_JSON = 'model.json';
 /** File name of the weights written by {@link saveModel}. */
 export const WEIGHTS_BIN = 'weights.bin';
 
-/** What this project stores in `model.json`'s `userDefinedMetadata`. */
+/**
+ * What this library stores in `model.json`'s `userDefinedMetadata` (and a Keras file's `resnet_metadata`): `train`
+ * attaches it to the models it trains; `predict` names classes by `classes`.
+ */
 export interface ModelMetadata {
   /** Class names, index `i` naming output unit `i`. */
   classes?: string[];
@@ -107,7 +110,8 @@ const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1,
 /**
  * Loads a model saved in the standard layout: `path` is the folder holding `model.json`, or `model.json` itself
  * (or a Keras HDF5 model file, read by `loadKerasH5`, or a training run's pointer file `<run>/checkpoints/latest` or
- * `<run>/checkpoints/best`, which is followed to the checkpoint it names).
+ * `<run>/checkpoints/best`, which is followed to the checkpoint it names). A training run folder itself is refused
+ * with a message naming those two pointer files.
  * Weights may be split over several files (as the tfjs converter writes them). Every problem is reported as one line
  * that names the file: a missing folder, a folder without `model.json`, a file that is not a model at all (an image,
  * say), bad JSON, a missing or truncated weights file. The file's bytes are never quoted raw.
@@ -207,13 +211,16 @@ export async function locateModelJson(path: string): Promise<{ dir: string; file
   if (stat.isFile()) return { dir: resolve(abs, '..'), file: abs };
   const file = join(abs, MODEL_JSON);
   if (!(await exists(file))) {
-    // A training run folder keeps its models under checkpoints/.
-    const run = await exists(join(abs, CHECKPOINTS_DIR));
-    throw new Error(
-      run
-        ? `${path}: a training run folder, not a saved model: load one of its checkpoints/epoch-NNNN folders (resolveModelDir finds the latest or best)`
-        : `${path}: no ${MODEL_JSON} in this folder (not a saved model)`,
-    );
+    // A training run folder keeps its models under checkpoints/, where its pointer files name the latest and the best.
+    if (await exists(join(abs, CHECKPOINTS_DIR))) {
+      const pointer = (name: string): string => join(path, CHECKPOINTS_DIR, name);
+      throw new Error(
+        (await exists(join(abs, CHECKPOINTS_DIR, LATEST_FILE)))
+          ? `${path}: a training run folder, not a saved model: load ${pointer(LATEST_FILE)} or ${pointer(BEST_FILE)} (its latest or its best checkpoint)`
+          : `${path}: a training run folder with no complete checkpoint yet, not a saved model`,
+      );
+    }
+    throw new Error(`${path}: no ${MODEL_JSON} in this folder (not a saved model)`);
   }
   return { dir: abs, file };
 }

@@ -44,7 +44,10 @@ import { LR_SCHEDULES, type LrSchedule, learningRateAt, setLearningRate } from '
 
 /** Options of {@link train}. Only `data` and `out` are required. */
 export interface TrainOptions {
-  /** Training data: a path (SIGNS .h5, image folder, IDX; opened at `inputShape`) or an open data set. */
+  /**
+   * Training data: a path, opened at `inputShape` as `openDataset` opens it (a SIGNS-style .h5 file, an image folder,
+   * IDX or CIFAR binary files), or an open data set.
+   */
   data: string | Dataset;
   /**
    * Validation data (a path opened with split 'test', or a data set). Default: the `val/` (or `validation/`) folder
@@ -108,9 +111,10 @@ export interface TrainOptions {
   /** Continue from the run folder's latest checkpoint (model, optimizer state, epoch count, logs). */
   resume?: boolean;
   /**
-   * The run folder's latest checkpoint where the caller has already read its `checkpoints/latest` pointer
-   * ({@link latestCheckpoint}; `null`: the run has none), so that the pointer is read once: `resnet train --resume`
-   * reads it to take the run's stored options. It must be what the pointer names. Default: {@link train} reads it.
+   * The run folder's latest checkpoint, for a caller that has already read the run's `checkpoints/latest` pointer:
+   * the checkpoint folder it names (`<out>/checkpoints/epoch-0003`), or `null` where the run has none yet. It must be
+   * what the pointer names; it spares a second read (the CLI reads the pointer first, to take the run's stored
+   * options). Default: {@link train} reads the pointer itself.
    */
   latest?: string | null;
   /**
@@ -130,8 +134,11 @@ export interface TrainOptions {
   augment?: AugmentOptions;
   /**
    * After each epoch, re-estimate BatchNorm's moving statistics over this many training batches with the epoch's final
-   * weights ("precise BN", see `batchnorm.ts`) before validating and saving; 0 turns it off (as Keras trains).
-   * Default {@link DEFAULT_PRECISE_BN}.
+   * weights ("precise BN") before validating and saving: forward passes in training mode that set each moving mean
+   * and variance to the plain average of those batches' statistics; no weight changes. Keras's moving averages
+   * (momentum 0.99) still hold much of their starting values after a few hundred steps, so without it a short run that
+   * trains well evaluates and predicts badly. 0 turns it off (as Keras trains). Default 10 (about three training
+   * steps' time per epoch).
    */
   preciseBn?: number;
   /** Seed of shuffling, augmentation, `limit` and the validation split. Default 0. */
@@ -140,9 +147,16 @@ export interface TrainOptions {
   backend?: BackendChoice;
   /** Checkpoints to keep besides the best one (older ones are deleted). Default 2. */
   keepCheckpoints?: number;
-  /** Write `report/` at the end (curves, confusion matrix on the validation data, metrics). Default true. */
+  /**
+   * Write `<out>/report/`: after each epoch the history so far (curves, settings), at the end also the final
+   * evaluation (confusion matrix on the validation data, else the training data; per-class metrics; the most
+   * confident mistakes). Default true.
+   */
   report?: boolean;
-  /** Where progress goes. Default: a bar per epoch on a terminal stderr, one line per epoch otherwise. */
+  /**
+   * Where progress and notes go. Default: a bar per epoch on a terminal stderr, one line per epoch otherwise (notes
+   * such as the backend in use, one line each). `silentReporter` prints nothing.
+   */
   reporter?: ProgressReporter;
 }
 
@@ -153,8 +167,8 @@ export interface TrainResult {
   /** Name of the tfjs backend used. */
   backend: string;
   /**
-   * The trained model (as after the last epoch), carrying the run's metadata (class names, input shape, architecture,
-   * data set: `modelMetadata`) as the checkpoint's saved model does.
+   * The trained model (as after the last epoch), carrying the run's metadata as the checkpoint's saved model does: its
+   * `getUserDefinedMetadata()` is a {@link ModelMetadata} (class names, input shape, architecture, data set).
    */
   model: tf.LayersModel;
   /** Its optimizer, with its state. */
@@ -176,7 +190,8 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /**
    * The checkpoint of the best epoch by the monitored loss (`state.best`: validation loss, else training loss), the
-   * one `checkpoints/best` names and `--checkpoint best` loads; undefined before the first epoch.
+   * one `checkpoints/best` names and `checkpoint: 'best'` of {@link evaluate} and {@link predict} loads; undefined
+   * before the first epoch.
    */
   bestCheckpoint: string | undefined;
   /** The final evaluation shown in the report (validation data, else training data), of the weights of `evaluatedEpoch`. */
@@ -209,15 +224,16 @@ export interface TrainSegment {
   /** The run's planned number of epochs, which the cosine schedule decays over. */
   epochs: number;
   /**
-   * Images per training step. Absent in states written before it was recorded, where {@link trainSegments} takes it
-   * from the state's arguments.
+   * Images per training step. Absent in states written before it was recorded (the batch size is then the one of the
+   * state's `args`).
    */
   batchSize?: number;
 }
 
 /**
  * The training state as {@link train} writes it to `state.json`: a {@link TrainState} with the settings of each
- * stretch of epochs. `segments` is absent in states written before it was recorded; {@link trainSegments} reads both.
+ * stretch of epochs. `segments` is absent in states written before it was recorded (their settings are those of
+ * `args`, for every epoch).
  */
 export interface RunState extends TrainState {
   /** The optimizer settings of the run's epochs, oldest first; the last one is the latest run's. */
@@ -324,8 +340,11 @@ function stretchesOf(segments: readonly TrainSegment[], lastEpoch: number, text:
 /** Thrown when the training loss becomes NaN or infinite. The last good checkpoint is left as it was. */
 export class TrainingDivergedError extends Error {
   constructor(
+    /** The epoch it diverged in (1-based). */
     readonly epoch: number,
+    /** The training step of that epoch whose loss was not finite (1-based). */
     readonly batch: number,
+    /** That step's loss: NaN or infinite. */
     readonly loss: number,
     /** The latest complete checkpoint, from before the divergence (undefined if none was written yet). */
     readonly checkpoint: string | undefined,
@@ -361,10 +380,10 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
       validationFolder = folder;
     } else if (folder !== undefined) {
       const instead = o.valData !== undefined
-        ? `--val-data ${typeof o.valData === 'string' ? o.valData : o.valData.name} validates instead`
+        ? `valData (--val-data) ${typeof o.valData === 'string' ? o.valData : o.valData.name} validates instead`
         : o.valSplit === 0
-          ? '--val-split 0 asks for no validation'
-          : `--val-split ${o.valSplit} holds out part of the training images instead`;
+          ? 'valSplit (--val-split) 0 asks for no validation'
+          : `valSplit (--val-split) ${o.valSplit} holds out part of the training images instead`;
       unusedFolderNote = `note: ${folder} is not used for validation: ${instead}`;
     }
     const split = o.valData === undefined && validationFolder === undefined ? (o.valSplit ?? 0.1) : 0;
@@ -457,7 +476,7 @@ async function checkRunFolder(out: string): Promise<void> {
     ];
   }
   if (foreign.length > 0) {
-    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${listNames(foreign.sort())}): choose a new or empty --out`);
+    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${listNames(foreign.sort())}): choose a new or empty run folder (out, --out)`);
   }
 }
 
@@ -523,9 +542,9 @@ function heldOutOfData(o: TrainOptions, data: RunData): boolean {
 function beyondLimitNote(o: TrainOptions, data: RunData): string | undefined {
   const notes: string[] = [];
   const used = imagesOfData(o, data);
-  if (o.limit !== undefined && used !== undefined && o.limit > used) notes.push(`--limit ${o.limit} is more than the ${used} images of ${String(o.data)}`);
+  if (o.limit !== undefined && used !== undefined && o.limit > used) notes.push(`limit (--limit) ${o.limit} is more than the ${used} images of ${String(o.data)}`);
   if (o.valLimit !== undefined && data.validation !== undefined && o.valLimit > data.validation.size) {
-    notes.push(`--val-limit ${o.valLimit} is more than the ${data.validation.size} images of ${String(data.validationFolder ?? o.valData)}`);
+    notes.push(`valLimit (--val-limit) ${o.valLimit} is more than the ${data.validation.size} images of ${String(data.validationFolder ?? o.valData)}`);
   }
   return notes.length === 0 ? undefined : `note: ${notes.join('; ')}: all of them are used`;
 }
@@ -578,8 +597,11 @@ export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerNa
  * after an early stop of the best one.
  *
  * Refuses, with a {@link RunFolderInUseError} before any slow work, a run folder that already has checkpoints unless
- * `resume` is set, and an existing folder that is neither empty nor a run folder (see `checkRunFolder`): nothing in
- * it is touched.
+ * `resume` is set, and an existing folder that is neither empty nor a run folder (one holding anything a run does not
+ * write: its `checkpoints/`, `report/`, `log.csv`, `log.json`): nothing in it is touched. Options out of range (a
+ * batch size of 0, an unknown schedule, `earlyStop` without validation data, …) are a one-line `Error` before that.
+ *
+ * The caller owns the returned model and optimizer and disposes both.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const out = resolve(options.out);
@@ -611,7 +633,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   await checkRunFolder(out);
   const latest = options.latest === undefined ? await latestCheckpoint(out) : options.latest === null ? undefined : resolve(options.latest);
   if (latest !== undefined && !options.resume) {
-    throw new RunFolderInUseError(out, `${out} already holds a training run (latest checkpoint ${basename(latest)}): pass --resume to continue it, or choose another --out`);
+    throw new RunFolderInUseError(out, `${out} already holds a training run (latest checkpoint ${basename(latest)}): set resume (--resume) to continue it, or choose another run folder (out, --out)`);
   }
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
@@ -639,7 +661,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const had = state.args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
         const asked = args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
         if (had !== asked) {
-          throw new Error(`${key} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)} (choose another --out for a new run)`);
+          throw new Error(
+            `${key} (${key === 'arch' ? '--arch' : '--width-divisor'}) mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)}; ` +
+              'a new run needs another run folder (out, --out)',
+          );
         }
       }
       // A run that its early-stopping rule ended (or would have, had the process not died first) stays stopped: the
@@ -648,11 +673,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       stoppedEarly = best?.monitor === 'val_loss' && stopsEarly(state.epoch, best, options.earlyStop, epochs);
       reporter.message(
         state.epoch >= epochs
-          ? `${latest} is at epoch ${state.epoch} and --epochs is ${epochs}: nothing to train (pass a larger --epochs to go on)`
+          ? `${latest} is at epoch ${state.epoch} and epochs (--epochs) is ${epochs}: nothing to train (pass a larger one to go on)`
           : stoppedEarly && best !== undefined
             ? `${latest} is at epoch ${state.epoch} of ${epochs}, where early stopping's rule is met: ${best.monitor} has not improved for ` +
-              `${epochsText(state.epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch}) and --early-stop is ` +
-              `${options.earlyStop}: nothing to train (pass a larger --early-stop to go on)`
+              `${epochsText(state.epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch}) and earlyStop (--early-stop) is ` +
+              `${options.earlyStop}: nothing to train (pass a larger one to go on)`
             : `resuming from ${latest} (epoch ${state.epoch} of ${epochs})`,
       );
     } else if (options.resume) {
@@ -663,7 +688,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // What an image folder holds and skipped, once per source (a held-out validation part describes the same one).
     for (const line of new Set([data.train.description, data.validation?.description])) if (line !== undefined) reporter.message(line);
     if (data.validationFolder !== undefined) {
-      reporter.message(`validation: ${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/; --val-data or --val-split choose otherwise)`);
+      reporter.message(`validation: ${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/; valData (--val-data) or valSplit (--val-split) choose otherwise)`);
     }
     if (data.unusedFolderNote !== undefined) reporter.message(data.unusedFolderNote);
     const limitNote = beyondLimitNote(options, data);
@@ -896,7 +921,7 @@ export function saturationNote(loss: number, classes: number): string | undefine
   const chance = Math.log(classes);
   if (!(classes >= 2 && loss > Math.max(5, 3 * chance))) return undefined;
   return `note: the training loss (${loss.toFixed(2)}) is far above chance level (ln ${classes} = ${chance.toFixed(2)}): ` +
-    'the model is confidently wrong, its softmax saturated; a lower --lr or a larger --batch-size usually helps';
+    'the model is confidently wrong, its softmax saturated; a lower lr (--lr) or a larger batchSize (--batch-size) usually helps';
 }
 
 /** Per-epoch settings of {@link trainEpoch}. */
