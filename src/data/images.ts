@@ -241,9 +241,11 @@ function stackImages(pixels: readonly Uint8Array[], shape: readonly number[]): R
 }
 
 /**
- * Loads image files (JPEG, PNG, WebP) as one float32 batch `[n, h, w, c]` with values in [0, 1], each stretched to
- * `shape` as a whole (for predictions; no crop, the aspect ratio not kept: {@link decodeImage}). Throws `DataError` naming the first file that is missing, not an image or undecodable
- * ({@link loadImagesEach} loads the others instead).
+ * Loads image files (JPEG, PNG, WebP) as one float32 batch `[n, h, w, c]` with values in [0, 1], in the order given.
+ * Each image is turned upright by its EXIF orientation, its alpha dropped, stretched to `shape` as a whole (no crop,
+ * the aspect ratio not kept, as Keras's `image_dataset_from_directory` resizes by default) and converted to RGB
+ * (c = 3) or grayscale (c = 1). Throws `DataError` naming the first file that is missing, not an image or
+ * undecodable (`predictEach` predicts the readable ones of a list instead). The caller disposes the tensor.
  */
 export async function loadImages(paths: string[], shape: [number, number, number]): Promise<tf.Tensor4D> {
   const { images, failed } = await loadImagesEach(paths, shape);

@@ -124,13 +124,13 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
 /**
  * Opens a data source by path: a SIGNS-style .h5 file (or a folder of them: `split` picks the `*train*` or
  * `*test*` one), an image folder (one sub-folder per class; or `train/` and `test/` folders of those, with or without
- * a `val/` or `validation/` one, which is not read here: see {@link validationFolderOf}), or IDX files
+ * a `val/` or `validation/` one, which is not read here: `train` validates on it), or IDX files
  * (an images file whose labels file lies beside it, or a folder holding `train-*` / `t10k-*` files), or CIFAR
  * binary files: a `cifar-10-batches-bin/` folder (`split` picks the training part, `data_batch_1.bin` to
  * `data_batch_5.bin` joined in order, or `test_batch.bin`) or a `cifar-100-binary/` one (`train.bin` or `test.bin`,
  * classed by their 100 fine labels), or one such .bin file (a single part; its layout comes from its name, or from
  * the class names file beside it). CIFAR images are 32x32 RGB and are delivered at 40x40x3 by default
- * ({@link CIFAR_DEFAULT_SHAPE}: ResNet-50 takes nothing below 37x37); CIFAR-10 without `batches.meta.txt` gets the
+ * (ResNet-50 with its top takes nothing below 37x37); CIFAR-10 without `batches.meta.txt` gets the
  * standard class names, CIFAR-100 needs its `fine_label_names.txt`.
  * `limit` keeps a seeded, class-proportional pick of the examples; `validationSplit` then holds out that fraction
  * of every class as `validation`. Both data sets carry the source's `part` where `split` picked one of several

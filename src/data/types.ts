@@ -43,7 +43,7 @@ export interface BatchOptions {
    * BatchNorm in training mode normalises a batch by its own statistics, which one image does not have (PyTorch
    * refuses such a batch; tfjs trains on it with a degenerate loss). Default: `shuffle`, so training batches (shuffled,
    * a different example left out each epoch) drop it and evaluation batches (in data set order, where the same example
-   * would always be left out) keep every example. {@link batchCount} counts the batches.
+   * would always be left out) keep every example.
    */
   dropSingle?: boolean;
 }
@@ -93,7 +93,8 @@ export interface Dataset {
 export interface OpenOptions {
   /**
    * Image shape `[h, w, c]` to deliver (images are resized, and converted to grayscale or RGB, to fit).
-   * Defaults: the stored size for HDF5, 64x64x3 for image folders, 32x32x3 for IDX.
+   * Defaults: the stored size for HDF5, 64x64x3 for image folders, 32x32x3 for IDX, 40x40x3 for CIFAR (ResNet-50
+   * with its top takes nothing below 37x37).
    */
   inputShape?: [number, number, number];
   /** Fraction in [0, 1) of the examples held out as `validation`, stratified per class and seeded. */

@@ -120,8 +120,16 @@ export function layerNode(layer: tf.layers.Layer, valueOf: ReadonlyMap<number, n
 }
 
 /**
- * Compiles `model` for batches of `batch` images on the onednn backend, or returns why it cannot (not on onednn,
- * a layer or configuration it does not cover, non-float32 weights). See the module comment.
+ * Compiles `model` for batches of `batch` images on the onednn backend: its layer graph becomes, once, a list of
+ * native calls with every geometry planned and every output buffer assigned ahead of time, which runs a batch with
+ * the same numbers as `model.predict` without tfjs's per-layer and per-op overhead. Returns why it cannot instead (a
+ * one-line reason): not on onednn, non-float32 weights, or a layer or configuration it does not cover. It covers the
+ * layers of inference graphs that {@link foldBatchNorm} makes: InputLayer, ZeroPadding2D, Conv2D and Conv2DResidual
+ * (channels last, with a fused activation the native convolution has), MaxPooling2D, AveragePooling2D,
+ * GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dense (its activation fused, or softmax), Activation (linear,
+ * relu, softmax) and Add of equal shapes; each layer called once, one input and one output. The model's weights are
+ * read when it runs: after `setWeights` or disposal, `current()` says false and it must be compiled again
+ * ({@link InferenceModel} does that itself).
  */
 export function compileForInference(model: tf.LayersModel, batch: number): CompiledModel | string {
   const ops = executorOps(model, batch);
@@ -360,7 +368,8 @@ export function recentlyUsed<K, V>(map: Map<K, V>, key: K, keep: number, get: (e
  * class name `Model`) whose `predict` and `predictOnBatch` run {@link compileForInference}'s executor on the onednn
  * backend, compiling each batch size on first use and again whenever a weight has changed, and tfjs's own executor
  * anywhere else: another backend, several inputs, a graph the executor does not cover, an input whose shape does
- * not fit (tfjs then reports it). `RESNET_DEBUG` logs why a model is not compiled.
+ * not fit (tfjs then reports it). The environment variable `RESNET_DEBUG` (set, not `0`) logs why a model is not
+ * compiled.
  */
 export class InferenceModel extends tf.LayersModel {
   private readonly compiled = new Map<number, CompiledModel | string>();

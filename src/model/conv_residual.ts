@@ -60,8 +60,11 @@ function pair(v: number | [number, number] | undefined, fallback: number): [numb
 
 /**
  * A channels-last Conv2D layer called on `[x, residual]` that returns `activation(conv2d(x) + bias + residual)`. Its
- * weights are a Conv2D's (`kernel` [kh, kw, in, filters], `bias` [filters]) under the same names. For inference: see
- * the module comment.
+ * weights are a Conv2D's (`kernel` [kh, kw, in, filters], `bias` [filters]) under the same names. {@link foldBatchNorm}
+ * puts it where a residual block ends in "convolution, Add(shortcut), ReLU": one native kernel on the onednn
+ * backend instead of three passes over the output, elsewhere tfjs's fused conv2d, then add, then the activation (the
+ * same function). It serves inference: on onednn it has no gradient. Importing this library registers the class, so
+ * that models saved with it load again.
  */
 export class Conv2DResidual extends tf.layers.Layer {
   /** The class name models are serialized with. */

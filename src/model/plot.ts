@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { describeLayers, formatOutputShape, type BlockGroup, type LayerInfo } from './graph.js';
 
-/** Options of {@link modelToDot}. */
+/** Options of the drawing {@link renderModel} makes. */
 export interface DotOptions {
   /** Direction of the graph: `'TB'` top to bottom (default, as Keras) or `'LR'` left to right. */
   rankdir?: 'TB' | 'LR';
@@ -124,8 +124,10 @@ const MAX_PNG_SIDE = 32_000;
 export type PlotFormat = 'svg' | 'png';
 
 /**
- * Draws a model: {@link modelToDot}, laid out by Graphviz into SVG, or converted to PNG with `sharp` (one pixel per
- * point, scaled down so that no side passes 32,000 pixels).
+ * Draws a functional model's layer graph, like Keras's `plot_model`: one node per layer (its name, class and output
+ * shape), one edge per connection, and (by default) the layers of stage 1 and of each residual block grouped in a
+ * labelled cluster (`stage 2 block a (convolutional)`). Laid out by Graphviz (WebAssembly) into SVG, or converted to
+ * PNG with `sharp` (one pixel per point, scaled down so that no side passes 32,000 pixels).
  *
  * @returns the image file's bytes
  */

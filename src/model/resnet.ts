@@ -18,7 +18,7 @@ import {
   type BottleneckFilters,
 } from './blocks.js';
 
-/** The names of the architectures this module builds, as the CLI spells them. */
+/** The architectures {@link buildResNet} builds. */
 export type ArchName = 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152';
 
 /** How an architecture is made from residual blocks. */
@@ -50,7 +50,10 @@ export const ARCH_NAMES = Object.keys(ARCHITECTURES) as ArchName[];
 
 /** Options of every ResNet builder. */
 export interface ResNetOptions {
-  /** `[height, width, channels]` of one input image. Default `[64, 64, 3]`. */
+  /**
+   * `[height, width, channels]` of one input image. Default `[64, 64, 3]`. Height and width must each be at least 37
+   * with the top (stage 5's output must be at least 2x2 for the 2x2 `avg_pool`), at least 5 without it.
+   */
   inputShape?: [number, number, number];
   /**
    * Number of classes of the softmax output (the Dense layer is named `'fc' + classes`): an integer, at least 2 (a
@@ -250,7 +253,8 @@ function modelInput(o: ResolvedOptions): tf.SymbolicTensor {
  *
  * With the defaults (64x64x3 input, 6 classes) it has 23,600,006 parameters, 23,546,886 of them trainable.
  *
- * @throws Error on bad options, or an input smaller than {@link minimumInputSize} (the message names the minimum)
+ * @throws Error on bad options, or an input smaller than the network takes: 37x37 with the top, 5x5 without (the
+ *   message names the minimum)
  */
 export function ResNet50(options: ResNetOptions = {}): tf.LayersModel {
   const o = resolveOptions('ResNet50', options);
@@ -319,7 +323,8 @@ const BASIC_FILTERS: BasicFilters[] = [
  *
  * `buildResNet('resnet50', options)` is {@link ResNet50}.
  *
- * @throws Error on an unknown architecture, bad options, or an input smaller than {@link minimumInputSize}
+ * @throws Error on an unknown architecture, bad options, or an input smaller than the network takes: 37x37 with the
+ *   top, 5x5 without (the message names the minimum)
  */
 export function buildResNet(arch: ArchName, options: ResNetOptions = {}): tf.LayersModel {
   const spec = (ARCHITECTURES as Record<string, Architecture | undefined>)[arch];

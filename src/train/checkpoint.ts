@@ -56,7 +56,7 @@ export interface EpochRecord {
   /** Learning rate at the epoch's first step (with `lrSchedule` 'constant': the rate of every step). */
   lr: number;
   /**
-   * Training loss of each step (batch) of the epoch, in order, rounded to 5 significant digits. {@link loss} is their
+   * Training loss of each step (batch) of the epoch, in order, rounded to 5 significant digits. `loss` is their
    * mean weighted by batch size. Absent in runs written before per-step losses were recorded.
    */
   step_loss?: number[];
@@ -66,8 +66,11 @@ export interface EpochRecord {
 
 /** Which metric is watched for early stopping and for the best checkpoint, and its best value. */
 export interface BestRecord {
+  /** The metric: the validation loss where the run validates, else the training loss. */
   monitor: 'val_loss' | 'loss';
+  /** The epoch (1-based) with the lowest value, whose checkpoint `checkpoints/best` names. */
   epoch: number;
+  /** That epoch's value of the metric. */
   value: number;
 }
 
@@ -218,7 +221,11 @@ function epochOf(nameOrDir: string): number {
 /** The values of {@link CheckpointChoice}, in the order the CLI lists them. */
 export const CHECKPOINT_CHOICES = ['latest', 'best'] as const;
 
-/** Which checkpoint of a training run a model path means: the last one written, or the best by validation loss. */
+/**
+ * Which checkpoint of a training run folder a model path means: `'latest'`, the last one written (what
+ * `<run>/checkpoints/latest` names), or `'best'`, the one with the lowest monitored loss (validation loss, else
+ * training loss; what `<run>/checkpoints/best` names).
+ */
 export type CheckpointChoice = (typeof CHECKPOINT_CHOICES)[number];
 
 /**

@@ -164,11 +164,15 @@ export async function evaluateModel(
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
-  /** A saved model folder (`model.json`), a training run folder (its latest checkpoint), or a loaded model. */
+  /**
+   * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint, as `checkpoint` says),
+   * a run's `checkpoints/latest` or `checkpoints/best` pointer file, a Keras `.h5` or `.hdf5` file, or a loaded model.
+   */
   model: string | tf.LayersModel;
   /**
-   * For a training run folder: its latest checkpoint (when not given) or its best by validation loss. Given for
-   * anything else (a saved model, a model object), it is an error rather than ignored.
+   * For a training run folder: its latest checkpoint (when not given) or its best by the monitored loss (validation
+   * loss, else training loss). Given for anything else (a saved model, a model object), it is an error rather than
+   * ignored.
    */
   checkpoint?: CheckpointChoice;
   /** A data source path (opened at the model's input shape) or an open data set. */
@@ -186,7 +190,10 @@ export interface EvaluateOptions {
    * else tfjs's pure-JS `cpu` backend).
    */
   backend?: BackendChoice;
-  /** Told how far the evaluation is, as {@link evaluateModel} tells it (once the model and the data are loaded). */
+  /**
+   * Told how far the evaluation is, once the model and the data are loaded: `(0, total)` before the first batch, then
+   * the images done after each batch (the last call says `total`).
+   */
   onProgress?: EvaluationProgress;
   /**
    * Told the data's one-line description (`Dataset.description`: an image folder's classes with their image counts,
@@ -197,9 +204,10 @@ export interface EvaluateOptions {
 
 /**
  * Evaluates a model on a labelled data set, on the backend `options.backend` picks (default: the fastest available).
- * Class names come from the model's metadata when it has them (data holding only some of them is measured over all
- * of them, see {@link alignClasses}), else from the data. A model given by path is loaded and disposed here; a model given as an object is left to the caller.
- * Either way the model runs with its BatchNorms folded ({@link loadInferenceModel}).
+ * Class names come from the model's metadata when it has them (data holding only some of them, matched by name, is
+ * measured over all of them; a class the model does not have is refused), else from the data. A model given by path
+ * is loaded and disposed here; a model given as an object is left to the caller. Either way the model runs with its
+ * BatchNorms folded (as `foldBatchNorm` folds them), in inference mode.
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationResult> {
   const keep = options.mistakes ?? MISTAKES_SHOWN;

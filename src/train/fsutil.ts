@@ -89,8 +89,10 @@ export interface ReplaceOptions {
 }
 
 /**
- * Thrown when the target of {@link writeDirAtomic} exists but may not be replaced: it is a file, a symbolic link, the
- * current folder, or a folder holding something that the writer would not itself rewrite. Nothing was changed.
+ * Thrown when a save would replace something that is not what it writes (`saveModel`'s folder, the file of `saveKerasH5` or
+ * `saveKerasH5Weights`): a file where a folder goes or a folder where a file goes, a symbolic link,
+ * the current folder, or a folder holding anything the save would not itself rewrite. Nothing was changed. The
+ * message is one line, `<target>: <problem>`.
  */
 export class TargetInUseError extends Error {
   /** @param target the path as the caller gave it; @param problem what is in the way, e.g. `is a file, not a folder`. */

@@ -12,7 +12,10 @@ import * as tf from '@tensorflow/tfjs';
 import { messageOf } from '../data/errors.js';
 import { writeFileSynced } from './fsutil.js';
 
-/** The optimizers `train` offers. */
+/**
+ * The optimizers `train` offers: `adam` and `rmsprop` with Keras's defaults besides the learning rate; `sgd` plain, or
+ * with momentum (classical or Nesterov's) where `TrainOptions.momentum` is above 0.
+ */
 export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
 
 /** All optimizer names, for option parsing. */

@@ -36,7 +36,10 @@ export type { ImageFailure } from '../data/index.js';
 
 /** What {@link predictEach} returns: the predictions of the images it could read, and the files it could not. */
 export interface PredictOutcome {
-  /** Every image file it tried, folders expanded ({@link listImageFiles}), in order: each is in one of the lists below. */
+  /**
+   * Every image file it tried, in order, a folder given standing for its own image files (as `PredictOptions.images`
+   * says): each is in one of the lists below.
+   */
   files: string[];
   /** One prediction per readable image, in the order of the files. */
   predictions: Prediction[];
@@ -47,18 +50,20 @@ export interface PredictOutcome {
 /** Options of {@link predict} and {@link predictEach}. */
 export interface PredictOptions {
   /**
-   * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint), a Keras `.h5` or `.hdf5` file,
-   * or a loaded model.
+   * A saved model folder (`model.json`), a training run folder (its latest or best checkpoint, as `checkpoint` says),
+   * a run's `checkpoints/latest` or `checkpoints/best` pointer file, a Keras `.h5` or `.hdf5` file, or a loaded model.
    */
   model: string | tf.LayersModel;
   /**
-   * For a training run folder: its latest checkpoint (when not given) or its best by validation loss. Given for
-   * anything else (a saved model, a model object), it is an error rather than ignored.
+   * For a training run folder: its latest checkpoint (when not given) or its best by the monitored loss (validation
+   * loss, else training loss). Given for anything else (a saved model, a model object), it is an error rather than
+   * ignored.
    */
   checkpoint?: CheckpointChoice;
   /**
-   * Image files (JPEG, PNG, WebP), resized to the model's input shape, or folders of them ({@link listImageFiles}:
-   * the folder's own image files, sorted; not its sub-folders).
+   * Image files (JPEG, PNG, WebP), each stretched to the model's input shape as a whole, or folders of them: a folder
+   * stands for the image files directly in it (by extension: .jpg, .jpeg, .png, .webp; hidden files left out), sorted
+   * by name; its sub-folders are not searched. A folder with no image files is an error naming it.
    */
   images: string[];
   /** How many classes to report per image: a positive whole number (default 3; more than the model has means all). */
@@ -102,11 +107,11 @@ export async function listImageFiles(paths: string[]): Promise<string[]> {
 }
 
 /**
- * Predicts the top-k classes of each image; folders among `images` stand for the image files in them
- * ({@link listImageFiles}). A file that is missing or not an image is an error naming the file ({@link DataError});
+ * Predicts the top-k classes of each image; folders among `images` stand for the image files in them (see
+ * {@link PredictOptions.images}). A file that is missing or not an image is an error naming the file (a `DataError`);
  * {@link predictEach} predicts the other images instead.
  * A model given by path is loaded and disposed here; a model given as an object is left to the caller. Either way the
- * model runs with its BatchNorms folded ({@link loadInferenceModel}).
+ * model runs with its BatchNorms folded (as `foldBatchNorm` folds them), in inference mode.
  */
 export async function predict(options: PredictOptions): Promise<Prediction[]> {
   return (await run(options, true)).predictions;
@@ -225,9 +230,13 @@ export async function checkSheetTarget(path: string, images: readonly string[]):
 }
 
 /**
- * Writes {@link predictionSheetSvg} of `predictions` to `path`, as PNG or SVG by its extension
- * ({@link SHEET_EXTENSIONS}), after {@link checkSheetTarget}; atomically: a failed write leaves whatever was at `path`
- * before, and removes the folders it made for it.
+ * Writes a contact sheet of `predictions` to `path`, as PNG or SVG by its extension (`.png` or `.svg`): each image
+ * (read again from its file, turned upright) with its most probable class and that class's probability, the next two
+ * classes in grey, and its file name; the first 64 predictions at most, with a title saying how many it shows.
+ *
+ * Before any work it refuses, with a one-line error naming `path`, another extension, a folder, a path under a file,
+ * and one of the predicted images itself (the sheet would replace it); missing folders on the way are made. The write
+ * is atomic: a failed one leaves whatever was at `path` before, and removes the folders it made for it.
  */
 export async function writePredictionSheet(path: string, predictions: readonly Prediction[]): Promise<void> {
   await checkSheetTarget(path, predictions.map((p) => p.file));

@@ -369,7 +369,11 @@ class PlainLines {
 /** Least time between two redraws of a live bar that an update asks for, in ms. */
 const REDRAW_MS = 100;
 
-/** Receives training progress. All methods are called in order: start, step*, validate*, end, per epoch. */
+/**
+ * Receives training progress (`TrainOptions.reporter`). Per epoch the methods are called in order: start, step*,
+ * validate*, end; message lines may come at any time, and stop when training ends. `silentReporter` is one that prints
+ * nothing.
+ */
 export interface ProgressReporter {
   /** A message line (backend in use, resume point, …). */
   message(line: string): void;
@@ -379,15 +383,15 @@ export interface ProgressReporter {
   step(loss: number, acc: number, imagesPerSecond: number): void;
   /**
    * Optional: the epoch's validation has evaluated `done` of its `total` images; called with 0 as it starts and with
-   * `total` as it ends (what `evaluateModel`'s `onProgress` reports).
+   * `total` as it ends, and after each batch in between.
    */
   validate?(done: number, total: number): void;
   /** The epoch ended (validation included). */
   end(record: EpochRecord): void;
   /**
    * Optional: an evaluation outside the epochs (after the last one: the report's evaluation of the best epoch or of
-   * the training set, the demo's test set) has evaluated `done` of its `total` images, as `evaluateModel`'s
-   * `onProgress` reports them; `what` names it (`the test set`). May come after {@link stop}.
+   * the training set) has evaluated `done` of its `total` images: 0 as it starts, `total` as it ends, and after each
+   * batch in between; `what` names it (`the validation set`). May come after {@link stop}.
    */
   evaluate?(what: string, done: number, total: number): void;
   /** Training stopped (normally or not): release the terminal. */
@@ -580,7 +584,7 @@ export function countProgress(
   };
 }
 
-/** A reporter that prints nothing. */
+/** A reporter that prints nothing: `train({ ..., reporter: silentReporter })` trains quietly. */
 export const silentReporter: ProgressReporter = { message() {}, start() {}, step() {}, end() {}, stop() {} };
 
 /** Where training is, as a {@link trackProgress} reporter has seen it. */
