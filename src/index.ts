@@ -7,10 +7,11 @@
  *   Keras-style summary and a drawing of the layer graph.
  * - Backend: choosing the TensorFlow.js backend, the native oneDNN one when its addon is built.
  * - Data: SIGNS HDF5, image folders and IDX files, as batched, shuffled tensors; image files as a tensor.
- * - Training: training with checkpoints, evaluation, prediction; the tfjs model format on disk; the errors they
- *   throw that callers may want to tell apart; the compiled training step for a loop of one's own.
+ * - Training: training with checkpoints (and a reporter that keeps it quiet), evaluation, prediction; the tfjs model
+ *   format on disk; the errors they throw that callers may want to tell apart; the compiled training step for a loop
+ *   of one's own.
  * - Model files: Keras 2 HDF5 (read and write).
- * - Inference: BatchNorm folding, with conv + residual fusion and a compiled executor.
+ * - Inference: BatchNorm folding (and what it folded), with conv + residual fusion and a compiled executor.
  */
 
 // ---- Model ----
@@ -26,7 +27,7 @@ export { openDataset, loadImages, DataError } from './data/index.js';
 export type { AugmentOptions, Batch, BatchOptions, DataPart, Dataset, OpenOptions } from './data/index.js';
 
 // ---- Training, evaluation, prediction, the tfjs model format ----
-export { train, evaluate, predict, predictEach, writePredictionSheet, saveModel, loadModel, initWeightsFrom } from './train/index.js';
+export { train, evaluate, predict, predictEach, writePredictionSheet, saveModel, loadModel, initWeightsFrom, silentReporter } from './train/index.js';
 export { TrainingDivergedError, RunFolderInUseError, TargetInUseError } from './train/index.js';
 export { CompiledTrainer, compileTrainingStep } from './model/index.js';
 export type { CompiledTrainingStep, TrainingStepResult } from './model/index.js';
@@ -61,5 +62,5 @@ export { saveKerasH5, loadKerasH5, saveKerasH5Weights, loadKerasH5Weights } from
 export type { SaveKerasH5Options } from './io/keras_h5.js';
 
 // ---- Inference ----
-export { foldBatchNorm, Conv2DResidual, InferenceModel, compileForInference } from './model/index.js';
-export type { CompiledModel, FoldOptions } from './model/index.js';
+export { foldBatchNorm, foldSummary, Conv2DResidual, InferenceModel, compileForInference } from './model/index.js';
+export type { CompiledModel, FoldOptions, FoldSummary } from './model/index.js';
