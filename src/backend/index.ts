@@ -3,6 +3,9 @@
  * Everything in this project sets the backend through `initBackend`. Also the backend's native ops over raw
  * Float32Arrays (`activeNativeOps`, native_ops.ts), for executors that call them without tfjs's engine.
  */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import * as tf from '@tensorflow/tfjs';
 
 import { BackendOnednn, ONEDNN_BACKEND_NAME } from './backend_onednn.js';
@@ -43,8 +46,14 @@ export { heldArray, PlanArena } from './held_memory.js';
 /** Which backend to use: 'auto' picks the fastest one available. */
 export type BackendChoice = 'auto' | 'onednn' | 'cpu';
 
-/** How to get the native backend, for messages. */
-export const ONEDNN_INSTALL_HINT = 'apt-get install libdnnl-dev && npm run build:native';
+/** This package's root folder (where `npm run build:native` builds the addon): three levels above dist/src/backend. */
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/**
+ * How to get the native backend, for messages: the build runs in this package's folder, which is named where it is
+ * not the current one (the package installed as another project's dependency).
+ */
+export const ONEDNN_INSTALL_HINT = `apt-get install libdnnl-dev && ${resolve(process.cwd()) === PACKAGE_ROOT ? '' : `cd ${PACKAGE_ROOT} && `}npm run build:native`;
 
 let registered = false;
 let warnedSlow = false;
