@@ -20,7 +20,7 @@ export type { ArchName, BottleneckFilters, DotOptions, PlotFormat, ResNetOptions
 
 // ---- Backend ----
 export { initBackend, nativeBackendAvailable, onednnInfo, BackendOnednn } from './backend/index.js';
-export type { BackendChoice, NativeInfo } from './backend/index.js';
+export type { BackendChoice, NativeInfo, OnednnMemoryInfo } from './backend/index.js';
 
 // ---- Data ----
 export { openDataset, loadImages, DataError } from './data/index.js';

@@ -37,6 +37,7 @@ import type {
   Mistake,
   ModelMetadata,
   NativeInfo,
+  OnednnMemoryInfo,
   OpenOptions,
   OptimizerName,
   PlotFormat,
@@ -59,7 +60,7 @@ import { REPO_ROOT } from './train-fixtures.js';
 /** Every type the entry exports, by name (compile-time only). */
 export type PublicTypes = [ArchName, AugmentOptions, BackendChoice, Batch, BatchOptions, BestRecord, BottleneckFilters,
   CheckpointChoice, ClassMetrics, ClassScore, CompiledModel, DataPart, Dataset, DotOptions, EpochRecord,
-  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, FoldSummary, ImageFailure, InitWeightsResult, LrSchedule, Mistake, ModelMetadata, NativeInfo, OpenOptions,
+  EvaluateOptions, EvaluationProgress, EvaluationResult, FoldOptions, FoldSummary, ImageFailure, InitWeightsResult, LrSchedule, Mistake, ModelMetadata, NativeInfo, OnednnMemoryInfo, OpenOptions,
   OptimizerName, PlotFormat, Prediction, PredictOptions, PredictOutcome, ProgressReporter, ResNetOptions, RunState, SaveKerasH5Options,
   TrainOptions, TrainResult, TrainSegment, TrainState, CompiledTrainingStep, TrainingStepResult];
 

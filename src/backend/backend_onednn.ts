@@ -3,13 +3,24 @@
  * products, ...) replaced by native oneDNN primitives. Tensor data stays in JS typed arrays exactly as on the CPU
  * backend, so every CPU kernel runs unchanged on it and serves as the fallback of each native kernel.
  */
-import type { BackendValues, DataId, DataType } from '@tensorflow/tfjs';
+import type { BackendValues, DataId, DataType, MemoryInfo } from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
 import { bufferPool, TrackedData } from './buffer_pool.js';
 import { heldBytes } from './held_memory.js';
 
 import type { OnednnAddon } from './native.js';
+
+/**
+ * What `tf.memory()` returns while the onednn backend is active: tfjs's fields, and the bytes this backend holds
+ * outside tensors (see {@link BackendOnednn.memory}). `tf.memory() as OnednnMemoryInfo` reads them.
+ */
+export interface OnednnMemoryInfo extends MemoryInfo {
+  /** Free output arrays kept for reuse (at most RESNET_ONEDNN_POOL_MB). */
+  numBytesInPool: number;
+  /** The arrays of compiled executors (activations, gradients), counted until garbage collected. */
+  numBytesInNativePlans: number;
+}
 
 /** The backend's registered name (tfjs backend names must not contain '_'). */
 export const ONEDNN_BACKEND_NAME = 'onednn';

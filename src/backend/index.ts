@@ -13,7 +13,7 @@ import { loadNative, nativeLoadError } from './native.js';
 import type { NativeInfo } from './native.js';
 import { registerAllKernels } from './register_all_kernels.js';
 
-export { BackendOnednn, ONEDNN_BACKEND_NAME } from './backend_onednn.js';
+export { BackendOnednn, ONEDNN_BACKEND_NAME, type OnednnMemoryInfo } from './backend_onednn.js';
 export type { NativeInfo } from './native.js';
 export {
   activeNativeOps,
