@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
 import { CIFAR10_CLASSES, DataError, openDataset, type Batch, type Dataset } from '../src/data/index.js';
 import { cifarPixel, cifarRecords, TEST_FIRST, writeCifar10, writeCifar100 } from './cifar-fixtures.js';
+import { firstBatch } from './data-fixtures.js';
 
 /** Names of the tiny CIFAR-10 folder's classes (not the standard ones, so that reading the file shows). */
 const NAMES10 = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
@@ -42,16 +43,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** All of a data set in one batch, in data set order: pixels, their shape and the labels. */
-async function all(ds: Dataset): Promise<{ xs: Float32Array; shape: number[]; labels: number[] }> {
-  const gen = ds.batches({ batchSize: ds.size });
-  const b = (await gen.next()).value as Batch;
-  const argmax = b.ys.argMax(1);
-  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(argmax.dataSync()) };
-  tf.dispose([b.xs, b.ys, argmax]);
-  await gen.return(undefined);
-  return out;
-}
 
 /**
  * Asserts that example `k` of a batch of 32x32x3 images (NHWC) is image number `g`: at every row y, column x and
@@ -88,7 +79,7 @@ describe('CIFAR-10 binary folder', () => {
     assert.equal(train.size, 20);
     assert.deepEqual(train.classes, NAMES10);
     assert.deepEqual(train.imageShape, [32, 32, 3]);
-    const { xs, shape, labels } = await all(train);
+    const { xs, shape, labels } = await firstBatch(train);
     assert.deepEqual(shape, [20, 32, 32, 3]);
     assert.deepEqual(labels, BATCHES.flat());
     assert.deepEqual(Array.from(await train.labels()), BATCHES.flat());
@@ -114,20 +105,20 @@ describe('CIFAR-10 binary folder', () => {
     assert.equal(test10.name, join(c10, 'test_batch.bin'));
     assert.equal(test10.size, 3);
     assert.deepEqual(test10.imageShape, [40, 40, 3]);
-    const { shape, labels } = await all(test10);
+    const { shape, labels } = await firstBatch(test10);
     assert.deepEqual(shape, [3, 40, 40, 3]);
     assert.deepEqual(labels, TEST10);
     assert.equal(test10.sourceOf?.(2), `${join(c10, 'test_batch.bin')} #2`);
     assert.match(test10.description ?? '', /: CIFAR-10 test part \(test_batch\.bin\), 3 images of 32x32 RGB, 10 classes .*, 0 to 1 a class$/);
 
     const { train: native } = await openDataset(c10, { split: 'test', inputShape: [32, 32, 3] });
-    const { xs } = await all(native);
+    const { xs } = await firstBatch(native);
     for (let k = 0; k < 3; k++) assertImage(xs, k, TEST_FIRST + k);
   });
 
   test('a grayscale input shape takes the luma of the RGB pixels', async () => {
     const { train } = await openDataset(c10, { split: 'test', inputShape: [32, 32, 1] });
-    const { xs, shape } = await all(train);
+    const { xs, shape } = await firstBatch(train);
     assert.deepEqual(shape, [3, 32, 32, 1]);
     // Image 1001 at p = 0: red 11011 mod 256 = 3, green 252, blue 1001 mod 251 = 248.
     assert.equal(cifarPixel(TEST_FIRST + 1, 0, 0), 3);
@@ -152,7 +143,7 @@ describe('CIFAR-10 binary folder', () => {
     assert.deepEqual(validationLabels, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     // Each validation example is its own image (its file and record say which), and no example is in both.
     const names = new Set<string>();
-    const { xs, labels } = await all(validation);
+    const { xs, labels } = await firstBatch(validation);
     for (let k = 0; k < validation.size; k++) {
       const where = /data_batch_(\d)\.bin #(\d)$/.exec(validation.sourceOf?.(k) ?? '');
       assert.ok(where, validation.sourceOf?.(k));
@@ -170,7 +161,7 @@ describe('CIFAR-10 binary folder', () => {
     assert.equal(train.part, undefined);
     assert.equal(train.size, 3);
     assert.deepEqual(train.classes, NAMES10);
-    assert.deepEqual((await all(train)).labels, TEST10);
+    assert.deepEqual((await firstBatch(train)).labels, TEST10);
     assert.match(train.description ?? '', new RegExp(`^${file}: CIFAR-10 file, 3 images of 32x32 RGB`));
 
     const renamed = join(dir, 'renamed10');
@@ -178,7 +169,7 @@ describe('CIFAR-10 binary folder', () => {
     await copyFile(join(c10, 'data_batch_2.bin'), join(renamed, 'my-cifar.bin'));
     await copyFile(join(c10, 'batches.meta.txt'), join(renamed, 'batches.meta.txt'));
     const { train: mine } = await openDataset(join(renamed, 'my-cifar.bin'), { inputShape: [32, 32, 3] });
-    const { xs, labels } = await all(mine);
+    const { xs, labels } = await firstBatch(mine);
     assert.deepEqual(labels, BATCHES[1]);
     for (let k = 0; k < 4; k++) assertImage(xs, k, 4 + k);
   });
@@ -197,7 +188,7 @@ describe('CIFAR-10 binary folder', () => {
     await writeCifar10(six, { batches: [...BATCHES, [3, 3]], test: TEST10, names: NAMES10 });
     const { train } = await openDataset(six, { inputShape: [32, 32, 3] });
     assert.equal(train.size, 22);
-    const { xs, labels } = await all(train);
+    const { xs, labels } = await firstBatch(train);
     assert.deepEqual(labels.slice(20), [3, 3]);
     assertImage(xs, 21, 21);
   });
@@ -210,7 +201,7 @@ describe('CIFAR-100 binary folder', () => {
     assert.equal(train.name, join(c100, 'train.bin'));
     assert.equal(train.classes.length, 100);
     assert.deepEqual(train.classes, NAMES100);
-    const { xs, shape, labels } = await all(train);
+    const { xs, shape, labels } = await firstBatch(train);
     assert.deepEqual(shape, [4, 32, 32, 3]);
     assert.deepEqual(labels, [99, 0, 42, 42]);
     for (let k = 0; k < 4; k++) assertImage(xs, k, k);
@@ -223,7 +214,7 @@ describe('CIFAR-100 binary folder', () => {
   test("split 'test' reads test.bin; test.bin alone is a single part", async () => {
     const { train } = await openDataset(c100, { split: 'test', inputShape: [32, 32, 3] });
     assert.equal(train.part, 'test');
-    const { xs, labels } = await all(train);
+    const { xs, labels } = await firstBatch(train);
     assert.deepEqual(labels, [57, 1]);
     assertImage(xs, 1, TEST_FIRST + 1);
 

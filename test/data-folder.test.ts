@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { loadImages, openDataset, SourceDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { firstBatch } from './data-fixtures.js';
 
 type RGB = [number, number, number];
 const COLOURS: Record<string, RGB> = { red: [200, 30, 40], green: [20, 180, 60], blue: [10, 40, 220], gray: [128, 128, 128] };
@@ -50,15 +51,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function firstBatch(ds: Dataset, batchSize: number): Promise<{ xs: Float32Array; shape: number[]; labels: number[] }> {
-  const gen = ds.batches({ batchSize });
-  const b = (await gen.next()).value as Batch;
-  const argmax = b.ys.argMax(1);
-  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(argmax.dataSync()) };
-  tf.dispose([b.xs, b.ys, argmax]);
-  await gen.return(undefined);
-  return out;
-}
 
 /** Largest distance between an image's values and a colour, in 1/255 steps. */
 function distance(xs: Float32Array, at: number, size: number, colour: number[]): number {

@@ -12,7 +12,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { openDataset, type Batch, type Dataset } from '../src/data/index.js';
-import { idxBytes } from './data-fixtures.js';
+import { firstBatch, idxBytes } from './data-fixtures.js';
 
 
 const ROWS = 3;
@@ -43,15 +43,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function all(ds: Dataset): Promise<{ xs: Float32Array; shape: number[]; labels: number[] }> {
-  const gen = ds.batches({ batchSize: ds.size });
-  const b = (await gen.next()).value as Batch;
-  const argmax = b.ys.argMax(1);
-  const out = { xs: b.xs.dataSync() as Float32Array, shape: b.xs.shape, labels: Array.from(argmax.dataSync()) };
-  tf.dispose([b.xs, b.ys, argmax]);
-  await gen.return(undefined);
-  return out;
-}
 
 describe('IDX files', () => {
   test('a folder of gzipped train files: sizes, digit classes, default 40x40x3 (what ResNet-50 takes)', async () => {
@@ -60,16 +51,16 @@ describe('IDX files', () => {
     assert.deepEqual(train.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     assert.deepEqual(train.imageShape, [40, 40, 3]);
     assert.deepEqual(Array.from(await train.labels()), [3, 1, 4, 1, 5, 9]);
-    const { shape, labels } = await all(train);
+    const { shape, labels } = await firstBatch(train);
     assert.deepEqual(shape, [6, 40, 40, 3]);
     assert.deepEqual(labels, [3, 1, 4, 1, 5, 9]);
   });
 
   test('at the stored size, pixels are raw/255; three channels repeat the gray value', async () => {
-    const gray = await all((await openDataset(join(dir, 'mnist'), { inputShape: [ROWS, COLS, 1] })).train);
+    const gray = await firstBatch((await openDataset(join(dir, 'mnist'), { inputShape: [ROWS, COLS, 1] })).train);
     assert.deepEqual(gray.shape, [6, ROWS, COLS, 1]);
     gray.xs.forEach((v, j) => assert.equal(v, Math.fround(pixel(Math.floor(j / 12), j % 12) / 255)));
-    const rgb = await all((await openDataset(join(dir, 'mnist'), { inputShape: [ROWS, COLS, 3] })).train);
+    const rgb = await firstBatch((await openDataset(join(dir, 'mnist'), { inputShape: [ROWS, COLS, 3] })).train);
     rgb.xs.forEach((v, j) => assert.equal(v, gray.xs[Math.floor(j / 3)]));
   });
 
@@ -93,7 +84,7 @@ describe('IDX files', () => {
   });
 
   test('upsampling 3x4 to 6x8 is bilinear with half-pixel centres', async () => {
-    const { xs, shape } = await all((await openDataset(join(dir, 'mnist'), { inputShape: [6, 8, 1] })).train);
+    const { xs, shape } = await firstBatch((await openDataset(join(dir, 'mnist'), { inputShape: [6, 8, 1] })).train);
     assert.deepEqual(shape, [6, 6, 8, 1]);
     const src = (i: number, y: number, x: number) =>
       pixel(i, Math.min(Math.max(y, 0), ROWS - 1) * COLS + Math.min(Math.max(x, 0), COLS - 1)) / 255;
