@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/index.js';
-import { CIFAR10_CLASSES, DataError, openDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { CIFAR10_CLASSES, DataError, openDataset } from '../src/data/index.js';
 import { cifarPixel, cifarRecords, TEST_FIRST, writeCifar10, writeCifar100 } from './cifar-fixtures.js';
 import { firstBatch } from './data-fixtures.js';
 

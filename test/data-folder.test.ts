@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { loadImages, openDataset, SourceDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { loadImages, openDataset, SourceDataset } from '../src/data/index.js';
 import { firstBatch } from './data-fixtures.js';
 
 type RGB = [number, number, number];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { openDataset, type Batch, type Dataset } from '../src/data/index.js';
+import { openDataset, type Batch } from '../src/data/index.js';
 import { firstBatch, idxBytes } from './data-fixtures.js';
 
 
