@@ -136,5 +136,18 @@ export async function run(argv: string[]): Promise<number> {
 
 const entry = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (entry === fileURLToPath(import.meta.url)) {
-  run(process.argv.slice(2)).then((code) => process.exit(code));
+  // A reader that stops early (`resnet summary | head`) closes the pipe: the rest of the output is not wanted.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+  // process.exit drops what a pipe has not taken yet (beyond its 64 KiB buffer): exit once both streams are flushed.
+  const flushed = (stream: NodeJS.WriteStream): Promise<void> => new Promise((done) => stream.write('', () => done()));
+  run(process.argv.slice(2))
+    .then(async (code) => {
+      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+      return code;
+    })
+    .then((code) => process.exit(code));
 }
