@@ -8,14 +8,18 @@
  *   object file; the addon is relinked when an object is newer than it. A no-op build takes milliseconds.
  * - If oneDNN (`libdnnl-dev`) or g++ is missing, prints one line saying so and exits 0: the library then runs on
  *   the tfjs `cpu` backend.
- * - Compile errors fail the build (exit 1). The addon is written to a temporary file and renamed into place, so a
- *   failed link never leaves a half-written addon.
+ * - Only oneDNN 2.x (Debian 12's libdnnl-dev is 2.6.3) builds: oneDNN 3 removed the operation descriptors the addon
+ *   uses. Another major version is skipped like a missing one.
+ * - Compile errors fail the build (exit 1), except with `--optional` (the package's install hook): then one line says
+ *   that the backend was not built and how to see why, and the exit code is 0, so that installing the package never
+ *   fails for want of the fast backend. The addon is written to a temporary file and renamed into place, so a failed
+ *   link never leaves a half-written addon.
  *
  * Environment: `DNNL_ROOT` (a oneDNN install prefix with include/ and lib/), `CXX` (compiler, default g++),
  * `NATIVE_JOBS` (parallel compiles, default: number of CPUs), `NATIVE_DEBUG=1` (-O0 -g instead of -O3).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -28,6 +32,19 @@ const outFile = join(root, 'build', 'Release', 'onednn_backend.node');
 const selfFile = fileURLToPath(import.meta.url);
 const require = createRequire(import.meta.url);
 const cxx = process.env.CXX || 'g++';
+/** Whether a failed compile or link is reported and skipped rather than failing (the install hook). */
+const optional = process.argv.includes('--optional');
+
+/** A failed build: an error (exit 1), or with --optional one line and exit 0 (the cpu backend is used instead). */
+function fail(what) {
+  if (!optional) {
+    console.error(`build-native: ${what} failed`);
+    process.exit(1);
+  }
+  console.log(`build-native: ${what} failed, so the onednn backend is not built and the library will use tfjs's cpu backend; ` +
+    `run \`npm run build:native\` in ${root} to see why`);
+  process.exit(0);
+}
 
 /** Prints why the addon is not built and exits successfully, so the TypeScript build can go on. */
 function skip(message) {
@@ -55,6 +72,11 @@ function findDnnl() {
   for (const prefix of prefixes) {
     const inc = join(prefix, 'include');
     if (!existsSync(join(inc, 'oneapi', 'dnnl', 'dnnl.hpp'))) continue;
+    const version = join(inc, 'oneapi', 'dnnl', 'dnnl_version.h');
+    const major = existsSync(version) ? /#define\s+DNNL_VERSION_MAJOR\s+(\d+)/.exec(readFileSync(version, 'utf8'))?.[1] : undefined;
+    if (major !== undefined && major !== '2') {
+      skip(`oneDNN ${major}.x found under ${prefix}: the onednn backend needs oneDNN 2.x (Debian 12's libdnnl-dev), so it will not be built`);
+    }
     const libDirs = [join(prefix, 'lib'), join(prefix, 'lib64'), join(prefix, 'lib', 'x86_64-linux-gnu')];
     const lib = libDirs.find((d) => existsSync(join(d, 'libdnnl.so')));
     if (lib) return { inc, lib };
@@ -128,10 +150,7 @@ function main() {
   };
 
   return compileAll().then(async () => {
-    if (failed) {
-      console.error('build-native: compilation failed');
-      process.exit(1);
-    }
+    if (failed) fail('compilation');
     if (stale.length === 0 && mtime(outFile) >= Math.max(...objects.map(mtime))) {
       return; // up to date
     }
@@ -139,8 +158,7 @@ function main() {
     const code = await run(cxx, [...objects, '-o', tmp, ...ldflags]);
     if (code !== 0) {
       rmSync(tmp, { force: true });
-      console.error('build-native: linking failed');
-      process.exit(1);
+      fail('linking');
     }
     renameSync(tmp, outFile);
     console.log(`build-native: wrote ${relative(root, outFile)}`);
