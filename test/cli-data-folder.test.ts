@@ -158,7 +158,7 @@ test('train on a folder of train/, val/ and test/ validates on val/ and says so;
   assert.equal(r.code, 0, r.err);
   const lines = r.err.split('\n');
   assert.ok(lines.includes(`${join(root, 'val')}: 2 classes, 4 images (blue 2, red 2)`), r.err);
-  assert.ok(lines.includes(`validation: ${join(root, 'val')} (the data folder's val/; valData (--val-data) or valSplit (--val-split) choose otherwise)`), r.err);
+  assert.ok(lines.includes(`validation: ${join(root, 'val')} (the data folder's val/; --val-data or --val-split choose otherwise)`), r.err);
   assert.ok(lines.some((l) => l.startsWith('images: 6 training, 4 validation;')), r.err);
   const report = readFileSync(join(out, 'report', 'report.md'), 'utf8');
   assert.ok(report.split('\n').includes(`- validation: ${join(root, 'val')} (the data folder's val/)`), report);
@@ -166,13 +166,13 @@ test('train on a folder of train/, val/ and test/ validates on val/ and says so;
   // Resumed, the run validates on val/ again (no --val-split was stored with it).
   const resumed = await runCaptured(['train', '--out', out, '--resume', '--epochs', '2']);
   assert.equal(resumed.code, 0, resumed.err);
-  assert.ok(resumed.err.split('\n').includes(`validation: ${join(root, 'val')} (the data folder's val/; valData (--val-data) or valSplit (--val-split) choose otherwise)`), resumed.err);
+  assert.ok(resumed.err.split('\n').includes(`validation: ${join(root, 'val')} (the data folder's val/; --val-data or --val-split choose otherwise)`), resumed.err);
 
   // An explicit --val-split holds out part of train/ instead, with a note that val/ is not used.
   const split = await runCaptured(['train', '--data', root, '--val-split', '0.5', '--epochs', '1', '--batch-size', '3', '--out', join(work, 'split-run-2'), ...tiny]);
   assert.equal(split.code, 0, split.err);
   const splitLines = split.err.split('\n');
-  assert.ok(splitLines.includes(`note: ${join(root, 'val')} is not used for validation: valSplit (--val-split) 0.5 holds out part of the training images instead`), split.err);
+  assert.ok(splitLines.includes(`note: ${join(root, 'val')} is not used for validation: --val-split 0.5 holds out part of the training images instead`), split.err);
   // Both parts come out of train/'s 6 images.
   const counts = splitLines.map((l) => /^images: (\d+) training, (\d+) validation;/.exec(l)).find((m) => m !== null);
   assert.ok(counts !== undefined, split.err);

@@ -211,7 +211,7 @@ test('bad input: missing model, folder without model.json, not an image, shape m
   assert.match(help.stdout.replace(/\s+/g, ' '), /--limit <n> use only n images of --data \(class-balanced pick\); the --val-split part is held out of these n/);
   assert.equal(resnet(['train', '--data', SIGNS_TRAIN, '--lr', '-1']).code, 2);
   // An --out that holds a run is a usage error (exit 2), like any other occupied --out.
-  assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 2, /already holds a training run/);
+  assertOneLineError(resnet(['train', '--out', run, '--backend', TEST_BACKEND, '--data', SIGNS_TRAIN]), 2, /already holds a training run \(latest checkpoint epoch-\d+\): continue it with --resume, or choose another run folder \(--out\)$/);
 
   // Bad training data: one line naming the file, and no empty run folder left behind.
   const truncated = join(work, 'truncated.h5');
@@ -226,7 +226,7 @@ test('train and demo: an --out folder holding other files is refused with one li
   mkdirSync(mine);
   writeFileSync(join(mine, 'notes.txt'), 'my notes\n');
   writeFileSync(join(mine, 'log.csv'), 'my,own,log\n');
-  const refusal = new RegExp(`^resnet: ${mine}: folder is not empty and is not a training run \\(holds log\\.csv, notes\\.txt\\): choose a new or empty run folder \\(out, --out\\)$`);
+  const refusal = new RegExp(`^resnet: ${mine}: folder is not empty and is not a training run \\(holds log\\.csv, notes\\.txt\\): choose a new or empty run folder \\(--out\\)$`);
   // A bad --out: a usage error, exit 2 (as convert's), not a failure of training.
   assertOneLineError(resnet(['train', '--data', join(work, 'no-such-data.h5'), '--out', mine, ...tiny]), 2, refusal);
   // The demo continues a run in its --out, but refuses a folder that holds none.
@@ -257,7 +257,7 @@ test('train --resume: a run stored with --early-stop and no validation data (as 
     const r = resnet(['train', '--out', run, '--resume', '--backend', TEST_BACKEND]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stderr.split('\n').includes("note: the run's stored --early-stop 2 is dropped: the run has no validation data for it to watch"), r.stderr);
-    assert.match(r.stderr, /epoch-0003 is at epoch 3 and epochs \(--epochs\) is 3: nothing to train/);
+    assert.match(r.stderr, /epoch-0003 is at epoch 3 and --epochs is 3: nothing to train/);
     // Given on the command line, it is refused as for a new run.
     assertOneLineError(resnet(['train', '--out', run, '--resume', '--early-stop', '2', '--backend', TEST_BACKEND]), 2, /^resnet: --early-stop needs validation data/);
   } finally {

@@ -167,7 +167,7 @@ test('train: BatchNorm recalibration is on by default; resuming a finished run s
     const again = await trainReleased(options(out, { resume: true, reporter }));
     assert.equal(again.state.epoch, 1);
     assert.ok(
-      reporter.messages.some((m) => /epoch-0001 is at epoch 1 and epochs \(--epochs\) is 1: nothing to train \(pass a larger one to go on\)$/.test(m)),
+      reporter.messages.some((m) => /epoch-0001 is at epoch 1 and epochs is 1: nothing to train \(pass a larger one to go on\)$/.test(m)),
       reporter.messages.join('\n'),
     );
   } finally {
@@ -203,7 +203,7 @@ test('train: an existing folder holding other files is refused at once, new run 
       },
       reporter,
     });
-    const refusal = `${out}: folder is not empty and is not a training run (holds log.csv, notes.txt): choose a new or empty run folder (out, --out)`;
+    const refusal = `${out}: folder is not empty and is not a training run (holds log.csv, notes.txt): choose a new or empty run folder (out)`;
     await assert.rejects(train(slow), (e: Error) => e instanceof RunFolderInUseError && e.folder === out && e.message === refusal);
     assert.deepEqual(reporter.messages, [], 'refused before the backend message');
     // --resume too: there is no run to continue, and the run would write its logs over these files.
@@ -224,7 +224,7 @@ test('train: an existing folder holding other files is refused at once, new run 
     writeFileSync(join(others, 'c.txt'), 'c');
     writeFileSync(join(others, 'd.txt'), 'd');
     const othersBefore = snapshot(others);
-    await assert.rejects(train(options(others)), (e: Error) => e.message === `${others}: folder is not empty and is not a training run (holds a.txt, b.txt, c.txt and 2 more): choose a new or empty run folder (out, --out)`);
+    await assert.rejects(train(options(others)), (e: Error) => e.message === `${others}: folder is not empty and is not a training run (holds a.txt, b.txt, c.txt and 2 more): choose a new or empty run folder (out)`);
     assert.deepEqual(snapshot(others), othersBefore, 'not even checkpoints/epoch-0001 (which a leftover run would lose) is removed');
     assert.equal(existsSync(join(others, 'checkpoints', 'epoch-0001', 'model.pt')), true);
   } finally {

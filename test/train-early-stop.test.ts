@@ -155,7 +155,7 @@ test('early stop: the final lines and report.md say where it stopped, which epoc
       const h = stopped.state.history;
       assert.ok(resumed.messages.includes(
         `${join(checkpoints, 'epoch-0003')} is at epoch 3 of 8, where early stopping's rule is met: val_loss has not improved for 2 epochs ` +
-          `(best ${fmt(h[0].val_loss)} at epoch 1) and earlyStop (--early-stop) is 2: nothing to train (pass a larger one to go on)`,
+          `(best ${fmt(h[0].val_loss)} at epoch 1) and earlyStop is 2: nothing to train (pass a larger one to go on)`,
       ), resumed.messages.join('\n'));
       assert.equal(resumed.steps, 0, 'no training step');
       assert.ok(!resumed.messages.some((m) => m.startsWith('training step: ') || m.startsWith('early stop: ')), resumed.messages.join('\n'));

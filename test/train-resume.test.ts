@@ -251,10 +251,10 @@ test('resume: refuses to start over an existing run, and a different input shape
     await trainReleased(options(dir, { epochs: 1 }));
     // Said in the option's name and the CLI's flag, for both callers.
     await assert.rejects(train(options(dir, { epochs: 2 })), (e: Error) => e instanceof RunFolderInUseError &&
-      e.message === `${dir} already holds a training run (latest checkpoint epoch-0001): set resume (--resume) to continue it, or choose another run folder (out, --out)`);
+      e.message === `${dir} already holds a training run (latest checkpoint epoch-0001): continue it with resume: true, or choose another run folder (out)`);
     await assert.rejects(
       train(options(dir, { epochs: 2, resume: true, widthDivisor: 2 })),
-      (e: Error) => e.message === `widthDivisor (--width-divisor) mismatch: the checkpoint ${join(dir, 'checkpoints', 'epoch-0001')} has 1, the options ask for 2; a new run needs another run folder (out, --out)`,
+      (e: Error) => e.message === `widthDivisor mismatch: the checkpoint ${join(dir, 'checkpoints', 'epoch-0001')} has 1, the options ask for 2; a new run needs another run folder (out)`,
     );
     await assert.rejects(
       train(options(dir, { epochs: 2, resume: true, inputShape: [48, 48, 3] })),

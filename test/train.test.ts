@@ -282,7 +282,7 @@ test('train: valLimit picks from the val/ folder of a train/ val/ data folder th
     const all = recordingReporter();
     const whole = await trainReleased({ ...base, valLimit: 20, out: join(dir, 'all'), report: false, reporter: all });
     assert.equal(whole.validationSize, 12);
-    assert.ok(all.messages.includes(`note: valLimit (--val-limit) 20 is more than the 12 images of ${join(root, 'val')}: all of them are used`), all.messages.join('\n'));
+    assert.ok(all.messages.includes(`note: valLimit 20 is more than the 12 images of ${join(root, 'val')}: all of them are used`), all.messages.join('\n'));
 
     // With valSplit the run holds out part of train/ instead of reading val/: nothing for valLimit to pick from.
     const refused = join(dir, 'refused');
@@ -312,7 +312,7 @@ test('train: a last shuffled batch of one image is left out, and the steps per e
       data: SIGNS_TRAIN, limit: 5000, valSplit: 0, inputShape: TINY_INPUT, arch: 'resnet18', widthDivisor: 32, epochs: 1, batchSize: 2000,
       preciseBn: 0, out: join(dir, 'limit'), backend: TEST_BACKEND, reporter: few,
     });
-    assert.ok(few.messages.includes(`note: limit (--limit) 5000 is more than the 1080 images of ${SIGNS_TRAIN}: all of them are used`), few.messages.join('\n'));
+    assert.ok(few.messages.includes(`note: limit 5000 is more than the 1080 images of ${SIGNS_TRAIN}: all of them are used`), few.messages.join('\n'));
     assert.ok(few.messages.includes('images: 1080 training, no validation; 1 step per epoch (batch size 2000)'), few.messages.join('\n'));
     const md = readFileSync(join(dir, 'limit', 'report', 'report.md'), 'utf8');
     assert.match(md, /image limit: 5000 images, more than the data holds: all 1080 are used/);
@@ -325,7 +325,7 @@ test('saturationNote: a training loss far above chance level gets a hint, once p
   assert.equal(saturationNote(2.0, 6), undefined);
   assert.equal(saturationNote(5.5, 1000), undefined, 'ln 1000 = 6.9: 5.5 is below chance');
   assert.equal(saturationNote(13.37, 6), 'note: the training loss (13.37) is far above chance level (ln 6 = 1.79): the model is ' +
-    'confidently wrong, its softmax saturated; a lower lr (--lr) or a larger batchSize (--batch-size) usually helps');
+    'confidently wrong, its softmax saturated; a lower lr or a larger batchSize usually helps');
   // A model that puts all its probability on class 0 and (at a learning rate of 1e-12) stays so: two thirds of the
   // images get the clipped 1e-7, a loss of about 10.7.
   const { dir, cleanup } = tempDir();

@@ -13,7 +13,7 @@ import { type ProgressReporter, streamReporter } from './progress.js';
 import type { LrSchedule } from './schedule.js';
 import { writeReport } from './report.js';
 import { REPORT_DIR } from './run_layout.js';
-import { type TrainResult, describeBatchSize, describeOptimizer, describePreciseBn, train, trainSegments } from './train.js';
+import { type TrainOptions, type TrainResult, describeBatchSize, describeOptimizer, describePreciseBn, train, trainSegments } from './train.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs the IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -81,6 +81,8 @@ export const DEMO_DEFAULTS: Readonly<DemoSettings> = {
 export interface DemoOptions extends Partial<DemoSettings> {
   /** Progress output (default: stderr). */
   reporter?: ProgressReporter;
+  /** How messages name options, as {@link TrainOptions.optionNames} (the CLI passes 'cli'). */
+  optionNames?: TrainOptions['optionNames'];
 }
 
 /** What {@link demo} returns. The caller owns `training.model` and `training.optimizer`. */
@@ -123,6 +125,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
     backend: o.backend,
     report: false,
     reporter,
+    optionNames: options.optionNames,
   });
   try {
     const testSet = (await openDataset(o.data, { split: 'test', inputShape: o.inputShape, limit: o.testLimit, seed: o.seed })).train;

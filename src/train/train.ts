@@ -158,6 +158,25 @@ export interface TrainOptions {
    * such as the backend in use, one line each). `silentReporter` prints nothing.
    */
   reporter?: ProgressReporter;
+  /**
+   * How messages and notes name the options: by these option names (`resume: true`, `valSplit`; the default), or,
+   * with 'cli', by the `resnet train` flags (`--resume`, `--val-split`), as the CLI asks for.
+   */
+  optionNames?: 'library' | 'cli';
+}
+
+/** Names options in messages: `name('valSplit')` is `valSplit` or `--val-split`, `flag('resume')` `resume: true` or `--resume`. */
+interface OptionNamer {
+  name(option: string): string;
+  flag(option: string): string;
+}
+
+/** The {@link OptionNamer} of a style of {@link TrainOptions.optionNames}. */
+function optionNamer(style: TrainOptions['optionNames'] = 'library'): OptionNamer {
+  const flag = (option: string): string => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return style === 'cli'
+    ? { name: flag, flag }
+    : { name: (option) => option, flag: (option) => `${option}: true` };
 }
 
 /** What {@link train} returns. The caller owns `model` and `optimizer` and disposes both. */
@@ -369,6 +388,7 @@ interface RunData {
  * without `test/`) trains on `train/` and validates on the other where neither `valData` nor `valSplit` is given.
  */
 async function openRunData(o: TrainOptions, inputShape: [number, number, number] | undefined): Promise<RunData> {
+  const opt = optionNamer(o.optionNames);
   const seed = o.seed ?? 0;
   let train: Dataset;
   let validation: Dataset | undefined;
@@ -380,10 +400,10 @@ async function openRunData(o: TrainOptions, inputShape: [number, number, number]
       validationFolder = folder;
     } else if (folder !== undefined) {
       const instead = o.valData !== undefined
-        ? `valData (--val-data) ${typeof o.valData === 'string' ? o.valData : o.valData.name} validates instead`
+        ? `${opt.name('valData')} ${typeof o.valData === 'string' ? o.valData : o.valData.name} validates instead`
         : o.valSplit === 0
-          ? 'valSplit (--val-split) 0 asks for no validation'
-          : `valSplit (--val-split) ${o.valSplit} holds out part of the training images instead`;
+          ? `${opt.name('valSplit')} 0 asks for no validation`
+          : `${opt.name('valSplit')} ${o.valSplit} holds out part of the training images instead`;
       unusedFolderNote = `note: ${folder} is not used for validation: ${instead}`;
     }
     const split = o.valData === undefined && validationFolder === undefined ? (o.valSplit ?? 0.1) : 0;
@@ -456,7 +476,7 @@ function listed(e: Dirent, under = ''): string {
  * naming the folder and what it holds, and nothing is changed: a mistyped `--out` must not lose anyone's files. A path that is
  * not a folder is left to `makeFolder`, which says so.
  */
-async function checkRunFolder(out: string): Promise<void> {
+async function checkRunFolder(out: string, opt: OptionNamer): Promise<void> {
   let entries: Dirent[];
   try {
     entries = await fsp.readdir(out, { withFileTypes: true });
@@ -476,7 +496,7 @@ async function checkRunFolder(out: string): Promise<void> {
     ];
   }
   if (foreign.length > 0) {
-    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${listNames(foreign.sort())}): choose a new or empty run folder (out, --out)`);
+    throw new RunFolderInUseError(out, `${out}: folder is not empty and is not a training run (holds ${listNames(foreign.sort())}): choose a new or empty run folder (${opt.name('out')})`);
   }
 }
 
@@ -540,11 +560,12 @@ function heldOutOfData(o: TrainOptions, data: RunData): boolean {
 
 /** A note when `limit` (or `valLimit`) asks for more images than its data holds: all of them are used. */
 function beyondLimitNote(o: TrainOptions, data: RunData): string | undefined {
+  const opt = optionNamer(o.optionNames);
   const notes: string[] = [];
   const used = imagesOfData(o, data);
-  if (o.limit !== undefined && used !== undefined && o.limit > used) notes.push(`limit (--limit) ${o.limit} is more than the ${used} images of ${String(o.data)}`);
+  if (o.limit !== undefined && used !== undefined && o.limit > used) notes.push(`${opt.name('limit')} ${o.limit} is more than the ${used} images of ${String(o.data)}`);
   if (o.valLimit !== undefined && data.validation !== undefined && o.valLimit > data.validation.size) {
-    notes.push(`valLimit (--val-limit) ${o.valLimit} is more than the ${data.validation.size} images of ${String(data.validationFolder ?? o.valData)}`);
+    notes.push(`${opt.name('valLimit')} ${o.valLimit} is more than the ${data.validation.size} images of ${String(data.validationFolder ?? o.valData)}`);
   }
   return notes.length === 0 ? undefined : `note: ${notes.join('; ')}: all of them are used`;
 }
@@ -606,6 +627,7 @@ export function compileForTraining(model: tf.LayersModel, optimizer: OptimizerNa
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const out = resolve(options.out);
   const reporter = options.reporter ?? streamReporter();
+  const opt = optionNamer(options.optionNames);
   const epochs = options.epochs ?? 2;
   const batchSize = options.batchSize ?? 32;
   const lr = options.lr ?? 0.001;
@@ -630,10 +652,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
   }
 
-  await checkRunFolder(out);
+  await checkRunFolder(out, opt);
   const latest = options.latest === undefined ? await latestCheckpoint(out) : options.latest === null ? undefined : resolve(options.latest);
   if (latest !== undefined && !options.resume) {
-    throw new RunFolderInUseError(out, `${out} already holds a training run (latest checkpoint ${basename(latest)}): set resume (--resume) to continue it, or choose another run folder (out, --out)`);
+    throw new RunFolderInUseError(out, `${out} already holds a training run (latest checkpoint ${basename(latest)}): continue it with ${opt.flag('resume')}, or choose another run folder (${opt.name('out')})`);
   }
   const backend = await initBackend(options.backend ?? 'auto');
   reporter.message(`backend: ${backend}`);
@@ -662,8 +684,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const asked = args[key] ?? (key === 'widthDivisor' ? 1 : undefined);
         if (had !== asked) {
           throw new Error(
-            `${key} (${key === 'arch' ? '--arch' : '--width-divisor'}) mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)}; ` +
-              'a new run needs another run folder (out, --out)',
+            `${opt.name(key)} mismatch: the checkpoint ${latest} has ${String(had)}, the options ask for ${String(asked)}; ` +
+              `a new run needs another run folder (${opt.name('out')})`,
           );
         }
       }
@@ -673,10 +695,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       stoppedEarly = best?.monitor === 'val_loss' && stopsEarly(state.epoch, best, options.earlyStop, epochs);
       reporter.message(
         state.epoch >= epochs
-          ? `${latest} is at epoch ${state.epoch} and epochs (--epochs) is ${epochs}: nothing to train (pass a larger one to go on)`
+          ? `${latest} is at epoch ${state.epoch} and ${opt.name('epochs')} is ${epochs}: nothing to train (pass a larger one to go on)`
           : stoppedEarly && best !== undefined
             ? `${latest} is at epoch ${state.epoch} of ${epochs}, where early stopping's rule is met: ${best.monitor} has not improved for ` +
-              `${epochsText(state.epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch}) and earlyStop (--early-stop) is ` +
+              `${epochsText(state.epoch - best.epoch)} (best ${best.value.toFixed(4)} at epoch ${best.epoch}) and ${opt.name('earlyStop')} is ` +
               `${options.earlyStop}: nothing to train (pass a larger one to go on)`
             : `resuming from ${latest} (epoch ${state.epoch} of ${epochs})`,
       );
@@ -688,7 +710,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // What an image folder holds and skipped, once per source (a held-out validation part describes the same one).
     for (const line of new Set([data.train.description, data.validation?.description])) if (line !== undefined) reporter.message(line);
     if (data.validationFolder !== undefined) {
-      reporter.message(`validation: ${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/; valData (--val-data) or valSplit (--val-split) choose otherwise)`);
+      reporter.message(`validation: ${data.validationFolder} (the data folder's ${basename(data.validationFolder)}/; ${opt.name('valData')} or ${opt.name('valSplit')} choose otherwise)`);
     }
     if (data.unusedFolderNote !== undefined) reporter.message(data.unusedFolderNote);
     const limitNote = beyondLimitNote(options, data);
@@ -826,7 +848,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       reporter.end(record);
       if (reportNote !== undefined) reporter.message(reportNote); // after the epoch's line, which ends its live bar
-      const saturated = saturationNote(record.loss, state.classes.length);
+      const saturated = saturationNote(record.loss, state.classes.length, options.optionNames);
       if (saturated !== undefined && !saidSaturated) {
         saidSaturated = true;
         reporter.message(saturated);
@@ -917,11 +939,12 @@ export function describeTrainingStep(step: CompiledTrainingStep | string): strin
  * alike: the model is confidently wrong, its softmax saturated (categorical cross-entropy clips a probability at 1e-7,
  * a loss of 16.1 per image), which a learning rate too high for the batch size usually causes. Undefined otherwise.
  */
-export function saturationNote(loss: number, classes: number): string | undefined {
+export function saturationNote(loss: number, classes: number, optionNames?: TrainOptions['optionNames']): string | undefined {
+  const opt = optionNamer(optionNames);
   const chance = Math.log(classes);
   if (!(classes >= 2 && loss > Math.max(5, 3 * chance))) return undefined;
   return `note: the training loss (${loss.toFixed(2)}) is far above chance level (ln ${classes} = ${chance.toFixed(2)}): ` +
-    'the model is confidently wrong, its softmax saturated; a lower lr (--lr) or a larger batchSize (--batch-size) usually helps';
+    `the model is confidently wrong, its softmax saturated; a lower ${opt.name('lr')} or a larger ${opt.name('batchSize')} usually helps`;
 }
 
 /** Per-epoch settings of {@link trainEpoch}. */

@@ -49,7 +49,7 @@ Examples:
     const created = missingFoldersSync(opts.out);
     const reporter = trackProgress(streamReporter());
     const result = await untilInterrupted(
-      () => demo({ ...opts, inputShape: input, reporter }).catch(refusedOutIsUsageError),
+      () => demo({ ...opts, inputShape: input, reporter, optionNames: 'cli' }).catch(refusedOutIsUsageError),
       () => interruptedTraining(reporter, opts.out, created, 'run the same resnet demo command to continue'),
     );
     result.training.optimizer.dispose();

@@ -428,7 +428,7 @@ Examples:
     // Failures, a diverged loss included, reach main.ts as one-line errors with exit code 1; a refused --out, exit code
     // 2; Ctrl-C, exit code 130.
     const result = await untilInterrupted(
-      () => train({ ...options, reporter }).catch(refusedOutIsUsageError),
+      () => train({ ...options, reporter, optionNames: 'cli' }).catch(refusedOutIsUsageError),
       () => interruptedTraining(reporter, out, created, `continue with resnet train --out ${shellQuote(out)} --resume`),
     );
     try {
