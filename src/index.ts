@@ -6,7 +6,7 @@
  * - Model: the spec's identity and convolutional blocks, ResNet-50 and the rest of the family (`buildResNet`), a
  *   Keras-style summary and a drawing of the layer graph.
  * - Backend: choosing the TensorFlow.js backend, the native oneDNN one when its addon is built.
- * - Data: SIGNS HDF5, image folders and IDX files, as batched, shuffled tensors; image files as a tensor.
+ * - Data: SIGNS HDF5, image folders, IDX files and CIFAR binaries, as batched, shuffled tensors; image files as a tensor.
  * - Training: training with checkpoints (and a reporter that keeps it quiet), evaluation, prediction; the tfjs model
  *   format on disk; the errors they throw that callers may want to tell apart; the compiled training step for a loop
  *   of one's own.

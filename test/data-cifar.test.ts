@@ -317,6 +317,15 @@ describe('CIFAR bad input: one line naming the file', () => {
   });
 });
 
+test('a CIFAR-10 folder with a sub-folder in it is still CIFAR-10', async () => {
+  const folder = join(dir, 'cifar-10-with-runs');
+  await writeCifar10(folder, { batches: BATCHES, test: TEST10, names: NAMES10 });
+  await mkdir(join(folder, 'runs'));
+  const { train } = await openDataset(folder, { inputShape: [32, 32, 3] });
+  assert.deepEqual(train.classes, NAMES10);
+  assert.equal(train.size, BATCHES.flat().length);
+});
+
 test('an image folder with a stray train.bin or test.bin beside its class folders is still an image folder', async () => {
   const folder = join(dir, 'photos');
   for (const cls of ['cat', 'dog']) {

@@ -230,7 +230,7 @@ function recordCount(path: string, size: number, layout: CifarLayout): number {
   const hint = size % recordBytes(other) === 0 ? `; it is a whole number of ${other.title} records (${recordBytes(other)} bytes): is it a ${other.title} file?` : '';
   throw new DataError(
     path,
-    `${size} bytes is not a whole number of ${bytes}-byte ${layout.title} records (${layout.labelBytes} label byte${layout.labelBytes === 1 ? '' : 's'} + ${PIXEL_BYTES} pixel bytes): ${Math.floor(size / bytes)} records and ${size % bytes} bytes over${hint}`,
+    `${size} bytes is not a whole number of ${bytes}-byte ${layout.title} records (${layout.labelBytes} label byte${layout.labelBytes === 1 ? '' : 's'} + ${PIXEL_BYTES} pixel bytes): ${Math.floor(size / bytes)} record${Math.floor(size / bytes) === 1 ? '' : 's'} and ${size % bytes} bytes over${hint}`,
   );
 }
 

@@ -97,9 +97,10 @@ async function openSource(path: string, opts: OpenOptions): Promise<ExampleSourc
 
   const entries = await readdir(path);
   const folders = await subfolders(path);
-  // CIFAR's folders hold only files: a stray train.bin or test.bin beside class folders is not CIFAR.
-  const cifar = folders.length === 0 ? findCifarInFolder(path, entries) : undefined;
-  if (cifar) return openCifarFolder(path, cifar, shape ?? CIFAR_DEFAULT_SHAPE, split);
+  // CIFAR-10's file names are its own; CIFAR-100's train.bin and test.bin are not, so beside class folders they are
+  // taken for stray files of an image folder.
+  const cifar = findCifarInFolder(path, entries);
+  if (cifar !== undefined && (cifar.kind === 'CIFAR-10' || folders.length === 0)) return openCifarFolder(path, cifar, shape ?? CIFAR_DEFAULT_SHAPE, split);
 
   const h5Files = entries.filter((f) => H5_EXTENSIONS.test(f)).sort();
   if (h5Files.length > 0 && folders.length === 0) {

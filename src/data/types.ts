@@ -93,7 +93,7 @@ export interface Dataset {
 export interface OpenOptions {
   /**
    * Image shape `[h, w, c]` to deliver (images are resized, and converted to grayscale or RGB, to fit).
-   * Defaults: the stored size for HDF5, 64x64x3 for image folders, 32x32x3 for IDX, 40x40x3 for CIFAR (ResNet-50
+   * Defaults: the stored size for HDF5, 64x64x3 for image folders, 40x40x3 for IDX and CIFAR (ResNet-50
    * with its top takes nothing below 37x37).
    */
   inputShape?: [number, number, number];
