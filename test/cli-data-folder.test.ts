@@ -188,6 +188,6 @@ test('train on a folder of train/, val/ and test/ validates on val/ and says so;
   const refusedOut = join(work, 'split-run-4');
   const refused = await runCaptured(['train', '--data', root, '--val-split', '0.5', '--val-limit', '2', '--epochs', '1', '--out', refusedOut, ...tiny]);
   assert.equal(refused.code, 2, refused.err);
-  assert.equal(refused.err, 'resnet: --val-limit needs --val-data, or a --data folder with a val/ folder (the validation part held out of --data is sized by --val-split)\n');
+  assert.equal(refused.err, `resnet: --val-limit picks from ${join(root, 'val')}, which --val-split leaves unused (the part it holds out of --data is sized by --val-split): give one of them\n`);
   assert.equal(existsSync(refusedOut), false);
 });

@@ -53,7 +53,7 @@ const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'
  * How to get the native backend, for messages: the build runs in this package's folder, which is named where it is
  * not the current one (the package installed as another project's dependency).
  */
-export const ONEDNN_INSTALL_HINT = `apt-get install libdnnl-dev && ${resolve(process.cwd()) === PACKAGE_ROOT ? '' : `cd ${PACKAGE_ROOT} && `}npm run build:native`;
+export const ONEDNN_INSTALL_HINT = `apt-get install libdnnl-dev g++ && ${resolve(process.cwd()) === PACKAGE_ROOT ? '' : `cd ${PACKAGE_ROOT} && `}npm run build:native`;
 
 let registered = false;
 let warnedSlow = false;

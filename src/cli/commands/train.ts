@@ -385,9 +385,14 @@ Examples:
     checkInputOption(opts.arch, opts.input);
     // --val-limit picks from --val-data, or from the val/ folder of a --data folder that validates the run.
     // (Data that is not there is left to the data's own error, which says so.)
-    if (opts.valLimit !== undefined && opts.valData === undefined && existsSync(opts.data) &&
-      !(opts.valSplit === undefined && (await validationFolderOf(opts.data)) !== undefined)) {
-      throw new CliError('--val-limit needs --val-data, or a --data folder with a val/ folder (the validation part held out of --data is sized by --val-split)', 2);
+    if (opts.valLimit !== undefined && opts.valData === undefined && existsSync(opts.data)) {
+      const valFolder = await validationFolderOf(opts.data);
+      if (valFolder !== undefined && opts.valSplit !== undefined) {
+        throw new CliError(`--val-limit picks from ${valFolder}, which --val-split leaves unused (the part it holds out of --data is sized by --val-split): give one of them`, 2);
+      }
+      if (valFolder === undefined) {
+        throw new CliError('--val-limit needs --val-data, or a --data folder with a val/ folder (the validation part held out of --data is sized by --val-split)', 2);
+      }
     }
     if (opts.earlyStop !== undefined && opts.valData === undefined && opts.valSplit === 0) {
       // A run started before early stopping needed validation data may have stored it: resuming it must still work.
