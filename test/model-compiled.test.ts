@@ -267,3 +267,34 @@ test('what it does not cover is named, and still predicts through tfjs; on cpu n
     model.dispose();
   }
 });
+
+test('the compiled batch sizes of a folded model share their buffers, and predict bit for bit as plans of their own', { skip: !onednn && 'the onednn addon is not built' }, async () => {
+  await initBackend('onednn');
+  const model = ResNet50({ inputShape: [40, 40, 3], classes: 4, widthDivisor: 16 });
+  randomizeWeights(model, 11, true);
+  const folded = foldBatchNorm(model);
+  const x = batchFor(folded, 8, 12);
+  // Plans of their own (fresh buffers each), for batches of 5 and 3.
+  const expected: number[] = [];
+  for (const [start, n] of [[0, 5], [5, 3]]) {
+    const plan = compileForInference(folded, n);
+    assert.ok(typeof plan !== 'string', `compiles: ${String(plan)}`);
+    const rows = x.slice([start, 0, 0, 0], [n, -1, -1, -1]);
+    expected.push(...plan.run(rows.dataSync() as Float32Array));
+    rows.dispose();
+  }
+  const plans = (): number => (tf.memory() as tf.MemoryInfo & { numBytesInNativePlans: number }).numBytesInNativePlans;
+  const start = plans();
+  const five = x.slice([0, 0, 0, 0], [5, -1, -1, -1]);
+  const first = predictOf(folded, five, 5);
+  five.dispose();
+  const held = plans() - start;
+  // 8 images in batches of 5: a batch of 5, then one of 3, which runs in the buffers the batch of 5 left its values in.
+  const both = predictOf(folded, x, 5);
+  assert.ok(plans() - start < held * 1.1, `a second batch size added ${plans() - start - held} bytes to ${held}`);
+  assert.deepEqual(Array.from(both.values), expected);
+  assert.deepEqual(Array.from(first.values), expected.slice(0, first.values.length));
+  x.dispose();
+  folded.dispose();
+  model.dispose();
+});

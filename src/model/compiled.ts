@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { backend_util } from '@tensorflow/tfjs';
 
-import { activeNativeOps, debugEnabled, heldArray, isFusedActivation, ONEDNN_BACKEND_NAME, type NativeOps, type NativePadding,
+import { activeNativeOps, debugEnabled, heldArray, isFusedActivation, ONEDNN_BACKEND_NAME, PlanArena, type NativeOps, type NativePadding,
   type Pool2dOp, type SpatialSize } from '../backend/index.js';
 
 const sizeOf = tf.util.sizeFromShape;
@@ -132,6 +132,11 @@ export function layerNode(layer: tf.layers.Layer, valueOf: ReadonlyMap<number, n
  * ({@link InferenceModel} does that itself).
  */
 export function compileForInference(model: tf.LayersModel, batch: number): CompiledModel | string {
+  return compileInference(model, batch, heldArray);
+}
+
+/** {@link compileForInference} with the plan's buffers from `alloc` (see {@link PlanArena}). */
+function compileInference(model: tf.LayersModel, batch: number, alloc: (size: number) => Float32Array): CompiledModel | string {
   const ops = executorOps(model, batch);
   if (typeof ops === 'string') return ops;
 
@@ -308,7 +313,7 @@ export function compileForInference(model: tf.LayersModel, batch: number): Compi
   steps.forEach((s, i) => {
     if (s.run !== null) {
       const size = sizeOf(shapes[s.output]);
-      buffers[s.output] = free.get(size)?.pop() ?? heldArray(size);
+      buffers[s.output] = free.get(size)?.pop() ?? alloc(size);
     }
     for (const v of new Set(s.inputs.map((u) => aliasOf[u]))) {
       const buffer = buffers[v];
@@ -373,6 +378,8 @@ export function recentlyUsed<K, V>(map: Map<K, V>, key: K, keep: number, get: (e
  */
 export class InferenceModel extends tf.LayersModel {
   private readonly compiled = new Map<number, CompiledModel | string>();
+  /** The buffers of the compiled batch sizes, shared (they never run at once, and each run's output is copied out). */
+  private readonly arena = new PlanArena();
 
   override predict(x: tf.Tensor | tf.Tensor[], args: Parameters<tf.LayersModel['predict']>[1] = {}): tf.Tensor | tf.Tensor[] {
     return this.predictCompiled(x, args?.batchSize ?? 32) ?? super.predict(x, args);
@@ -420,12 +427,12 @@ export class InferenceModel extends tf.LayersModel {
 
   /**
    * The compiled model for `batch` images (compiled now if new or if a weight changed), or why there is none. Only
-   * the last {@link InferenceModel.KEPT_BATCH_SIZES} batch sizes are kept, with their buffers: a run of full batches
-   * and the last, smaller one.
+   * the last {@link InferenceModel.KEPT_BATCH_SIZES} batch sizes are kept (a run of full batches and the last, smaller
+   * one), and they share one set of buffers.
    */
   private compiledFor(batch: number): CompiledModel | string {
     return recentlyUsed(this.compiled, batch, InferenceModel.KEPT_BATCH_SIZES, (plan) =>
-      plan === undefined || (typeof plan !== 'string' && !plan.current()) ? compileForInference(this, batch) : plan);
+      plan === undefined || (typeof plan !== 'string' && !plan.current()) ? compileInference(this, batch, this.arena.allocator()) : plan);
   }
 
   /** How many batch sizes keep their compiled model (and its buffers) between calls. */
