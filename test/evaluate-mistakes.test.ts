@@ -30,7 +30,7 @@ test('MistakeCollector keeps the most confident wrong predictions, most confiden
   const truth = [0, 0, 1, 0];
   let reads = 0;
   const images = Float32Array.from([0, 1, 0.5, 0.25, 1, 0, 0.2, 1.5]);
-  await collector.add(probs, 3, truth, 10, shape, async () => (reads++, images));
+  await collector.add({ probs, classes: 3, truth, predicted: [0, 1, 2, 2], offset: 10, imageShape: shape, readImages: async () => (reads++, images) });
   assert.equal(reads, 1, 'the batch is read once');
   assert.deepEqual(collector.mistakes.map((m) => [m.index, m.truth, m.predicted]), [[12, 1, 2], [11, 0, 1]]);
   assert.deepEqual(collector.mistakes.map((m) => [m.confidence, m.truthProbability]), [[probs[8], probs[7]], [probs[4], probs[3]]]);
@@ -40,10 +40,10 @@ test('MistakeCollector keeps the most confident wrong predictions, most confiden
   assert.deepEqual(collector.mistakes[0].image.shape, shape);
 
   // A batch with nothing more confident than the least kept: its images are never read.
-  await collector.add(Float32Array.from([0.45, 0.55]), 2, [0], 20, shape, async () => (reads++, images));
+  await collector.add({ probs: Float32Array.from([0.45, 0.55]), classes: 2, truth: [0], predicted: [1], offset: 20, imageShape: shape, readImages: async () => (reads++, images) });
   assert.equal(reads, 1);
   // One more confident: it takes the second place, the least confident leaves.
-  await collector.add(Float32Array.from([0.2, 0.8]), 2, [0], 30, [1, 1, 2], async () => (reads++, Float32Array.from([0, 1])));
+  await collector.add({ probs: Float32Array.from([0.2, 0.8]), classes: 2, truth: [0], predicted: [1], offset: 30, imageShape: [1, 1, 2], readImages: async () => (reads++, Float32Array.from([0, 1])) });
   assert.deepEqual(collector.mistakes.map((m) => m.index), [12, 30]);
   assert.equal(new MistakeCollector(0).keep, 0);
 });

@@ -138,8 +138,16 @@ export async function evaluateModel(
         const [p, t] = await Promise.all([predicted.data(), truth.data()]);
         addConfusion(confusion, confusionMatrix(t, p, n));
         if (mistakes.keep > 0 && (p as Int32Array).some((c, i) => c !== t[i])) {
-          const images = async (): Promise<Float32Array> => (await xs.data()) as Float32Array;
-          await mistakes.add((await probs.data()) as Float32Array, n, t, count, data.imageShape, images, (i) => data.sourceOf?.(i));
+          await mistakes.add({
+            probs: (await probs.data()) as Float32Array,
+            classes: n,
+            truth: t,
+            predicted: p,
+            offset: count,
+            imageShape: data.imageShape,
+            readImages: async () => (await xs.data()) as Float32Array,
+            sourceOf: (i) => data.sourceOf?.(i),
+          });
         }
         count += t.length;
       } finally {

@@ -43,26 +43,28 @@ export class MistakeCollector {
   constructor(readonly keep: number) {}
 
   /**
-   * Looks at one batch: `probs` (rows of `classes` probabilities), the true classes `truth`, and `readImages`, which
-   * gives the batch's images (`[batch, h, w, c]` values in 0..1, as the data sets deliver them) and is called only
-   * when one of them is kept. `offset` is the batch's first index in the data set; `sourceOf` names an index's image.
+   * Looks at one batch: `probs` (rows of `classes` probabilities), the true classes `truth` and the predicted ones
+   * `predicted` (the evaluation's, from which its confusion matrix is counted), and `readImages`, which gives the
+   * batch's images (`[batch, h, w, c]` values in 0..1, as the data sets deliver them) and is called only when one of
+   * them is kept. `offset` is the batch's first index in the data set; `sourceOf` names an index's image.
    */
-  async add(
-    probs: Float32Array,
-    classes: number,
-    truth: ArrayLike<number>,
-    offset: number,
-    imageShape: [number, number, number],
-    readImages: () => Promise<Float32Array>,
-    sourceOf?: (index: number) => string | undefined,
-  ): Promise<void> {
+  async add(batch: {
+    probs: Float32Array;
+    classes: number;
+    truth: ArrayLike<number>;
+    predicted: ArrayLike<number>;
+    offset: number;
+    imageShape: [number, number, number];
+    readImages: () => Promise<Float32Array>;
+    sourceOf?: (index: number) => string | undefined;
+  }): Promise<void> {
+    const { probs, classes, truth, offset, imageShape, readImages, sourceOf } = batch;
     if (this.keep === 0) return;
     const rows = truth.length;
     const pixelsPerImage = imageShape[0] * imageShape[1] * imageShape[2];
     let images: Float32Array | undefined;
     for (let r = 0; r < rows; r++) {
-      let predicted = 0;
-      for (let c = 1; c < classes; c++) if (probs[r * classes + c] > probs[r * classes + predicted]) predicted = c;
+      const predicted = batch.predicted[r];
       const t = truth[r];
       if (predicted === t) continue;
       const confidence = probs[r * classes + predicted];
