@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { imageFilesIn, loadImages, loadImagesEach, type ImageFailure } from '../data/index.js';
 import { checkPositiveWhole } from './validate.js';
-import { fsErrorReason, makeFolder, removeCreatedFolders, writeFileAtomic } from './fsutil.js';
+import { fsErrorReason, makeFolder, missingFoldersSync, removeCreatedFolders, writeFileAtomic } from './fsutil.js';
 import { GRID_LINE_CHARS, type GridCell, classLine, clipStart, imageGridSvg, imagesShown, thumbnailOfFile } from './image_grid.js';
 import { svgToPng } from './report.js';
 import type { CheckpointChoice } from './checkpoint.js';
@@ -213,13 +213,11 @@ export async function checkSheetTarget(path: string, images: readonly string[]):
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined) throw err;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new Error(`${path}: ${fsErrorReason(err)}`);
-    // Nothing there: only a file on the way can stand in the write's way (a missing folder is made).
-    for (let dir = dirname(resolve(path)); dir !== dirname(dir); dir = dirname(dir)) {
-      const info = await stat(dir).catch(() => undefined);
-      if (info === undefined) continue;
-      if (!info.isDirectory()) throw new Error(`${path}: ${dir} is a file, not a folder`);
-      break;
-    }
+    // Nothing there: only a file on the way can stand in the write's way (the missing folders are made).
+    const parent = dirname(resolve(path));
+    const missing = missingFoldersSync(parent);
+    const existing = missing.length > 0 ? dirname(missing[0]) : parent;
+    if (!(await stat(existing)).isDirectory()) throw new Error(`${path}: ${existing} is a file, not a folder`);
     return;
   }
   for (const image of images) {
