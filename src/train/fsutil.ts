@@ -76,6 +76,20 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   }
 }
 
+/**
+ * {@link writeFileAtomic}, making `path`'s missing parent folders first ({@link makeFolder}: a {@link FolderError}
+ * where one cannot be made); if the write then fails, the folders it made go again.
+ */
+export async function writeFileAtomicMakingFolders(path: string, data: string | Uint8Array): Promise<void> {
+  const created = await makeFolder(dirname(resolve(path)));
+  try {
+    await writeFileAtomic(path, data);
+  } catch (err) {
+    await removeCreatedFolders(created);
+    throw err;
+  }
+}
+
 /** How {@link writeDirAtomic} decides that an existing folder may be replaced. */
 export interface ReplaceOptions {
   /**

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { imageFilesIn, loadImages, loadImagesEach, type ImageFailure } from '../data/index.js';
 import { checkPositiveWhole } from './validate.js';
-import { fsErrorReason, makeFolder, missingFoldersSync, removeCreatedFolders, writeFileAtomic } from './fsutil.js';
+import { fsErrorReason, missingFoldersSync, writeFileAtomicMakingFolders } from './fsutil.js';
 import { GRID_LINE_CHARS, type GridCell, classLine, clipStart, imageGridSvg, imagesShown, thumbnailOfFile } from './image_grid.js';
 import { svgToPng } from './report.js';
 import type { CheckpointChoice } from './checkpoint.js';
@@ -240,11 +240,5 @@ export async function writePredictionSheet(path: string, predictions: readonly P
   await checkSheetTarget(path, predictions.map((p) => p.file));
   const svg = await predictionSheetSvg(predictions);
   const data = extname(path).toLowerCase() === '.svg' ? svg : await svgToPng(svg);
-  const created = await makeFolder(dirname(resolve(path)));
-  try {
-    await writeFileAtomic(path, data);
-  } catch (err) {
-    await removeCreatedFolders(created);
-    throw err;
-  }
+  await writeFileAtomicMakingFolders(path, data);
 }

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { renderModel, type PlotFormat } from '../../model/index.js';
-import { type FolderError, fsErrorReason, makeFolder, removeCreatedFolders, writeFileAtomic } from '../../train/fsutil.js';
+import { FolderError, fsErrorReason, writeFileAtomicMakingFolders } from '../../train/fsutil.js';
 import { CliError } from '../common.js';
 import { addModelOptions, modelFromOptions, type ModelCliOptions } from './summary.js';
 
@@ -44,16 +44,10 @@ function chooseFormat(out: string, format: PlotFormat | undefined): PlotFormat {
  * If the write fails, the folders it created go again.
  */
 async function writeOutput(file: string, data: Buffer): Promise<void> {
-  const folder = path.dirname(path.resolve(file));
-  const created = await makeFolder(folder).catch((err: FolderError) => {
-    throw new CliError(`${file}: cannot write: cannot create the folder ${folder}: ${err.reason}`, 1);
+  await writeFileAtomicMakingFolders(file, data).catch((err: unknown) => {
+    const reason = err instanceof FolderError ? `cannot create the folder ${path.dirname(path.resolve(file))}: ${err.reason}` : fsErrorReason(err);
+    throw new CliError(`${file}: cannot write: ${reason}`, 1);
   });
-  try {
-    await writeFileAtomic(file, data);
-  } catch (err) {
-    await removeCreatedFolders(created);
-    throw new CliError(`${file}: cannot write: ${fsErrorReason(err)}`, 1);
-  }
 }
 
 /** Registers `resnet plot` on the program. */
